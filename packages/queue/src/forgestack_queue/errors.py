@@ -1,0 +1,28 @@
+"""The queue layer's exceptions: one tree, so callers can map them to HTTP answers in one place."""
+
+
+class QueueError(Exception):
+    """Base of everything the job layer raises on purpose."""
+
+
+class UnrecoverableError(QueueError):
+    """Raised by a handler: fail the job now, whatever attempts remain."""
+
+
+class JobNotFoundError(QueueError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} not found")
+        self.job_id = job_id
+
+
+class InvalidJobStateError(QueueError):
+    """The operation does not apply to the job's current state (retrying an active job, ...)."""
+
+    def __init__(self, job_id: str, state: str, wanted: str) -> None:
+        super().__init__(f"job {job_id!r} is {state}; this needs it {wanted}")
+        self.job_id = job_id
+        self.state = state
+
+
+class PayloadError(QueueError):
+    """The job's stored payload does not decode or validate: never run, failed with this reason."""

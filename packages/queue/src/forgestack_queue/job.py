@@ -1,0 +1,35 @@
+"""`Job[T]`: what a handler receives. Built by the runner in production and by `make_job` in tests."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from loguru import logger as root_logger
+
+from .options import JobOptions
+
+DataT = TypeVar("DataT")
+
+
+@dataclass(frozen=True, slots=True)
+class Job(Generic[DataT]):
+    id: str
+    queue: str
+    name: str
+    data: DataT
+    attempt: int
+    """1 on the first try, 2 on the first retry, ..."""
+    options: JobOptions = field(default_factory=JobOptions)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ctx: Mapping[str, Any] = field(default_factory=dict)
+    """The worker's shared resources (HTTP client, SMTP sender, DB engine), set in on_startup."""
+
+    @property
+    def logger(self) -> Any:
+        """Loguru logger with job_id, queue and attempt bound, so every line names its job."""
+        return root_logger.bind(job_id=self.id, queue=self.queue, attempt=self.attempt)
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.options.attempts

@@ -1,0 +1,105 @@
+"""Job options with BullMQ's names and units: milliseconds for times, seconds for retention age."""
+
+import random
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_PRIORITY = 2**21
+"""Priorities share a sorted-set score with a 32-bit sequence; 21 bits keep it exact in a double."""
+
+
+class Backoff(BaseModel):
+    """When a failed attempt runs again: `fixed`, `exponential` (2^(n-1) x delay) or an explicit schedule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["fixed", "exponential"] = "exponential"
+    delay: int = Field(default=1000, ge=0, description="Base delay in milliseconds.")
+    jitter: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Fraction of the delay randomised away (0 to 1)."
+    )
+    schedule: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Milliseconds before retry 1, 2, ...; the last entry repeats. Wins over `type`.",
+    )
+
+    def delay_for(self, attempts_made: int, rng: random.Random | None = None) -> int:
+        """Milliseconds to wait before the next try, after `attempts_made` tries have failed."""
+        n = max(attempts_made, 1)
+        if self.schedule:
+            base = self.schedule[min(n, len(self.schedule)) - 1]
+        elif self.type == "fixed":
+            base = self.delay
+        else:
+            base = self.delay * 2 ** (n - 1)
+        if self.jitter and base:
+            base -= int(base * self.jitter * (rng or random).random())
+        return base
+
+
+class KeepJobs(BaseModel):
+    """Keep finished jobs younger than `age` seconds and at most `count` of them; None means no limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    age: int | None = Field(default=None, ge=0, description="Seconds.")
+    count: int | None = Field(default=None, ge=0)
+
+
+Retention = bool | Annotated[int, Field(ge=0)] | KeepJobs
+"""`True` removes at once, `False` keeps forever, `N` keeps the newest N per queue."""
+
+
+def retention_limits(rule: Retention) -> tuple[int, int]:
+    """(count, age_s) for the finish script; -1 means unlimited, count 0 means remove at once."""
+    if rule is True:
+        return 0, -1
+    if rule is False:
+        return -1, -1
+    if isinstance(rule, int):
+        return rule, -1
+    return (
+        -1 if rule.count is None else rule.count,
+        -1 if rule.age is None else rule.age,
+    )
+
+
+class JobOptions(BaseModel):
+    """Per-call options; fields left unset fall back to the queue's defaults (see `merged_over`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempts: int = Field(default=1, ge=1, le=1000, description="Total tries, the first included.")
+    backoff: Backoff | None = Field(default=None, description="None retries at once.")
+    delay: int = Field(default=0, ge=0, description="Milliseconds before the job may run.")
+    priority: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_PRIORITY,
+        description="0 (no priority) runs before 1, 1 before 2, ...; FIFO within one priority.",
+    )
+    remove_on_complete: Retention = Field(default=False)
+    remove_on_fail: Retention = Field(default=False)
+    job_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:@/+=-]+$",
+        description="Idempotency key: adding an existing id returns the existing job.",
+    )
+    timeout: int | None = Field(
+        default=None, gt=0, description="Milliseconds one attempt may run before it fails."
+    )
+
+    @model_validator(mode="after")
+    def _reject_numeric_job_id(self) -> Self:
+        if self.job_id is not None and self.job_id.isdigit():
+            raise ValueError("job_id must not be purely numeric (reserved for generated ids)")
+        return self
+
+    def merged_over(self, defaults: "JobOptions") -> "JobOptions":
+        """Explicitly set fields win; the rest come from `defaults` (the queue's catalog entry)."""
+        explicit = {name: getattr(self, name) for name in self.model_fields_set}
+        return defaults.model_copy(update=explicit)

@@ -1,0 +1,54 @@
+"""Binds each queue to its payload model, result model and default options: the one registry
+both the API (validation before enqueue) and the worker (validation before run) read."""
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from forgestack_queue.options import Backoff, JobOptions, KeepJobs
+from pydantic import BaseModel
+
+from .jobs.my_new_job import MyNewJobData, MyNewJobResult
+from .queues import QueueName
+
+DataT = TypeVar("DataT", bound=BaseModel)
+ResultT = TypeVar("ResultT", bound=BaseModel)
+
+KEEP_COMPLETED = KeepJobs(age=3600, count=1000)
+"""Completed jobs stay an hour (at most 1,000 per queue) so callers can read their result."""
+KEEP_FAILED = KeepJobs(age=7 * 24 * 3600, count=10_000)
+"""Failed jobs stay a week for inspection and retry, as the original pattern recommends."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec(Generic[DataT, ResultT]):
+    name: QueueName
+    data_model: type[DataT]
+    result_model: type[ResultT]
+    defaults: JobOptions
+
+
+MY_NEW_JOB = QueueSpec(
+    name=QueueName.MY_NEW_JOB,
+    data_model=MyNewJobData,
+    result_model=MyNewJobResult,
+    defaults=JobOptions(
+        attempts=3,
+        backoff=Backoff(type="exponential", delay=1000),
+        remove_on_complete=KEEP_COMPLETED,
+        remove_on_fail=KEEP_FAILED,
+        timeout=300_000,
+    ),
+)
+
+CATALOG: dict[QueueName, QueueSpec[Any, Any]] = {
+    spec.name: spec
+    for spec in (MY_NEW_JOB,)
+}
+
+
+def spec_for(name: str) -> QueueSpec[Any, Any] | None:
+    """Look up a queue by its wire name; None for names the catalog does not know."""
+    try:
+        return CATALOG[QueueName(name)]
+    except ValueError:
+        return None

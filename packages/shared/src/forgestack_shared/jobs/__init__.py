@@ -1,0 +1,1 @@
+"""Typed payloads and results, one module per job."""

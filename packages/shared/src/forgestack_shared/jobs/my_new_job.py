@@ -1,0 +1,22 @@
+"""The seed's example job: exercises success, failure, permanent failure and slow work."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class MyNewJobData(BaseModel):
+    user_id: str = Field(min_length=1, max_length=200)
+    action: str = Field(
+        min_length=1,
+        max_length=100,
+        description="`fail` raises (retried), `fail-permanently` is unrecoverable, "
+        "`sleep` waits payload.seconds; anything else succeeds.",
+    )
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class MyNewJobResult(BaseModel):
+    success: bool
+    processed_at: datetime

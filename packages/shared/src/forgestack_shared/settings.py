@@ -1,0 +1,65 @@
+"""Process settings, read from the environment or `.env` once per process through `get_settings()`."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Settings(BaseSettings):
+    """Names match the environment variables exactly (case-insensitive), so the README table is the doc."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="Redis for the queues; unset means 127.0.0.1:6379 (dev: embedded)."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; unset means SQLite under the data dir."
+    )
+    forgestack_data_dir: Path = Field(
+        default=Path(".forgestack"), description="Where dev data lives (embedded Redis, SQLite, mail)."
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = Field(default=1, ge=1)
+    forgestack_admin_api_key: SecretStr | None = Field(
+        default=None, description="Operator key accepted as an admin bearer token."
+    )
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_json: bool = False
+    worker_concurrency: int = Field(default=10, ge=1)
+    queue_prefix: str = Field(default="fs", pattern=r"^[A-Za-z0-9_-]+$")
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "ForgeStack <no-reply@forgestack.invalid>"
+
+    allow_superuser_db: bool = Field(
+        default=False, description="Development only: let the app connect to PostgreSQL as superuser."
+    )
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.forgestack_data_dir / 'forgestack.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Cached so a process reads its environment once; tests call `get_settings.cache_clear()`."""
+    return Settings()
