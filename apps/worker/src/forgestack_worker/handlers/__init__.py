@@ -1,0 +1,1 @@
+"""One module per job, named after its queue."""
