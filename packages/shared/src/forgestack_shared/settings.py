@@ -19,7 +19,21 @@ class Settings(BaseSettings):
         default=None, description="Redis for the queues; unset means 127.0.0.1:6379 (dev: embedded)."
     )
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy async URL; unset means SQLite under the data dir."
+        default=None,
+        description="SQLAlchemy async URL the API and worker use; unset means SQLite under the data "
+        "dir. On PostgreSQL it must log in as a member of DATABASE_APP_ROLE: not superuser, not "
+        "BYPASSRLS, not the tables' owner.",
+    )
+    database_migration_url: str | None = Field(
+        default=None,
+        description="URL `forgestack db upgrade` uses: the schema owner's login. Unset means "
+        "DATABASE_URL (fine for SQLite; on PostgreSQL the owner must differ from the app login).",
+    )
+    database_app_role: str = Field(
+        default="forgestack_app",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL role (NOLOGIN) the migrations create and grant table access and "
+        "row-level-security policies to; the app's login role is made a member of it.",
     )
     forgestack_data_dir: Path = Field(
         default=Path(".forgestack"), description="Where dev data lives (embedded Redis, SQLite, mail)."
