@@ -8,6 +8,7 @@ from forgestack_queue.options import Backoff, JobOptions, KeepJobs
 from pydantic import BaseModel
 
 from .jobs.my_new_job import MyNewJobData, MyNewJobResult
+from .jobs.notification_email import NotificationEmailData, NotificationEmailResult
 from .queues import QueueName
 
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -40,9 +41,23 @@ MY_NEW_JOB = QueueSpec(
     ),
 )
 
+NOTIFICATION_EMAIL = QueueSpec(
+    name=QueueName.NOTIFICATION_EMAIL,
+    data_model=NotificationEmailData,
+    result_model=NotificationEmailResult,
+    # SMTP 4xx answers (greylisting, full mailbox, rate limits) clear in minutes, not seconds:
+    # 30 s, 1 min, 2 min, 4 min between the five tries.
+    defaults=JobOptions(
+        attempts=5,
+        backoff=Backoff(type="exponential", delay=30_000, jitter=0.2),
+        remove_on_complete=KEEP_COMPLETED,
+        remove_on_fail=KEEP_FAILED,
+        timeout=120_000,
+    ),
+)
+
 CATALOG: dict[QueueName, QueueSpec[Any, Any]] = {
-    spec.name: spec
-    for spec in (MY_NEW_JOB,)
+    spec.name: spec for spec in (MY_NEW_JOB, NOTIFICATION_EMAIL)
 }
 
 

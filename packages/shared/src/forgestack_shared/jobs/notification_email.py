@@ -1,0 +1,112 @@
+"""The notification email job: who gets which template with which variables.
+
+Addresses and the subject are checked here, before anything reaches Redis, because they become
+message headers: a CR or LF that got through would let a caller add headers (Bcc, ...) of their own.
+"""
+
+import unicodedata
+import uuid
+from datetime import datetime
+from email.errors import InvalidHeaderDefect
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.networks import validate_email
+
+EmailTemplate = Literal["welcome", "invitation", "notification"]
+"""Each name is a pair of files, `<name>.html` and `<name>.txt`, beside the worker's handler."""
+
+MAX_VARIABLES = 50
+MAX_VARIABLE_LENGTH = 10_000
+MAX_SUBJECT_LENGTH = 500
+"""Well under RFC 5322's 998-octet line limit even once encoded."""
+
+_HEADERS = HeaderRegistry()
+
+
+def has_control_chars(value: str) -> bool:
+    """CR, LF, NUL, tab, Unicode line separators: nothing a one-line header may hold."""
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
+
+
+def _single_line(value: str) -> str:
+    if has_control_chars(value):
+        raise ValueError("must be a single line: control characters (CR, LF, ...) are not allowed")
+    # The email package decodes RFC 2047 encoded words, so `=?utf-8?q?=0D=0A?=` would smuggle a
+    # line break into the header it builds: check what it will actually write.
+    if has_control_chars(str(_HEADERS("Subject", value))):
+        raise ValueError("must be a single line: an encoded word decodes to a control character")
+    return value
+
+
+def parse_mailbox(value: str) -> Address:
+    """One address with an optional display name (`Jane Doe <jane@example.com>`), normalised.
+
+    Raises ValueError for anything else: lists, groups, malformed syntax, control characters.
+    """
+    if has_control_chars(value):
+        raise ValueError("control characters (CR, LF, ...) are not allowed in an address")
+    header = _HEADERS("To", value)
+    assert isinstance(header, AddressHeader)
+    invalid = [d for d in header.defects if isinstance(d, InvalidHeaderDefect)]
+    if invalid:
+        raise ValueError(f"not a valid address: {invalid[0]}")
+    if len(header.addresses) != 1 or header.groups[0].display_name is not None:
+        raise ValueError("exactly one address is allowed (no lists or groups)")
+    (address,) = header.addresses
+    if has_control_chars(address.display_name):
+        raise ValueError("the display name decodes to control characters")
+    _, normalized = validate_email(address.addr_spec)
+    local, _, domain = normalized.rpartition("@")
+    return Address(display_name=address.display_name, username=local, domain=domain)
+
+
+def _mailbox(value: str) -> str:
+    return str(parse_mailbox(value))
+
+
+Mailbox = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+    AfterValidator(_mailbox),
+]
+"""An address as a string, kept in its normalised RFC 5322 form (display name quoted if needed)."""
+
+VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+VariableValue = Annotated[str, StringConstraints(max_length=MAX_VARIABLE_LENGTH)]
+
+
+def new_message_id() -> str:
+    """RFC 5322 Message-ID made by the producer, so every retry of one job sends the same id."""
+    return f"<{uuid.uuid4().hex}@forgestack>"
+
+
+class NotificationEmailData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Mailbox = Field(description="One recipient; a display name is allowed: `Jane <j@x.org>`.")
+    subject: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SUBJECT_LENGTH),
+        AfterValidator(_single_line),
+    ]
+    template: EmailTemplate
+    variables: dict[VariableName, VariableValue] = Field(
+        default_factory=dict,
+        max_length=MAX_VARIABLES,
+        description="Values the template renders (escaped in HTML); a missing one fails the job.",
+    )
+    reply_to: Mailbox | None = None
+    message_id: str = Field(
+        default_factory=new_message_id,
+        pattern=r"^<[A-Za-z0-9._+=-]{1,100}@[A-Za-z0-9.-]{1,100}>$",
+        description="The Message-ID header: the same on every try, so duplicates are recognisable.",
+    )
+
+
+class NotificationEmailResult(BaseModel):
+    message_id: str
+    accepted: list[str] = Field(description="Envelope recipients the SMTP server accepted.")
+    smtp_response: str = Field(description="The server's answer to DATA (often its queue id).")
+    sent_at: datetime
