@@ -1,0 +1,61 @@
+"""Annotated dependencies: what a route declares in its signature to get settings, the queue
+service, the database engine or the authenticated caller."""
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from forgestack_shared.settings import Settings
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .auth import Principal, authenticate
+from .lifespan import AppResources, resources_of
+from .queue_service import QueueService
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def _settings(request: Request) -> Settings:
+    return resources_of(request).settings
+
+
+def _queue_service(request: Request) -> QueueService:
+    return resources_of(request).queues
+
+
+def _engine(request: Request) -> AsyncEngine:
+    return resources_of(request).engine
+
+
+ResourcesDep = Annotated[AppResources, Depends(resources_of)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+QueueServiceDep = Annotated[QueueService, Depends(_queue_service)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+
+
+async def require_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Any valid key; 401 (with the Bearer challenge) for a missing, malformed or unknown one."""
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", _UNAUTHORIZED)
+    principal = await authenticate(credentials.credentials, resources_of(request).authenticators)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key", _UNAUTHORIZED)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+
+
+async def require_admin(principal: PrincipalDep) -> Principal:
+    """Operator routes (the jobs API): a valid key without the admin role is a 403."""
+    if not principal.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this route needs an admin key")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]

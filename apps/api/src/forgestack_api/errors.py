@@ -1,0 +1,85 @@
+"""The API's own exceptions and the one place where every error becomes an HTTP answer.
+
+Routes and the queue service raise; they never build error responses themselves, so a given
+failure looks the same on every endpoint.
+"""
+
+from typing import Any
+
+import redis.exceptions
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
+from loguru import logger
+from pydantic import ValidationError
+
+
+class UnknownQueueError(LookupError):
+    """The queue name is not in the catalog: nothing could ever consume such a job."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"unknown queue {queue!r}")
+        self.queue = queue
+
+
+class JobInputError(ValueError):
+    """Job data or options do not validate; `errors` are pydantic-style with a full `loc`."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} validation error(s)")
+        self.errors = errors
+
+
+class WrongPayloadTypeError(TypeError):
+    """A model of another queue was passed: mypy catches it statically, this is the run-time net."""
+
+
+def validation_errors(exc: ValidationError, *loc: str | int) -> list[dict[str, Any]]:
+    """Pydantic errors re-rooted under `loc` (e.g. body/data), without echoing the input back."""
+    errors = exc.errors(include_url=False, include_input=False)
+    return [{**jsonable_encoder(err), "loc": [*loc, *err["loc"]]} for err in errors]
+
+
+def _error(status: int, code: str, detail: Any, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail, "code": code, **extra})
+
+
+async def _unknown_queue(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UnknownQueueError)
+    return _error(404, "unknown_queue", str(exc))
+
+
+async def _job_input(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JobInputError)
+    return _error(422, "invalid_job", exc.errors)
+
+
+async def _job_not_found(_: Request, exc: Exception) -> JSONResponse:
+    return _error(404, "job_not_found", str(exc))
+
+
+async def _invalid_state(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidJobStateError)
+    return _error(409, "invalid_job_state", str(exc), state=exc.state)
+
+
+async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # redis-py's messages carry host and port, never the password of the URL.
+    logger.warning("redis unavailable during {} {}: {}", request.method, request.url.path, exc)
+    return _error(
+        503,
+        "dependency_unavailable",
+        f"the job store (Redis) is unreachable: {type(exc).__name__}: {exc}",
+        dependency="redis",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Registers every mapping; a new error type gets its status here and nowhere else."""
+    app.add_exception_handler(UnknownQueueError, _unknown_queue)
+    app.add_exception_handler(JobInputError, _job_input)
+    app.add_exception_handler(JobNotFoundError, _job_not_found)
+    app.add_exception_handler(InvalidJobStateError, _invalid_state)
+    app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
+    app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)

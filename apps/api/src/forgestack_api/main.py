@@ -1,0 +1,46 @@
+"""The FastAPI application factory and the `api` console script."""
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from forgestack_shared.logging import configure_logging
+from forgestack_shared.settings import get_settings
+
+from .errors import install_error_handlers
+from .lifespan import lifespan
+from .routes import health, jobs, queues
+
+API_PREFIX = "/api/v1"
+
+
+def create_app() -> FastAPI:
+    """Builds the app; each uvicorn worker process calls it, so logging is configured here."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json, component="api")
+    app = FastAPI(
+        title="ForgeStack API",
+        summary="Validates and enqueues typed background jobs, and shows their state.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(queues.router)
+    api.include_router(jobs.router)
+    app.include_router(api)
+    return app
+
+
+def run() -> None:
+    """`uv run api`: host, port and worker count come from settings (API_HOST, API_PORT, ...)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json, component="api")
+    # The import string plus factory works for one worker and for several (each builds its app).
+    uvicorn.run(
+        "forgestack_api.main:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+        log_config=None,
+    )

@@ -1,0 +1,169 @@
+"""`QueueService`: the API's one door to the queues.
+
+Every enqueue goes through the catalog: the payload must be the queue's data model (checked by
+mypy through the overloads below, and again at run time), the options are merged over the
+queue's defaults, and nothing invalid is ever written to Redis. Reads and operator actions
+(retry, remove, clean) go through here too, so routes never touch Redis themselves.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar, overload
+
+from forgestack_queue.errors import JobNotFoundError
+from forgestack_queue.options import JobOptions
+from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
+from forgestack_queue.records import JobRecord
+from forgestack_queue.states import JobState
+from forgestack_shared.catalog import CATALOG, QueueSpec, spec_for
+from forgestack_shared.jobs.my_new_job import MyNewJobData
+from forgestack_shared.queues import QueueName
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from .errors import JobInputError, UnknownQueueError, WrongPayloadTypeError, validation_errors
+
+DataT = TypeVar("DataT", bound=BaseModel)
+
+Loc = tuple[str | int, ...]
+
+
+class QueueService:
+    """Created once per process (lifespan); holds one `Queue` handle per catalog queue."""
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._queues: dict[QueueName, Queue] = {}
+
+    @property
+    def queue_names(self) -> list[QueueName]:
+        return list(CATALOG)
+
+    def queue(self, name: QueueName) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = Queue(self._redis, name.value, prefix=self._prefix)
+        return self._queues[name]
+
+    # One overload per catalog queue: adding a queue adds a line here, and a payload of the
+    # wrong model for a queue is a mypy error at the call site.
+    @overload
+    async def add(
+        self,
+        queue: Literal[QueueName.MY_NEW_JOB],
+        data: MyNewJobData,
+        options: JobOptions | None = None,
+    ) -> AddResult: ...
+
+    @overload
+    async def add(
+        self, queue: QueueSpec[DataT, Any], data: DataT, options: JobOptions | None = None
+    ) -> AddResult: ...
+
+    async def add(
+        self,
+        queue: QueueName | QueueSpec[Any, Any],
+        data: BaseModel,
+        options: JobOptions | None = None,
+    ) -> AddResult:
+        """Enqueue a typed payload; `options` override the queue's catalog defaults."""
+        spec = queue if isinstance(queue, QueueSpec) else _spec(queue)
+        if not isinstance(data, spec.data_model):
+            raise WrongPayloadTypeError(
+                f"queue {spec.name.value!r} takes {spec.data_model.__name__}, "
+                f"not {type(data).__name__}"
+            )
+        # Re-validated because `model_construct` or mutation can produce an invalid instance.
+        model, _ = _validate(spec, data.model_dump(), None, ())
+        merged = options.merged_over(spec.defaults) if options else spec.defaults
+        return await self.queue(spec.name).add(model.model_dump(mode="json"), merged)
+
+    async def add_raw(
+        self, queue_name: str, data: Mapping[str, Any], options: Mapping[str, Any] | None = None
+    ) -> AddResult:
+        """Enqueue untyped input (HTTP): unknown queue and invalid data or options raise."""
+        spec = _spec(queue_name)
+        model, opts = _validate(spec, data, options, ())
+        return await self.queue(spec.name).add(model.model_dump(mode="json"), opts)
+
+    async def add_bulk_raw(
+        self, queue_name: str, jobs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]]
+    ) -> list[AddResult]:
+        """All or nothing: every job is validated before any is written, then one bulk write."""
+        spec = _spec(queue_name)
+        prepared: list[tuple[Any, JobOptions]] = []
+        errors: list[dict[str, Any]] = []
+        for index, (data, options) in enumerate(jobs):
+            try:
+                model, opts = _validate(spec, data, options, ("jobs", index))
+            except JobInputError as exc:
+                errors.extend(exc.errors)
+                continue
+            prepared.append((model.model_dump(mode="json"), opts))
+        if errors:
+            raise JobInputError(errors)
+        return await self.queue(spec.name).add_bulk(prepared)
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        record = await find_job(self._redis, job_id, prefix=self._prefix)
+        if record is None:
+            raise JobNotFoundError(job_id)
+        return record
+
+    async def list_jobs(
+        self, queue_name: str, state: JobState, limit: int, cursor: str | None
+    ) -> JobPage:
+        return await self.queue(_spec(queue_name).name).get_jobs(state, limit=limit, cursor=cursor)
+
+    async def counts(self, name: QueueName) -> dict[JobState, int]:
+        return await self.queue(name).counts()
+
+    async def retry(self, job_id: str) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).retry(job_id)
+
+    async def retry_failed(self, queue_name: str) -> int:
+        return await self.queue(_spec(queue_name).name).retry_failed()
+
+    async def remove(self, job_id: str) -> None:
+        record = await self.get_job(job_id)
+        await self._queue_of(record).remove(job_id)
+
+    async def clean(self, queue_name: str, state: JobState, older_than_s: int) -> int:
+        return await self.queue(_spec(queue_name).name).clean(state, older_than_s)
+
+    def _queue_of(self, record: JobRecord) -> Queue:
+        """A job's own queue, even one the catalog no longer lists (its jobs stay manageable)."""
+        spec = spec_for(record.queue)
+        if spec is not None:
+            return self.queue(spec.name)
+        return Queue(self._redis, record.queue, prefix=self._prefix)
+
+
+def _spec(name: str) -> QueueSpec[Any, Any]:
+    spec = spec_for(name)
+    if spec is None:
+        raise UnknownQueueError(name)
+    return spec
+
+
+def _validate(
+    spec: QueueSpec[Any, Any],
+    data: Any,
+    options: Mapping[str, Any] | None,
+    loc: Loc,
+) -> tuple[BaseModel, JobOptions]:
+    """Data and options are checked together so one answer lists every field error."""
+    errors: list[dict[str, Any]] = []
+    model: BaseModel | None = None
+    opts: JobOptions | None = None
+    try:
+        model = spec.data_model.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(validation_errors(exc, *loc, "data"))
+    try:
+        opts = JobOptions.model_validate(options or {})
+    except ValidationError as exc:
+        errors.extend(validation_errors(exc, *loc, "options"))
+    if errors or model is None or opts is None:
+        raise JobInputError(errors)
+    return model, opts.merged_over(spec.defaults)

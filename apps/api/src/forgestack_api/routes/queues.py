@@ -1,0 +1,107 @@
+"""Queues: their counts, enqueueing into one, listing its jobs, and bulk operator actions."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from forgestack_queue.producer import AddResult, JobPage
+from forgestack_queue.states import JobState
+
+from ..deps import QueueServiceDep, require_admin
+from ..schemas import (
+    BulkEnqueueRequest,
+    CleanRequest,
+    CleanResult,
+    EnqueuedJob,
+    EnqueueRequest,
+    JobCounts,
+    QueueSummary,
+    RetryFailedResult,
+)
+
+router = APIRouter(prefix="/queues", tags=["queues"], dependencies=[Depends(require_admin)])
+
+_UNKNOWN_QUEUE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The queue is not in the catalog."}
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Data or options do not validate; `detail` lists each field."}
+}
+
+
+def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
+    return EnqueuedJob(id=result.id, queue=queue, state=result.state, created=result.created)
+
+
+@router.get("", summary="Every queue of the catalog with its job counts")
+async def list_queues(queues: QueueServiceDep) -> list[QueueSummary]:
+    summaries = []
+    for name in queues.queue_names:
+        counts = await queues.counts(name)
+        by_state = {state.value: count for state, count in counts.items()}
+        summaries.append(QueueSummary(name=name.value, counts=JobCounts(**by_state)))
+    return summaries
+
+
+@router.post(
+    "/{queue}/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Enqueue one job",
+    responses={
+        200: {"description": "`options.job_id` named an existing job: it is returned, unchanged."},
+        **_UNKNOWN_QUEUE,
+        **_INVALID,
+    },
+)
+async def enqueue(
+    queue: str, body: EnqueueRequest, queues: QueueServiceDep, response: Response
+) -> EnqueuedJob:
+    result = await queues.add_raw(queue, body.data, body.options)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return _enqueued(queue, result)
+
+
+@router.post(
+    "/{queue}/jobs:bulk",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Enqueue up to 1,000 jobs at once, all or none",
+    responses={**_UNKNOWN_QUEUE, **_INVALID},
+)
+async def enqueue_bulk(
+    queue: str, body: BulkEnqueueRequest, queues: QueueServiceDep
+) -> list[EnqueuedJob]:
+    results = await queues.add_bulk_raw(queue, [(job.data, job.options) for job in body.jobs])
+    return [_enqueued(queue, result) for result in results]
+
+
+@router.get(
+    "/{queue}/jobs",
+    summary="One page of a queue's jobs in one state (completed and failed: newest first)",
+    responses=_UNKNOWN_QUEUE,
+)
+async def list_jobs(
+    queue: str,
+    queues: QueueServiceDep,
+    state: JobState,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPage:
+    return await queues.list_jobs(queue, state, limit, cursor)
+
+
+@router.post(
+    "/{queue}/retry-failed",
+    summary="Move every failed job of the queue back to waiting",
+    responses=_UNKNOWN_QUEUE,
+)
+async def retry_failed(queue: str, queues: QueueServiceDep) -> RetryFailedResult:
+    return RetryFailedResult(retried=await queues.retry_failed(queue))
+
+
+@router.post(
+    "/{queue}/clean",
+    summary="Remove the queue's jobs in one state that are older than a given age",
+    responses=_UNKNOWN_QUEUE,
+)
+async def clean(queue: str, body: CleanRequest, queues: QueueServiceDep) -> CleanResult:
+    return CleanResult(removed=await queues.clean(queue, body.state, body.older_than_s))

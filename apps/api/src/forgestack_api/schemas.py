@@ -1,0 +1,60 @@
+"""Request and response bodies of the HTTP API (job records come from `forgestack_queue`)."""
+
+from typing import Any
+
+from forgestack_queue.states import JobState
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BULK = 1000
+
+
+class EnqueueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: dict[str, Any] = Field(description="The payload; validated against the queue's model.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JobOptions (attempts, backoff, delay ms, priority, remove_on_complete, "
+        "remove_on_fail, job_id, timeout ms); unset fields take the queue's defaults.",
+    )
+
+
+class BulkEnqueueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[EnqueueRequest] = Field(min_length=1, max_length=MAX_BULK)
+
+
+class EnqueuedJob(BaseModel):
+    id: str
+    queue: str
+    state: JobState
+    created: bool = Field(description="False when `options.job_id` named an existing job.")
+
+
+class JobCounts(BaseModel):
+    waiting: int = 0
+    delayed: int = 0
+    active: int = 0
+    completed: int = 0
+    failed: int = 0
+
+
+class QueueSummary(BaseModel):
+    name: str
+    counts: JobCounts
+
+
+class CleanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: JobState
+    older_than_s: int = Field(ge=0, description="Remove jobs that finished at least this long ago.")
+
+
+class CleanResult(BaseModel):
+    removed: int
+
+
+class RetryFailedResult(BaseModel):
+    retried: int
