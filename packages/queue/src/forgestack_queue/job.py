@@ -3,16 +3,20 @@
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from loguru import logger as root_logger
 
 from .options import JobOptions
 
+if TYPE_CHECKING:
+    from loguru import Logger
+
 DataT = TypeVar("DataT")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Job(Generic[DataT]):
     id: str
     queue: str
@@ -25,8 +29,8 @@ class Job(Generic[DataT]):
     ctx: Mapping[str, Any] = field(default_factory=dict)
     """The worker's shared resources (HTTP client, SMTP sender, DB engine), set in on_startup."""
 
-    @property
-    def logger(self) -> Any:
+    @cached_property
+    def logger(self) -> "Logger":
         """Loguru logger with job_id, queue and attempt bound, so every line names its job."""
         return root_logger.bind(job_id=self.id, queue=self.queue, attempt=self.attempt)
 

@@ -1,0 +1,32 @@
+"""The one registration list: every job handler the worker serves, bound to its catalog entry."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from forgestack_queue.job import Job
+from forgestack_queue.runner import Handler
+from forgestack_shared.catalog import QueueSpec
+from pydantic import BaseModel
+
+from .handlers.my_new_job import handle_my_new_job
+
+DataT = TypeVar("DataT", bound=BaseModel)
+ResultT = TypeVar("ResultT", bound=BaseModel)
+
+
+def register(
+    spec: QueueSpec[DataT, ResultT], fn: Callable[[Job[DataT]], Awaitable[ResultT]]
+) -> Handler[DataT, ResultT]:
+    """Typed so mypy rejects a handler whose payload or result does not match its queue."""
+    return Handler(queue=spec.name.value, fn=fn, data_model=spec.data_model)
+
+
+def _handlers() -> list[Handler[Any, Any]]:
+    from forgestack_shared.catalog import MY_NEW_JOB
+
+    return [
+        register(MY_NEW_JOB, handle_my_new_job),
+    ]
+
+
+HANDLERS: list[Handler[Any, Any]] = _handlers()

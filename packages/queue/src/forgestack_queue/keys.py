@@ -1,0 +1,64 @@
+"""Redis key names. One place, so the Lua scripts' KEYS order and the readers never drift apart."""
+
+from dataclasses import dataclass
+
+from .states import JobState
+
+
+def job_key_prefix(prefix: str) -> str:
+    return f"{prefix}:job:"
+
+
+def queues_key(prefix: str) -> str:
+    """Set of every queue name ever added to: lets operators find queues no worker serves."""
+    return f"{prefix}:queues"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    prefix: str
+    queue: str
+
+    def _k(self, part: str) -> str:
+        return f"{self.prefix}:q:{self.queue}:{part}"
+
+    @property
+    def wait(self) -> str:
+        return self._k("wait")
+
+    @property
+    def delayed(self) -> str:
+        return self._k("delayed")
+
+    @property
+    def active(self) -> str:
+        return self._k("active")
+
+    @property
+    def completed(self) -> str:
+        return self._k("completed")
+
+    @property
+    def failed(self) -> str:
+        return self._k("failed")
+
+    @property
+    def seq(self) -> str:
+        return self._k("seq")
+
+    @property
+    def marker(self) -> str:
+        """Idle workers block on this sorted set; every add puts one member in it to wake one."""
+        return self._k("marker")
+
+    def state_set(self, state: JobState) -> str:
+        return {
+            JobState.WAITING: self.wait,
+            JobState.DELAYED: self.delayed,
+            JobState.ACTIVE: self.active,
+            JobState.COMPLETED: self.completed,
+            JobState.FAILED: self.failed,
+        }[state]
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"

@@ -1,0 +1,42 @@
+"""The Lua scripts, loaded once per client; redis-py runs them by SHA and reloads after a flush."""
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from weakref import WeakKeyDictionary
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+
+@cache
+def _source(name: str) -> str:
+    return (files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    add: AsyncScript
+    claim: AsyncScript
+    finish: AsyncScript
+    retry: AsyncScript
+    remove: AsyncScript
+    clean: AsyncScript
+    extend: AsyncScript
+
+
+_by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
+
+
+def scripts_for(redis: Redis) -> Scripts:
+    """Registered once per client (hashing the sources is not free on a hot path)."""
+    loaded = _by_client.get(redis)
+    if loaded is None:
+        loaded = Scripts(
+            **{
+                name: redis.register_script(_source(name))
+                for name in ("add", "claim", "finish", "retry", "remove", "clean", "extend")
+            }
+        )
+        _by_client[redis] = loaded
+    return loaded

@@ -1,0 +1,318 @@
+"""`ForgeWorker`: arq's Worker (CLI, signals, startup/shutdown hooks, health check, cron schedules)
+with our claim path: one Lua call claims a batch of jobs atomically, idle workers block on Redis
+instead of polling, and every attempt ends in one Lua call that honours retries and retention."""
+
+import asyncio
+import contextlib
+import inspect
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from time import perf_counter
+from typing import Any
+
+import arq.worker
+from arq.connections import create_pool
+from arq.cron import CronJob
+from loguru import logger
+
+from .arq_compat import arq_function
+from .cron import CRON_OPTIONS, CRON_QUEUE, CronTick, cron_handler, tick_id
+from .errors import PayloadError
+from .keys import QueueKeys, job_key_prefix, queues_key
+from .options import JobOptions
+from .producer import Queue
+from .runner import ClaimedJob, Handler, Outcome, options_from_json, reason_of
+from .scripts import scripts_for
+from .serializer import arq_job_deserializer, arq_job_serializer
+
+_ARQ_WORKER = arq.worker.Worker
+
+
+class ForgeWorker(_ARQ_WORKER):
+    def __init__(
+        self,
+        functions: Sequence[Any] = (),
+        *,
+        handlers: Sequence[Handler[Any, Any]] = (),
+        queue_prefix: str = "fs",
+        lease_ms: int = 30_000,
+        block_ms: int = 1_000,
+        claim_batch: int = 50,
+        burst_horizon_ms: int = 5_000,
+        **kwargs: Any,
+    ) -> None:
+        cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
+        all_handlers = list(handlers)
+        if cron_jobs:
+            all_handlers.append(cron_handler(cron_jobs))
+        self.handlers: dict[str, Handler[Any, Any]] = {h.queue: h for h in all_handlers}
+        if len(self.handlers) != len(all_handlers):
+            raise ValueError("two handlers registered for one queue")
+        kwargs.setdefault("job_serializer", arq_job_serializer)
+        kwargs.setdefault("job_deserializer", arq_job_deserializer)
+        super().__init__([*functions, *(arq_function(h) for h in handlers)], **kwargs)
+        self.queue_prefix = queue_prefix
+        self.lease_ms = lease_ms
+        self.block_s = block_ms / 1000
+        self.claim_batch = claim_batch
+        self.burst_horizon_ms = burst_horizon_ms
+        self.worker_id = uuid.uuid4().hex[:12]
+        self._queues = sorted(self.handlers)
+        self._keys = {q: QueueKeys(queue_prefix, q) for q in self._queues}
+        self._claim_keys = [
+            key
+            for q in self._queues
+            for key in (
+                self._keys[q].wait,
+                self._keys[q].delayed,
+                self._keys[q].active,
+                self._keys[q].seq,
+                self._keys[q].failed,
+            )
+        ]
+        self._markers = [self._keys[q].marker for q in self._queues]
+        self._running: dict[str, ClaimedJob] = {}
+        self._slot_freed = asyncio.Event()
+        self._rotation = 0
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await create_pool(
+                self.redis_settings,
+                job_deserializer=self.job_deserializer,
+                job_serializer=self.job_serializer,
+                default_queue_name=self.queue_name,
+            )
+        self._scripts = scripts_for(self.pool)
+        self.ctx["redis"] = self.pool
+        logger.info(
+            "worker {} serving queues {} (concurrency {})",
+            self.worker_id,
+            ", ".join(self._queues),
+            self.max_jobs,
+        )
+        await self._warn_unserved_queues()
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        leases = asyncio.create_task(self._extend_leases())
+        try:
+            while True:
+                idle = await self._poll_iteration_forge()
+                if self.burst and idle and not self.tasks:
+                    return
+        finally:
+            leases.cancel()
+
+    async def _warn_unserved_queues(self) -> None:
+        members: set[bytes] = await self.pool.smembers(queues_key(self.queue_prefix))  # type: ignore[misc]
+        unserved = sorted({m.decode() for m in members} - set(self._queues))
+        if unserved:
+            logger.warning(
+                "queues with jobs but no handler in this worker: {}", ", ".join(unserved)
+            )
+
+    async def _poll_iteration_forge(self) -> bool:
+        """One turn of the loop; True when there was nothing to run."""
+        await self.heart_beat()
+        free = self.max_jobs - len(self.tasks)
+        if not self.allow_pick_jobs or free <= 0:
+            await self._wait_for_slot(self.block_s)
+            return False
+        claimed, next_due, now = await self._claim(min(free, self.claim_batch))
+        for job in claimed:
+            self._start(job)
+        if claimed:
+            return False
+        due_in_s = None if next_due < 0 else max(0.001, (next_due - now) / 1000)
+        if self.burst:
+            if due_in_s is None or due_in_s * 1000 > self.burst_horizon_ms:
+                if self.tasks:
+                    await self._wait_for_slot(self.block_s)
+                return True
+            await self._wait_for_slot(due_in_s)
+            return False
+        timeout = self.block_s if due_in_s is None else min(self.block_s, due_in_s)
+        await self.pool.bzpopmin(self._markers, timeout)
+        return True
+
+    async def _wait_for_slot(self, seconds: float) -> None:
+        self._slot_freed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._slot_freed.wait(), seconds)
+
+    async def _claim(self, want: int) -> tuple[list[ClaimedJob], int, int]:
+        self._rotation = (self._rotation + 1) % len(self._queues)
+        reply = await self._scripts.claim(
+            keys=self._claim_keys,
+            args=[
+                job_key_prefix(self.queue_prefix),
+                want,
+                self.lease_ms,
+                self.worker_id,
+                self._rotation,
+                *self._queues,
+            ],
+        )
+        now, next_due = int(reply[0]), int(reply[1])
+        return [self._parse(row) for row in reply[2:]], next_due, now
+
+    @staticmethod
+    def _parse(row: list[bytes]) -> ClaimedJob:
+        job_id, queue, name, data, opts, started, created, token = row
+        defect = None
+        try:
+            options = options_from_json(opts or b"{}")
+        except PayloadError as exc:
+            options, defect = JobOptions(), str(exc)
+        return ClaimedJob(
+            id=job_id.decode(),
+            queue=queue.decode(),
+            name=name.decode(),
+            data=data or b"",
+            options=options,
+            attempt=int(started),
+            created_at_ms=int(created or 0),
+            token=token.decode(),
+            defect=defect,
+        )
+
+    def _start(self, job: ClaimedJob) -> None:
+        self._running[job.id] = job
+        task = self.loop.create_task(self._attempt(job))
+        self.tasks[job.id] = task
+        task.add_done_callback(lambda _: self._done(job.id))
+
+    def _done(self, job_id: str) -> None:
+        self.tasks.pop(job_id, None)
+        self._running.pop(job_id, None)
+        self._slot_freed.set()
+
+    async def _attempt(self, job: ClaimedJob) -> None:
+        log = logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
+        handler = self.handlers[job.queue]
+        started = perf_counter()
+        try:
+            if job.defect:
+                raise PayloadError(job.defect)
+            outcome = await handler.attempt(job, self.ctx)
+        except PayloadError as exc:
+            outcome = Outcome("failed", reason_of(exc).encode(), keep_count=-1, keep_age_s=-1)
+        except asyncio.CancelledError:
+            log.warning("worker stopping: job released back to waiting")
+            await asyncio.shield(self._finish(job, None))
+            return
+        ms = (perf_counter() - started) * 1000
+        if outcome.kind == "completed":
+            self.jobs_complete += 1
+            log.debug("completed in {:.1f} ms", ms)
+        elif outcome.kind == "retry":
+            self.jobs_retried += 1
+            log.warning(
+                "attempt failed in {:.1f} ms, retry in {} ms: {}",
+                ms,
+                outcome.retry_delay_ms,
+                outcome.value.decode(),
+            )
+        else:
+            self.jobs_failed += 1
+            log.error("failed in {:.1f} ms: {}", ms, outcome.value.decode())
+        await asyncio.shield(self._finish(job, outcome))
+
+    async def _finish(self, job: ClaimedJob, outcome: Outcome | None) -> None:
+        k = self._keys[job.queue]
+        if outcome is None:
+            args: list[Any] = [job.id, job.token, "release", b"", "", -1, -1, 0]
+        else:
+            args = [
+                job.id,
+                job.token,
+                outcome.kind,
+                outcome.value,
+                outcome.stacktrace,
+                outcome.keep_count,
+                outcome.keep_age_s,
+                outcome.retry_delay_ms,
+            ]
+        kept = await self._scripts.finish(
+            keys=[
+                k.job(job.id),
+                k.active,
+                k.completed,
+                k.failed,
+                k.wait,
+                k.delayed,
+                k.seq,
+                k.marker,
+            ],
+            args=[*args, job_key_prefix(self.queue_prefix)],
+        )
+        if not kept:
+            logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
+                "lease lost before the attempt ended: its outcome was discarded"
+            )
+
+    async def _extend_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            by_queue: dict[str, list[str]] = defaultdict(list)
+            for job in list(self._running.values()):
+                by_queue[job.queue].append(job.id)
+            for queue, ids in by_queue.items():
+                try:
+                    await self._scripts.extend(
+                        keys=[self._keys[queue].active], args=[self.lease_ms, *ids]
+                    )
+                except Exception:  # a missed renewal is retried next round
+                    logger.exception("lease renewal failed for queue {}", queue)
+
+    async def heart_beat(self) -> None:
+        await self.record_health()
+        await self.run_cron(datetime.now(tz=self.timezone), max(self.block_s, 0.5))
+
+    async def run_cron(self, n: datetime, delay: float, num_windows: int = 2) -> None:
+        """arq's schedule arithmetic, but ticks go through our queue with an idempotent id."""
+        horizon = n.timestamp() + delay * num_windows
+        for cron_job in self.cron_jobs:
+            if cron_job.next_run is None:
+                if cron_job.run_at_startup:
+                    cron_job.next_run = n
+                else:
+                    cron_job.calculate_next(n)
+                    continue
+            if cron_job.next_run.timestamp() < horizon:
+                at = cron_job.next_run
+                delay_ms = max(
+                    0, int((at.timestamp() - datetime.now(tz=self.timezone).timestamp()) * 1000)
+                )
+                await Queue(self.pool, CRON_QUEUE, prefix=self.queue_prefix).add(
+                    CronTick(scheduled_at=at),
+                    CRON_OPTIONS.model_copy(
+                        update={"job_id": tick_id(cron_job, at), "delay": delay_ms}
+                    ),
+                    name=cron_job.name,
+                )
+                cron_job.calculate_next(at)
+
+
+def _signature() -> inspect.Signature:
+    """arq's CLI keeps only WorkerSettings attributes named in the worker's signature: list ours too."""
+    base = inspect.signature(_ARQ_WORKER)
+    extra = [
+        p
+        for name, p in inspect.signature(ForgeWorker.__init__).parameters.items()
+        if name not in base.parameters and p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    return base.replace(parameters=[*base.parameters.values(), *extra])
+
+
+ForgeWorker.__signature__ = _signature()  # type: ignore[attr-defined]
+
+
+def use_forge_worker() -> None:
+    """Makes `arq worker.WorkerSettings` build a ForgeWorker.
+
+    arq's CLI calls `arq.worker.create_worker`, which resolves the module global `Worker` when it
+    runs; binding that name to our subclass is the one seam arq leaves. Idempotent."""
+    arq.worker.Worker = ForgeWorker  # type: ignore[misc]
