@@ -1,0 +1,97 @@
+"""API keys: generated with 256 random bits, shown once, stored as SHA-256, revocable.
+
+A key looks like `fsk_1a2b3c4d_<43 url-safe characters>`; `fsk_1a2b3c4d` is its visible prefix, enough
+to tell keys apart in a listing without revealing anything usable."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .models import ApiKey, ApiKeyRole
+from .types import utcnow
+
+KEY_SCHEME = "fsk"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""`last_used_at` is refreshed at most once a minute per key, so authentication stays a read."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    record: ApiKey
+    secret: str
+    """The full key. It exists only here; the database keeps its hash."""
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def generate_secret() -> tuple[str, str]:
+    """(full key, visible prefix)."""
+    prefix = f"{KEY_SCHEME}_{secrets.token_hex(4)}"
+    return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def looks_like_key(token: str) -> bool:
+    """Cheap shape test so random bearer tokens skip the database."""
+    return token.startswith(f"{KEY_SCHEME}_") and 50 <= len(token) <= 80
+
+
+async def issue_api_key(
+    session: AsyncSession, org_id: uuid.UUID, role: ApiKeyRole, name: str
+) -> IssuedApiKey:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValueError("API key name must be 1 to 100 characters")
+    secret, prefix = generate_secret()
+    record = ApiKey(org_id=org_id, name=name, prefix=prefix, key_hash=hash_key(secret), role=role)
+    session.add(record)
+    await session.flush()
+    return IssuedApiKey(record=record, secret=secret)
+
+
+async def find_active_key(session: AsyncSession, secret: str) -> ApiKey | None:
+    """The unrevoked key whose hash matches; needs a service context (the org is not known yet)."""
+    statement = select(ApiKey).where(
+        ApiKey.key_hash == hash_key(secret), col(ApiKey.revoked_at).is_(None)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def mark_used(session: AsyncSession, key: ApiKey, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    await session.execute(
+        sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now)
+    )
+    key.last_used_at = now
+
+
+async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
+    """Revokes the key if this context can see it; None if it cannot (unknown or another org's)."""
+    key = (await session.exec(select(ApiKey).where(ApiKey.id == key_id))).first()
+    if key is None:
+        return None
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+        await session.flush()
+    return key
+
+
+async def list_api_keys(session: AsyncSession, org_id: uuid.UUID) -> list[ApiKey]:
+    statement = (
+        select(ApiKey).where(ApiKey.org_id == org_id).order_by(col(ApiKey.created_at).desc())
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def count_api_keys(session: AsyncSession) -> int:
+    return int((await session.exec(select(sa.func.count()).select_from(ApiKey))).one())

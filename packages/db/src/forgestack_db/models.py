@@ -1,0 +1,110 @@
+"""The tables. Every row that belongs to a tenant carries `org_id`; on PostgreSQL row-level security
+(see the migrations) keys every read and write on it."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from .types import BigIntegerPK, JSONDocument, UTCDateTime, utcnow
+
+
+class ApiKeyRole(StrEnum):
+    """What a key may do inside its organisation; `admin` also reaches the operator (jobs) API."""
+
+    MEMBER = "member"
+    OWNER = "owner"
+    ADMIN = "admin"
+
+
+class ActorType(StrEnum):
+    USER = "user"
+    API_KEY = "api_key"
+    SYSTEM = "system"
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "organisations"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ApiKey(SQLModel, table=True):
+    """Only the SHA-256 of the key is stored: keys carry 256 random bits, so a fast hash is enough
+    (nothing to brute-force) and lets authentication be one indexed lookup."""
+
+    __tablename__: ClassVar[str] = "api_keys"
+    __table_args__ = (sa.CheckConstraint(_in("role", ApiKeyRole), name="ck_api_keys_role"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=False, index=True
+        )
+    )
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    prefix: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    key_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    role: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    last_used_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only: the application role may only INSERT and SELECT, and a trigger rejects UPDATE,
+    DELETE and TRUNCATE for everyone. `event_id` comes from the producer so a retried job is a no-op."""
+
+    __tablename__: ClassVar[str] = "audit_logs"
+    __table_args__ = (
+        sa.CheckConstraint(_in("actor_type", ActorType), name="ck_audit_logs_actor_type"),
+        sa.Index("ix_audit_logs_org_occurred", "org_id", "occurred_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(BigIntegerPK, sa.Identity(), primary_key=True),
+    )
+    event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False, unique=True))
+    org_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=False)
+    )
+    actor_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    actor_type: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    actor_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    actor_email: str | None = Field(default=None, sa_column=sa.Column(sa.String(320)))
+    action: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    resource_type: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    resource_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    resource_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))
+    changes: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONDocument))
+    event_metadata: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column("metadata", JSONDocument)
+    )
+    ip_address: str | None = Field(default=None, sa_column=sa.Column(sa.String(45)))
+    user_agent: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
+    occurred_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    recorded_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+TENANT_TABLES: tuple[str, ...] = ("organisations", "api_keys", "audit_logs")
+"""Tables under row-level security; the startup guard checks each one."""
