@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_tls: bool = False
     smtp_timeout_s: float = 10.0
+    smtp_max_connections: int = Field(
+        default=4, ge=1, description="SMTP connections one worker process keeps open at most."
+    )
     mail_from: str = "ForgeStack <no-reply@forgestack.invalid>"
 
     allow_superuser_db: bool = Field(
