@@ -40,10 +40,12 @@ def _single_line(value: str) -> str:
     return value
 
 
-def parse_mailbox(value: str) -> Address:
+def parse_mailbox(value: str, *, deliverable: bool = True) -> Address:
     """One address with an optional display name (`Jane Doe <jane@example.com>`), normalised.
 
     Raises ValueError for anything else: lists, groups, malformed syntax, control characters.
+    `deliverable=False` skips email-validator's domain rules, for the configured sender whose
+    default lives under the reserved `.invalid` domain.
     """
     if has_control_chars(value):
         raise ValueError("control characters (CR, LF, ...) are not allowed in an address")
@@ -57,6 +59,8 @@ def parse_mailbox(value: str) -> Address:
     (address,) = header.addresses
     if has_control_chars(address.display_name):
         raise ValueError("the display name decodes to control characters")
+    if not deliverable:
+        return address
     _, normalized = validate_email(address.addr_spec)
     local, _, domain = normalized.rpartition("@")
     return Address(display_name=address.display_name, username=local, domain=domain)
