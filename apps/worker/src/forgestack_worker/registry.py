@@ -9,6 +9,7 @@ from forgestack_shared.catalog import QueueSpec
 from pydantic import BaseModel
 
 from .handlers.my_new_job import handle_my_new_job
+from .handlers.notification_email import handle_notification_email
 
 DataT = TypeVar("DataT", bound=BaseModel)
 ResultT = TypeVar("ResultT", bound=BaseModel)
@@ -22,10 +23,11 @@ def register(
 
 
 def _handlers() -> list[Handler[Any, Any]]:
-    from forgestack_shared.catalog import MY_NEW_JOB
+    from forgestack_shared.catalog import MY_NEW_JOB, NOTIFICATION_EMAIL
 
     return [
         register(MY_NEW_JOB, handle_my_new_job),
+        register(NOTIFICATION_EMAIL, handle_notification_email),
     ]
 
 

@@ -1,0 +1,1 @@
+"""Clients and helpers the handlers call: email rendering and delivery, ..."""

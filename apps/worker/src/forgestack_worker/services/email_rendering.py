@@ -1,0 +1,79 @@
+"""Renders an email template pair (`<name>.html`, `<name>.txt`) from `handlers/templates/`.
+
+HTML is autoescaped, so a variable holding `<script>` arrives as text. Undefined variables are errors
+(StrictUndefined): a half-rendered email with blanks is worse than a failed job that names the gap.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import urlsplit
+
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    UndefinedError,
+    select_autoescape,
+)
+
+TEMPLATE_PACKAGE = "forgestack_worker"
+TEMPLATE_DIR = "handlers/templates"
+
+
+class TemplateRenderError(Exception):
+    """The template cannot render with the job's variables; retrying cannot change that."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    html: str
+    text: str
+
+
+def http_url(value: object) -> str:
+    """Jinja filter for links: only absolute http(s) URLs, so no `javascript:` href gets through."""
+    url = str(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise TemplateRenderError(f"not an absolute http(s) URL: {url[:200]!r}")
+    return url
+
+
+class EmailRenderer:
+    """Compiles each template once and keeps it; safe to share across concurrent jobs."""
+
+    def __init__(self, loader: BaseLoader | None = None) -> None:
+        self._env = Environment(
+            loader=loader or PackageLoader(TEMPLATE_PACKAGE, TEMPLATE_DIR),
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self._env.filters["http_url"] = http_url
+
+    def render(self, template: str, *, subject: str, variables: Mapping[str, str]) -> RenderedEmail:
+        """Both parts of `template`; `subject` is in the context for the layouts' titles."""
+        context = {**variables, "subject": subject}
+        try:
+            html = self._env.get_template(f"{template}.html").render(context)
+            text = self._env.get_template(f"{template}.txt").render(context)
+        except UndefinedError as exc:
+            raise TemplateRenderError(
+                f"template {template!r} needs a variable the job did not give: {exc.message}"
+            ) from exc
+        except TemplateError as exc:
+            raise TemplateRenderError(f"template {template!r} failed: {exc}") from exc
+        except TemplateRenderError as exc:
+            raise TemplateRenderError(f"template {template!r}: {exc}") from exc
+        return RenderedEmail(html=html, text=text.strip() + "\n")
+
+
+@cache
+def default_renderer() -> EmailRenderer:
+    """One renderer per process, so templates are compiled once, not once per job."""
+    return EmailRenderer()
