@@ -58,11 +58,13 @@ async def insert_audit_event(session: AsyncSession, values: dict[str, Any]) -> b
 
 
 async def list_audit_events(
-    session: AsyncSession, org_id: uuid.UUID, query: AuditQuery
+    session: AsyncSession, org_id: uuid.UUID | None, query: AuditQuery
 ) -> AuditPage:
-    """Newest first. Filters on `org_id` explicitly as well as through RLS: SQLite has no RLS."""
+    """Newest first; `org_id` None lists platform-level events. Filters on `org_id` explicitly as
+    well as through RLS, because SQLite has no RLS."""
     limit = max(1, min(query.limit, MAX_PAGE))
-    statement = select(AuditLog).where(AuditLog.org_id == org_id)
+    own = col(AuditLog.org_id).is_(None) if org_id is None else col(AuditLog.org_id) == org_id
+    statement = select(AuditLog).where(own)
     for column, value in (
         (AuditLog.action, query.action),
         (AuditLog.resource_type, query.resource_type),

@@ -83,9 +83,11 @@ class AuditLog(SQLModel, table=True):
         sa_column=sa.Column(BigIntegerPK, sa.Identity(), primary_key=True),
     )
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False, unique=True))
-    org_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=False)
+    org_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=True),
     )
+    """None for platform-level events (the operator key): no tenant policy matches them."""
     actor_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     actor_type: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     actor_name: str | None = Field(default=None, sa_column=sa.Column(sa.String(200)))

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 from forgestack_queue.options import Backoff, JobOptions, KeepJobs
 from pydantic import BaseModel
 
+from .jobs.audit_log import AuditLogData, AuditLogResult
 from .jobs.my_new_job import MyNewJobData, MyNewJobResult
 from .jobs.notification_email import NotificationEmailData, NotificationEmailResult
 from .queues import QueueName
@@ -56,8 +57,23 @@ NOTIFICATION_EMAIL = QueueSpec(
     ),
 )
 
+AUDIT_LOGS = QueueSpec(
+    name=QueueName.AUDIT_LOGS,
+    data_model=AuditLogData,
+    result_model=AuditLogResult,
+    # An audit event must survive a database outage: 12 tries, 1 s doubling to ~34 min, about an
+    # hour in all, jittered so a backlog does not retry in lockstep; then the failed store (a week).
+    defaults=JobOptions(
+        attempts=12,
+        backoff=Backoff(type="exponential", delay=1000, jitter=0.25),
+        remove_on_complete=KEEP_COMPLETED,
+        remove_on_fail=KEEP_FAILED,
+        timeout=30_000,
+    ),
+)
+
 CATALOG: dict[QueueName, QueueSpec[Any, Any]] = {
-    spec.name: spec for spec in (MY_NEW_JOB, NOTIFICATION_EMAIL)
+    spec.name: spec for spec in (MY_NEW_JOB, NOTIFICATION_EMAIL, AUDIT_LOGS)
 }
 
 

@@ -70,7 +70,7 @@ def _create_tables() -> None:
         "audit_logs",
         sa.Column("id", BigIntegerPK, sa.Identity(), primary_key=True),
         sa.Column("event_id", sa.Uuid(), nullable=False, unique=True),
-        sa.Column("org_id", sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=False),
+        sa.Column("org_id", sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=True),
         sa.Column("actor_id", sa.String(200), nullable=False),
         sa.Column("actor_type", sa.String(16), nullable=False),
         sa.Column("actor_name", sa.String(200), nullable=True),
