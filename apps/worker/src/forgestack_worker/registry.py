@@ -8,6 +8,7 @@ from forgestack_queue.runner import Handler
 from forgestack_shared.catalog import QueueSpec
 from pydantic import BaseModel
 
+from .handlers.audit_log import handle_audit_log
 from .handlers.my_new_job import handle_my_new_job
 from .handlers.notification_email import handle_notification_email
 
@@ -23,11 +24,12 @@ def register(
 
 
 def _handlers() -> list[Handler[Any, Any]]:
-    from forgestack_shared.catalog import MY_NEW_JOB, NOTIFICATION_EMAIL
+    from forgestack_shared.catalog import AUDIT_LOGS, MY_NEW_JOB, NOTIFICATION_EMAIL
 
     return [
         register(MY_NEW_JOB, handle_my_new_job),
         register(NOTIFICATION_EMAIL, handle_notification_email),
+        register(AUDIT_LOGS, handle_audit_log),
     ]
 
 
