@@ -76,6 +76,7 @@ class ForgeWorker(_ARQ_WORKER):
         self._running: dict[str, ClaimedJob] = {}
         self._slot_freed = asyncio.Event()
         self._rotation = 0
+        self._ended = 0
 
     async def main(self) -> None:
         if self._pool is None:
@@ -120,18 +121,22 @@ class ForgeWorker(_ARQ_WORKER):
         if not self.allow_pick_jobs or free <= 0:
             await self._wait_for_slot(self.block_s)
             return False
+        ended_before = self._ended
         claimed, next_due, now = await self._claim(min(free, self.claim_batch))
         for job in claimed:
             self._start(job)
-        if claimed:
+        if claimed or self._ended != ended_before:
+            # An attempt that ended during the claim may have queued a retry the claim missed.
             return False
         due_in_s = None if next_due < 0 else max(0.001, (next_due - now) / 1000)
         if self.burst:
+            if self.tasks:
+                # A running job may still be retried: look again once one ends.
+                await self._wait_for_slot(self.block_s if due_in_s is None else due_in_s)
+                return False
             if due_in_s is None or due_in_s * 1000 > self.burst_horizon_ms:
-                if self.tasks:
-                    await self._wait_for_slot(self.block_s)
                 return True
-            await self._wait_for_slot(due_in_s)
+            await asyncio.sleep(due_in_s)
             return False
         timeout = self.block_s if due_in_s is None else min(self.block_s, due_in_s)
         await self.pool.bzpopmin(self._markers, timeout)
@@ -185,6 +190,7 @@ class ForgeWorker(_ARQ_WORKER):
         task.add_done_callback(lambda _: self._done(job.id))
 
     def _done(self, job_id: str) -> None:
+        self._ended += 1
         self.tasks.pop(job_id, None)
         self._running.pop(job_id, None)
         self._slot_freed.set()
@@ -201,7 +207,7 @@ class ForgeWorker(_ARQ_WORKER):
             outcome = Outcome("failed", reason_of(exc).encode(), keep_count=-1, keep_age_s=-1)
         except asyncio.CancelledError:
             log.warning("worker stopping: job released back to waiting")
-            await asyncio.shield(self._finish(job, None))
+            await self._record(job, None)
             return
         ms = (perf_counter() - started) * 1000
         if outcome.kind == "completed":
@@ -218,7 +224,16 @@ class ForgeWorker(_ARQ_WORKER):
         else:
             self.jobs_failed += 1
             log.error("failed in {:.1f} ms: {}", ms, outcome.value.decode())
-        await asyncio.shield(self._finish(job, outcome))
+        await self._record(job, outcome)
+
+    async def _record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
+        """Writes the attempt's end even when shutdown cancels us meanwhile: losing it would
+        leave the job active until its lease expires."""
+        pending = asyncio.ensure_future(self._finish(job, outcome))
+        try:
+            await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            await pending
 
     async def _finish(self, job: ClaimedJob, outcome: Outcome | None) -> None:
         k = self._keys[job.queue]
