@@ -96,11 +96,12 @@ def classify(exc: Exception) -> EmailDeliveryError:
         if 500 <= exc.code < 600:
             return PermanentDeliveryError(answer, exc.code)
         return TransientDeliveryError(answer, exc.code)
-    if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return PermanentDeliveryError(f"SMTP server lacks a needed feature: {exc.message}")
-    if isinstance(exc, aiosmtplib.SMTPException):
-        return TransientDeliveryError(f"SMTP connection failed: {exc.message}")
-    return TransientDeliveryError(f"SMTP connection failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, OSError | TimeoutError):
+        # Refused, reset or dropped connections and timeouts (aiosmtplib's included).
+        return TransientDeliveryError(f"SMTP connection failed: {type(exc).__name__}: {exc}")
+    # What is left is a mismatch between our settings and the server (no STARTTLS, no usable
+    # AUTH mechanism, no SMTPUTF8): it stays until someone changes the configuration.
+    return PermanentDeliveryError(f"SMTP session cannot proceed: {exc}")
 
 
 _NETWORK_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
