@@ -24,6 +24,8 @@ class Probe:
     runs: list[tuple[str, int, float]] = field(default_factory=list)
     """(tag, attempt, loop time) per execution, in execution order."""
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    broken: bool = False
+    """Mode `fail-if-broken` fails while this is set: a dependency that an operator later fixes."""
 
     async def handle(self, job: Job[ProbeData]) -> dict[str, Any]:
         self.runs.append((job.data.tag, job.attempt, asyncio.get_running_loop().time()))
@@ -35,6 +37,8 @@ class Probe:
             raise RuntimeError(f"probe {job.data.tag} failed on attempt {job.attempt}")
         if mode.startswith("fail-until-") and job.attempt < int(mode.removeprefix("fail-until-")):
             raise RuntimeError(f"transient failure on attempt {job.attempt}")
+        if mode == "fail-if-broken" and self.broken:
+            raise RuntimeError("dependency is down")
         if mode == "unrecoverable":
             raise UnrecoverableError("cannot ever succeed")
         return {"tag": job.data.tag, "attempt": job.attempt}

@@ -11,6 +11,8 @@ if redis.call('TYPE', key)['ok'] ~= 'hash' or redis.call('HGET', key, 'token') ~
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Finished sets order by microsecond so "newest first" is exact for jobs ending in one millisecond.
+local finished_score = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[2], id)
 
 local function trim(set, count, age, jp)
@@ -51,7 +53,7 @@ if outcome == 'completed' or outcome == 'failed' then
   if count == 0 then
     redis.call('DEL', key)
   else
-    redis.call('ZADD', set, num(now), id)
+    redis.call('ZADD', set, finished_score, id)
     trim(set, count, tonumber(ARGV[7]), ARGV[9])
   end
 elseif outcome == 'retry' then
