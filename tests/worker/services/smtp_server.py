@@ -38,6 +38,7 @@ class ScriptedSmtpServer:
         self.rcpt_replies: list[str] = []
         self.data_replies: list[str] = []
         self.messages: list[CaughtMessage] = []
+        self.rcpt_commands = 0
         self.data_commands = 0
         self._protocols: list[SMTP] = []
         self.logins: list[str] = []
@@ -102,6 +103,7 @@ class ScriptedSmtpServer:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        self.rcpt_commands += 1
         if self.rcpt_replies:
             return self.rcpt_replies.pop(0)
         envelope.rcpt_tos.append(address)
