@@ -77,8 +77,21 @@ Mailbox = Annotated[
 ]
 """An address as a string, kept in its normalised RFC 5322 form (display name quoted if needed)."""
 
+Subject = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SUBJECT_LENGTH),
+    AfterValidator(_single_line),
+]
+
 VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 VariableValue = Annotated[str, StringConstraints(max_length=MAX_VARIABLE_LENGTH)]
+Variables = Annotated[
+    dict[VariableName, VariableValue],
+    Field(
+        max_length=MAX_VARIABLES,
+        description="Values the template renders (escaped in HTML); a missing one fails the job.",
+    ),
+]
 
 
 def new_message_id() -> str:
@@ -90,17 +103,9 @@ class NotificationEmailData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: Mailbox = Field(description="One recipient; a display name is allowed: `Jane <j@x.org>`.")
-    subject: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SUBJECT_LENGTH),
-        AfterValidator(_single_line),
-    ]
+    subject: Subject
     template: EmailTemplate
-    variables: dict[VariableName, VariableValue] = Field(
-        default_factory=dict,
-        max_length=MAX_VARIABLES,
-        description="Values the template renders (escaped in HTML); a missing one fails the job.",
-    )
+    variables: Variables = Field(default_factory=dict)
     reply_to: Mailbox | None = None
     message_id: str = Field(
         default_factory=new_message_id,
