@@ -7,7 +7,7 @@ from forgestack_shared.settings import get_settings
 
 from .errors import install_error_handlers
 from .lifespan import lifespan
-from .routes import health, jobs, queues
+from .routes import health, jobs, notifications, queues
 
 API_PREFIX = "/api/v1"
 
@@ -27,6 +27,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
     api.include_router(jobs.router)
+    api.include_router(notifications.router)
     app.include_router(api)
     return app
 

@@ -40,6 +40,19 @@ def _single_line(value: str) -> str:
     return value
 
 
+def _parse_address_header(value: str) -> AddressHeader:
+    try:
+        header = _HEADERS("To", value)
+    except ValueError:
+        raise
+    except Exception as exc:
+        # The stdlib parser has crashed on malformed input (IndexError on "jane@" in 3.11):
+        # untrusted input must come out as a validation error, never as a 500.
+        raise ValueError(f"not a valid address ({type(exc).__name__} in the parser)") from exc
+    assert isinstance(header, AddressHeader)
+    return header
+
+
 def parse_mailbox(value: str, *, deliverable: bool = True) -> Address:
     """One address with an optional display name (`Jane Doe <jane@example.com>`), normalised.
 
@@ -49,8 +62,7 @@ def parse_mailbox(value: str, *, deliverable: bool = True) -> Address:
     """
     if has_control_chars(value):
         raise ValueError("control characters (CR, LF, ...) are not allowed in an address")
-    header = _HEADERS("To", value)
-    assert isinstance(header, AddressHeader)
+    header = _parse_address_header(value)
     invalid = [d for d in header.defects if isinstance(d, InvalidHeaderDefect)]
     if invalid:
         raise ValueError(f"not a valid address: {invalid[0]}")

@@ -1,0 +1,106 @@
+"""Notifications: the tenant-facing door to the notification email job.
+
+Any valid API key may call it (unlike the operator routes under /queues and /jobs). The body is
+validated with the job's own types, so an address or subject that could inject a header, or a
+template the worker does not have, is a 422 and nothing reaches Redis.
+"""
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Response, status
+from forgestack_queue.options import JobOptions
+from forgestack_queue.states import JobState
+from forgestack_shared.catalog import NOTIFICATION_EMAIL
+from forgestack_shared.jobs.notification_email import (
+    EmailTemplate,
+    Mailbox,
+    NotificationEmailData,
+    Subject,
+    Variables,
+    new_message_id,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..auth import Principal
+from ..deps import PrincipalDep, QueueServiceDep
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
+
+
+class NotificationEmailRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Mailbox = Field(description="One recipient; a display name is allowed: `Jane <j@x.org>`.")
+    subject: Subject
+    template: EmailTemplate
+    variables: Variables = Field(default_factory=dict)
+    reply_to: Mailbox | None = None
+    idempotency_key: IdempotencyKey | None = Field(
+        default=None,
+        description="Repeat a request with the same key and no second email is queued: the "
+        "first job is returned with 200. Keys are scoped to the caller's organisation.",
+    )
+
+
+class NotificationEmailAccepted(BaseModel):
+    id: str = Field(description="The job id; operators read its state at /api/v1/jobs/{id}.")
+    queue: str
+    state: JobState
+    created: bool = Field(description="False when `idempotency_key` named an existing job.")
+    message_id: str = Field(description="The Message-ID header the email will carry.")
+
+
+def _scope(principal: Principal) -> str:
+    return str(principal.org_id) if principal.org_id else "operator"
+
+
+def _message_id(scope: str, key: str | None) -> str:
+    """Derived from the idempotency key, so a repeated request names the same Message-ID."""
+    if key is None:
+        return new_message_id()
+    digest = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()[:32]
+    return f"<{digest}@forgestack>"
+
+
+@router.post(
+    "/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Queue one templated email (welcome, invitation or notification)",
+    responses={
+        200: {"description": "`idempotency_key` named an existing job: it is returned."},
+        422: {"description": "Invalid address, subject, template or variables."},
+    },
+)
+async def send_email(
+    body: NotificationEmailRequest,
+    principal: PrincipalDep,
+    queues: QueueServiceDep,
+    response: Response,
+) -> NotificationEmailAccepted:
+    scope = _scope(principal)
+    data = NotificationEmailData(
+        to=body.to,
+        subject=body.subject,
+        template=body.template,
+        variables=body.variables,
+        reply_to=body.reply_to,
+        message_id=_message_id(scope, body.idempotency_key),
+    )
+    options = None
+    if body.idempotency_key is not None:
+        options = JobOptions(
+            job_id=f"{NOTIFICATION_EMAIL.name.value}:{scope}:{body.idempotency_key}"
+        )
+    result = await queues.add(NOTIFICATION_EMAIL, data, options)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return NotificationEmailAccepted(
+        id=result.id,
+        queue=NOTIFICATION_EMAIL.name.value,
+        state=result.state,
+        created=result.created,
+        message_id=data.message_id,
+    )
