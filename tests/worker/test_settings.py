@@ -1,0 +1,73 @@
+"""`uv run arq worker.WorkerSettings` builds a ForgeWorker serving every catalog queue."""
+
+import subprocess
+import sys
+
+import arq.worker
+from forgestack_queue.worker import ForgeWorker, use_forge_worker
+from forgestack_shared.catalog import CATALOG
+from forgestack_shared.settings import Settings
+from forgestack_worker.registry import HANDLERS
+from forgestack_worker.settings import build_worker_settings
+
+
+def test_every_catalog_queue_has_exactly_one_handler() -> None:
+    assert sorted(h.queue for h in HANDLERS) == sorted(q.value for q in CATALOG)
+
+
+def test_arq_cli_builds_a_forge_worker_from_worker_settings(settings: Settings) -> None:
+    use_forge_worker()
+    worker_settings = build_worker_settings(settings)
+    worker = arq.worker.create_worker(worker_settings, handle_signals=False)
+    assert isinstance(worker, ForgeWorker)
+    assert worker.queue_prefix == settings.queue_prefix
+    assert worker.max_jobs == settings.worker_concurrency
+    assert set(worker.handlers) == {h.queue for h in HANDLERS}
+
+
+def test_arq_check_reports_no_running_worker(settings: Settings) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "arq", "worker.WorkerSettings", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Health check failed" in proc.stdout + proc.stderr
+
+
+def test_a_running_cli_worker_passes_check_and_stops_on_sigterm(settings: Settings) -> None:
+    import os
+    import signal
+    import time
+
+    import redis
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    client = redis.Redis.from_url(settings.effective_redis_url)
+    try:
+        deadline = time.monotonic() + 20
+        while not client.exists(f"{settings.queue_prefix}:worker:health"):
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+            assert time.monotonic() < deadline, "worker never recorded its health"
+            time.sleep(0.1)
+        check = subprocess.run(
+            [sys.executable, "-m", "arq", "worker.WorkerSettings", "--check"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert check.returncode == 0
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        client.close()
