@@ -15,6 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 from forgestack_shared.settings import Settings, get_settings
 
+pytest_plugins = ["tests.fixtures_db"]
+
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 

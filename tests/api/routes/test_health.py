@@ -10,8 +10,7 @@ from forgestack_api.main import create_app
 from forgestack_shared.settings import Settings, get_settings
 
 from tests.conftest import free_port, start_redis_server
-
-POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+from tests.fixtures_db import PgTestDatabase
 
 
 async def _get(path: str) -> httpx.Response:
@@ -36,8 +35,11 @@ async def test_readyz_with_redis_and_sqlite(anon: httpx.AsyncClient, settings: S
     assert (settings.forgestack_data_dir / "forgestack.db").exists()
 
 
-async def test_readyz_with_postgresql(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", POSTGRES_URL)
+async def test_readyz_with_postgresql(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, pg_database: PgTestDatabase
+) -> None:
+    # The application login: the startup guard refuses a superuser such as `postgres`.
+    monkeypatch.setenv("DATABASE_URL", pg_database.app_url)
     get_settings.cache_clear()
     response = await _get("/readyz")
     assert response.status_code == 200, response.text

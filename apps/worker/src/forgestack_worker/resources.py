@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forgestack_db.database import Database
-from forgestack_db.guard import check_app_role
+from forgestack_db.startup import open_database
 from forgestack_queue.job import Job
 from forgestack_shared.settings import Settings
 
@@ -22,25 +22,13 @@ class WorkerResources:
 
 
 async def open_resources(settings: Settings) -> WorkerResources:
-    db = await open_database(settings)
+    # Refuses to start (raises) when the login would read around row-level security.
+    db = await open_database(settings.effective_database_url, settings)
     return WorkerResources(
         settings=settings,
         email_sender=EmailSender(SmtpConfig.from_settings(settings)),
         db=db,
     )
-
-
-async def open_database(settings: Settings) -> Database:
-    """Refuses to start (raises) when the login would read around row-level security."""
-    if settings.database_url is None:
-        settings.forgestack_data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database.from_url(settings.effective_database_url)
-    try:
-        await check_app_role(db.engine, settings)
-    except BaseException:
-        await db.dispose()
-        raise
-    return db
 
 
 async def close_resources(res: WorkerResources) -> None:

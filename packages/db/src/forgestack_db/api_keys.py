@@ -68,9 +68,7 @@ async def mark_used(session: AsyncSession, key: ApiKey, now: datetime | None = N
     now = now or utcnow()
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
         return
-    await session.execute(
-        sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now)
-    )
+    await session.exec(sa.update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
     key.last_used_at = now
 
 

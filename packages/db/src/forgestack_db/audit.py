@@ -53,8 +53,8 @@ async def insert_audit_event(session: AsyncSession, values: dict[str, Any]) -> b
     else:
         raise RuntimeError(f"no idempotent insert for dialect {dialect!r}")
     statement = statement.on_conflict_do_nothing(index_elements=["event_id"])
-    result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.exec(statement)
+    return bool(result.rowcount)
 
 
 async def list_audit_events(

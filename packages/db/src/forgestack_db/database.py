@@ -63,7 +63,8 @@ class Database:
     async def _transaction(self, settings: dict[str, str]) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session, session.begin():
             if self.is_postgresql:
-                await session.execute(_set_config_statement(len(settings)), _params(settings))
+                conn = await session.connection()
+                await conn.execute(_set_config_statement(len(settings)), _params(settings))
             yield session
 
     async def dispose(self) -> None:

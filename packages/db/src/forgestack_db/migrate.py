@@ -3,6 +3,7 @@ any directory and from an installed wheel (no alembic.ini to find)."""
 
 import asyncio
 import re
+from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -43,11 +44,24 @@ async def upgrade_async(
     url: str, revision: str = "head", *, app_role: str = DEFAULT_APP_ROLE
 ) -> str | None:
     """Upgrades the schema at `url` (the owner's login) and returns the revision now current."""
+    return await _migrate(url, command.upgrade, revision, app_role)
+
+
+async def downgrade_async(
+    url: str, revision: str, *, app_role: str = DEFAULT_APP_ROLE
+) -> str | None:
+    """Downgrades to `revision` (`base` drops every table); returns the revision now current."""
+    return await _migrate(url, command.downgrade, revision, app_role)
+
+
+async def _migrate(
+    url: str, step: Callable[[Config, str], None], revision: str, app_role: str
+) -> str | None:
     config = alembic_config(url, app_role)
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_upgrade, config, revision)
+            await conn.run_sync(_run, step, config, revision)
         async with engine.connect() as conn:
             return await conn.run_sync(_current)
     finally:
@@ -68,9 +82,11 @@ async def current_revision(url: str) -> str | None:
         await engine.dispose()
 
 
-def _upgrade(connection: Connection, config: Config, revision: str) -> None:
+def _run(
+    connection: Connection, step: Callable[[Config, str], None], config: Config, revision: str
+) -> None:
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    step(config, revision)
 
 
 def _current(connection: Connection) -> str | None:

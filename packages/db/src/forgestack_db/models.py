@@ -103,9 +103,11 @@ class AuditLog(SQLModel, table=True):
     ip_address: str | None = Field(default=None, sa_column=sa.Column(sa.String(45)))
     user_agent: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
     occurred_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
-    recorded_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    recorded_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(UTCDateTime(), nullable=False, server_default=sa.func.now()),
     )
+    """When the row was written, by the database's clock (later than `occurred_at` after retries)."""
 
 
 TENANT_TABLES: tuple[str, ...] = ("organisations", "api_keys", "audit_logs")

@@ -84,7 +84,7 @@ def _create_tables() -> None:
         sa.Column("ip_address", sa.String(45), nullable=True),
         sa.Column("user_agent", sa.String(500), nullable=True),
         sa.Column("occurred_at", UTCDateTime(), nullable=False),
-        sa.Column("recorded_at", UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
         sa.CheckConstraint(
             "actor_type IN ('user', 'api_key', 'system')", name="ck_audit_logs_actor_type"
         ),

@@ -1,0 +1,37 @@
+"""How the API and the worker open the database: guarded before anything else uses it."""
+
+from pathlib import Path
+
+from loguru import logger
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from .database import Database
+from .guard import GuardSettings, UnsafeDatabaseRoleError, check_app_role
+
+
+async def open_database(url: str, settings: GuardSettings, *, pool_size: int = 5) -> Database:
+    """Raises `UnsafeDatabaseRoleError` when the login would bypass row-level security.
+
+    A database that is down at startup does not stop the process (readiness reports it, the job
+    layer retries); the guard then checks each connection as it opens, before any query runs."""
+    _ensure_sqlite_folder(url)
+    db = Database.from_url(url, pool_size=pool_size)
+    try:
+        await check_app_role(db.engine, settings)
+    except UnsafeDatabaseRoleError:
+        await db.dispose()
+        raise
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        logger.warning(
+            "database unreachable at startup ({}: {}); the role is checked on first connection",
+            type(exc).__name__,
+            exc,
+        )
+    return db
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
