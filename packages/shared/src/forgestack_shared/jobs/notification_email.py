@@ -50,6 +50,9 @@ def _parse_address_header(value: str) -> AddressHeader:
         # untrusted input must come out as a validation error, never as a 500.
         raise ValueError(f"not a valid address ({type(exc).__name__} in the parser)") from exc
     assert isinstance(header, AddressHeader)
+    invalid = [d for d in header.defects if isinstance(d, InvalidHeaderDefect)]
+    if invalid:
+        raise ValueError(f"not a valid address: {invalid[0]}")
     return header
 
 
@@ -63,9 +66,6 @@ def parse_mailbox(value: str, *, deliverable: bool = True) -> Address:
     if has_control_chars(value):
         raise ValueError("control characters (CR, LF, ...) are not allowed in an address")
     header = _parse_address_header(value)
-    invalid = [d for d in header.defects if isinstance(d, InvalidHeaderDefect)]
-    if invalid:
-        raise ValueError(f"not a valid address: {invalid[0]}")
     if len(header.addresses) != 1 or header.groups[0].display_name is not None:
         raise ValueError("exactly one address is allowed (no lists or groups)")
     (address,) = header.addresses
