@@ -152,3 +152,26 @@ async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def scratch_pg(postgres_url: str, pg_database: PgTestDatabase) -> Iterator[PgTestDatabase]:
+    """An empty database of its own (same roles as `pg_database`), for tests that break a schema."""
+    name = f"{pg_database.name}_s{uuid.uuid4().hex[:6]}"
+    run_sync(_admin(postgres_url, f"CREATE DATABASE {name} OWNER {pg_database.owner}"))
+
+    def moved(url: str) -> str:
+        return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield PgTestDatabase(
+            name=name,
+            superuser_url=moved(pg_database.superuser_url),
+            owner_url=moved(pg_database.owner_url),
+            app_url=moved(pg_database.app_url),
+            app_role=pg_database.app_role,
+            owner=pg_database.owner,
+            login=pg_database.login,
+        )
+    finally:
+        run_sync(_admin(postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -26,13 +26,23 @@ async def create_app_login(
         quoted = (
             await conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password})
         ).scalar_one()
-        exists = (
-            await conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": login})
+        existing = (
+            await conn.execute(
+                sa.text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = :r"),
+                {"r": login},
+            )
         ).first()
-        verb = "ALTER" if exists else "CREATE"
-        # Driver-level SQL: the quoted password may hold ':' which text() would read as a parameter.
-        await conn.exec_driver_sql(
-            f"{verb} ROLE {login} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
-            f"PASSWORD {quoted}"
-        )
+        if existing is None:
+            # Driver-level SQL: the quoted password may hold ':' which text() reads as a parameter.
+            await conn.exec_driver_sql(
+                f"CREATE ROLE {login} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB "
+                f"NOCREATEROLE PASSWORD {quoted}"
+            )
+        elif existing[0]:
+            raise ValueError(
+                f"role {login!r} is superuser or BYPASSRLS: it cannot be the app login"
+            )
+        else:
+            # Only superusers may name the SUPERUSER/BYPASSRLS attributes in ALTER, even to deny.
+            await conn.exec_driver_sql(f"ALTER ROLE {login} LOGIN INHERIT PASSWORD {quoted}")
         await conn.exec_driver_sql(f"GRANT {app_role} TO {login}")
