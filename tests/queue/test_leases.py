@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 
-from forgestack_queue.keys import job_key_prefix
+from forgestack_queue.keys import job_key_prefix, queue_key_prefix
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.scripts import scripts_for
@@ -86,11 +86,21 @@ async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_job(
     dead = await _claim_as_dead_worker(queue, lease_ms=50)
     await asyncio.sleep(0.1)
     await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
-    k = queue.keys
     late = await scripts_for(queue.redis).finish(
-        keys=[k.job(added.id), k.active, k.completed, k.failed, k.wait, k.delayed, k.seq, k.marker],
-        args=[added.id, dead[7], "failed", b"late", "", -1, -1, 0, job_key_prefix(queue.prefix)],
+        args=[
+            job_key_prefix(queue.prefix),
+            queue_key_prefix(queue.prefix),
+            PROBE,
+            added.id,
+            dead[7],
+            "failed",
+            b"late",
+            "",
+            -1,
+            -1,
+            0,
+        ],
     )
-    assert late == 0
+    assert late == [0]
     job = await queue.get_job(added.id)
     assert job is not None and job.state is JobState.COMPLETED

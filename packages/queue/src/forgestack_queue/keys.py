@@ -9,6 +9,11 @@ def job_key_prefix(prefix: str) -> str:
     return f"{prefix}:job:"
 
 
+def queue_key_prefix(prefix: str) -> str:
+    """Scripts that touch many queues build `<this><queue>:<part>` themselves (see QueueKeys)."""
+    return f"{prefix}:q:"
+
+
 def queues_key(prefix: str) -> str:
     """Set of every queue name ever added to: lets operators find queues no worker serves."""
     return f"{prefix}:queues"

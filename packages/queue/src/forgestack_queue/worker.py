@@ -16,11 +16,14 @@ import arq.worker
 from arq.connections import create_pool
 from arq.cron import CronJob
 from loguru import logger
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .arq_compat import arq_function
 from .cron import CRON_OPTIONS, CRON_QUEUE, CronTick, cron_handler, tick_id
 from .errors import PayloadError
-from .keys import QueueKeys, job_key_prefix, queues_key
+from .keys import QueueKeys, job_key_prefix, queue_key_prefix, queues_key
 from .options import JobOptions
 from .producer import Queue
 from .runner import ClaimedJob, Handler, Outcome, options_from_json, reason_of
@@ -28,6 +31,7 @@ from .scripts import scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
 
 _ARQ_WORKER = arq.worker.Worker
+WRITE_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 class ForgeWorker(_ARQ_WORKER):
@@ -77,6 +81,9 @@ class ForgeWorker(_ARQ_WORKER):
         self._slot_freed = asyncio.Event()
         self._rotation = 0
         self._ended = 0
+        self._queue_key_prefix = queue_key_prefix(queue_prefix)
+        self._outbox: list[tuple[ClaimedJob, Outcome | None, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def main(self) -> None:
         if self._pool is None:
@@ -224,49 +231,71 @@ class ForgeWorker(_ARQ_WORKER):
         else:
             self.jobs_failed += 1
             log.error("failed in {:.1f} ms: {}", ms, outcome.value.decode())
-        await self._record(job, outcome)
+        try:
+            await self._record(job, outcome)
+        except RedisError:
+            log.exception("outcome not recorded: the job stays active until its lease expires")
 
     async def _record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
-        """Writes the attempt's end even when shutdown cancels us meanwhile: losing it would
-        leave the job active until its lease expires."""
-        pending = asyncio.ensure_future(self._finish(job, outcome))
-        try:
-            await asyncio.shield(pending)
-        except asyncio.CancelledError:
-            await pending
+        """Queues the attempt's end for the next group write and waits until it is stored.
 
-    async def _finish(self, job: ClaimedJob, outcome: Outcome | None) -> None:
-        k = self._keys[job.queue]
-        if outcome is None:
-            args: list[Any] = [job.id, job.token, "release", b"", "", -1, -1, 0]
-        else:
-            args = [
-                job.id,
-                job.token,
-                outcome.kind,
-                outcome.value,
-                outcome.stacktrace,
-                outcome.keep_count,
-                outcome.keep_age_s,
-                outcome.retry_delay_ms,
-            ]
-        kept = await self._scripts.finish(
-            keys=[
-                k.job(job.id),
-                k.active,
-                k.completed,
-                k.failed,
-                k.wait,
-                k.delayed,
-                k.seq,
-                k.marker,
-            ],
-            args=[*args, job_key_prefix(self.queue_prefix)],
-        )
-        if not kept:
-            logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
-                "lease lost before the attempt ended: its outcome was discarded"
-            )
+        Attempts that end while a write is in flight share the next one (group commit): one
+        round trip records many jobs. The writer is its own task, so a job task cancelled by
+        shutdown still has its outcome written."""
+        done = self.loop.create_future()
+        self._outbox.append((job, outcome, done))
+        if self._writer is None or self._writer.done():
+            self._writer = self.loop.create_task(self._write_outbox())
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            await done
+
+    async def _write_outbox(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            args: list[Any] = [job_key_prefix(self.queue_prefix), self._queue_key_prefix]
+            for job, outcome, _ in batch:
+                if outcome is None:
+                    args += [job.queue, job.id, job.token, "release", b"", "", -1, -1, 0]
+                else:
+                    args += [
+                        job.queue,
+                        job.id,
+                        job.token,
+                        outcome.kind,
+                        outcome.value,
+                        outcome.stacktrace,
+                        outcome.keep_count,
+                        outcome.keep_age_s,
+                        outcome.retry_delay_ms,
+                    ]
+            try:
+                kept = await self._write_with_retries(args)
+            except RedisError as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (job, _, done), ok in zip(batch, kept, strict=True):
+                if not ok:
+                    logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
+                        "lease lost before the attempt ended: its outcome was discarded"
+                    )
+                if not done.done():
+                    done.set_result(None)
+
+    async def _write_with_retries(self, args: list[Any]) -> list[int]:
+        """Rides out a short Redis outage; past that the lease expires and the job is recovered."""
+        for pause in WRITE_RETRY_PAUSES:
+            try:
+                return list(await self._scripts.finish(args=args))
+            except (RedisConnectionError, RedisTimeoutError):
+                logger.warning(
+                    "redis unreachable while recording outcomes; retrying in {} s", pause
+                )
+                await asyncio.sleep(pause)
+        return list(await self._scripts.finish(args=args))
 
     async def _extend_leases(self) -> None:
         while True:
