@@ -1,5 +1,6 @@
 """Builds the async engine for either backend with the options each one needs."""
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,9 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
         if parsed.get_driver_name() != "aiosqlite":
             raise ValueError(f"SQLite URLs must use aiosqlite (sqlite+aiosqlite://), got {url!r}")
         options["connect_args"] = {"timeout": CONNECT_TIMEOUT_S}
+        if parsed.database not in (None, "", ":memory:"):
+            # The dev default lives under the data dir, which a fresh checkout does not have yet.
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     else:
         raise ValueError(f"unsupported database backend {backend!r}: use PostgreSQL or SQLite")
     engine = create_async_engine(parsed, **options)

@@ -1,9 +1,6 @@
 """How the API and the worker open the database: guarded before anything else uses it."""
 
-from pathlib import Path
-
 from loguru import logger
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from .database import Database
@@ -15,7 +12,6 @@ async def open_database(url: str, settings: GuardSettings, *, pool_size: int = 5
 
     A database that is down at startup does not stop the process (readiness reports it, the job
     layer retries); the guard then checks each connection as it opens, before any query runs."""
-    _ensure_sqlite_folder(url)
     db = Database.from_url(url, pool_size=pool_size)
     try:
         await check_app_role(db.engine, settings)
@@ -29,9 +25,3 @@ async def open_database(url: str, settings: GuardSettings, *, pool_size: int = 5
             exc,
         )
     return db
-
-
-def _ensure_sqlite_folder(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
