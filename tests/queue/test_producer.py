@@ -7,9 +7,10 @@ from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue, find_job
 from forgestack_queue.states import JobState
+from forgestack_queue.testing import run_burst_worker
 from redis.asyncio import Redis
 
-from tests.queue.probe import ProbeData
+from tests.queue.probe import Probe, ProbeData
 
 
 async def test_add_stores_a_waiting_job_with_its_data_and_options(queue: Queue) -> None:
@@ -46,7 +47,7 @@ async def test_adding_an_existing_job_id_returns_it_and_creates_nothing(queue: Q
 
 
 async def test_fifty_concurrent_adds_of_one_job_id_create_exactly_one(
-    redis_url: str, queue_prefix: str, redis: Redis
+    redis_url: str, queue_prefix: str, redis: Redis, probe: Probe
 ) -> None:
     clients = [Redis.from_url(redis_url) for _ in range(5)]
     try:
@@ -61,8 +62,11 @@ async def test_fifty_concurrent_adds_of_one_job_id_create_exactly_one(
         for c in clients:
             await c.aclose()
     assert sum(r.created for r in results) == 1
+    assert {r.id for r in results} == {"same"}
     counts = await Queue(redis, "probe", prefix=queue_prefix).counts()
     assert counts[JobState.WAITING] == 1
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    assert len(probe.runs) == 1
 
 
 async def test_bulk_add_creates_every_job_in_one_call(queue: Queue) -> None:
