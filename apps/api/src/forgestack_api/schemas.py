@@ -4,12 +4,19 @@ from typing import Any
 
 from forgestack_queue.states import JobState
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 MAX_BULK = 1000
 
 
+_EXAMPLE_JOB: JsonDict = {
+    "data": {"user_id": "u1", "action": "greet", "payload": {}},
+    "options": {"attempts": 5, "backoff": {"type": "exponential", "delay": 1000}, "priority": 1},
+}
+
+
 class EnqueueRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE_JOB]})
 
     data: dict[str, Any] = Field(description="The payload; validated against the queue's model.")
     options: dict[str, Any] = Field(
@@ -20,7 +27,9 @@ class EnqueueRequest(BaseModel):
 
 
 class BulkEnqueueRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"jobs": [_EXAMPLE_JOB, _EXAMPLE_JOB]}]}
+    )
 
     jobs: list[EnqueueRequest] = Field(min_length=1, max_length=MAX_BULK)
 
