@@ -18,6 +18,7 @@ from .serializer import dumps
 from .states import JobState
 
 NEWEST_FIRST = frozenset({JobState.COMPLETED, JobState.FAILED})
+_DEFAULT_OPTIONS = JobOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,21 @@ class AddResult:
 class JobPage:
     jobs: list[JobRecord]
     next_cursor: str | None
+
+
+_options_json: dict[int, tuple[JobOptions, str]] = {}
+
+
+def _options_to_json(opts: JobOptions) -> str:
+    """Callers reuse a few option objects (the catalog's); serialise each once, not per job."""
+    hit = _options_json.get(id(opts))
+    if hit is not None and hit[0] is opts:
+        return hit[1]
+    if len(_options_json) > 1024:
+        _options_json.clear()
+    text = opts.model_dump_json(exclude_defaults=True)
+    _options_json[id(opts)] = (opts, text)
+    return text
 
 
 def _payload(data: Any) -> bytes:
@@ -66,12 +82,12 @@ class Queue:
             return []
         args: list[str | bytes | int] = [job_key_prefix(self.prefix), self.name]
         for data, options in jobs:
-            opts = options or JobOptions()
+            opts = options or _DEFAULT_OPTIONS
             args += [
                 opts.job_id or uuid.uuid4().hex,
                 name or self.name,
                 _payload(data),
-                opts.model_dump_json(exclude_defaults=True),
+                _options_to_json(opts),
                 opts.priority,
                 opts.delay,
                 opts.attempts,
