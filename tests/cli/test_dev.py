@@ -97,7 +97,7 @@ def test_ctrl_c_after_a_completed_job_leaves_nothing_behind(
 def test_sigterm_stops_everything(runs: list[tuple[DevRun, list[int]]], tmp_path: Path) -> None:
     run, _port, pids = _start(runs, tmp_path)
     run.wait_for(r"Press Ctrl-C to stop")
-    assert len(_tree(run, pids)) == 3
+    assert len(_tree(run, pids)) == 4  # redis, mail catcher, api, worker
     run.proc.send_signal(signal.SIGTERM)
     assert run.wait(timeout=STOP_WITHIN_S) == 0, run.output
     _assert_all_gone(pids)
