@@ -15,7 +15,9 @@ from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
 from forgestack_queue.records import JobRecord
 from forgestack_queue.states import JobState
 from forgestack_shared.catalog import CATALOG, QueueSpec, spec_for
+from forgestack_shared.jobs.audit_log import AuditLogData
 from forgestack_shared.jobs.my_new_job import MyNewJobData
+from forgestack_shared.jobs.notification_email import NotificationEmailData
 from forgestack_shared.queues import QueueName
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -54,6 +56,23 @@ class QueueService:
         options: JobOptions | None = None,
     ) -> AddResult: ...
 
+    @overload
+    async def add(
+        self,
+        queue: Literal[QueueName.NOTIFICATION_EMAIL],
+        data: NotificationEmailData,
+        options: JobOptions | None = None,
+    ) -> AddResult: ...
+
+    @overload
+    async def add(
+        self,
+        queue: Literal[QueueName.AUDIT_LOGS],
+        data: AuditLogData,
+        options: JobOptions | None = None,
+    ) -> AddResult: ...
+
+    # By catalog entry: as safe, since a spec's type parameters name its data model.
     @overload
     async def add(
         self, queue: QueueSpec[DataT, Any], data: DataT, options: JobOptions | None = None
