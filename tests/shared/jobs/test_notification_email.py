@@ -19,7 +19,7 @@ from pydantic import ValidationError
         ("Jane Doe <Jane@Example.COM>", "Jane Doe <Jane@example.com>"),
         ('"Doe, Jane" <jane@example.com>', '"Doe, Jane" <jane@example.com>'),
         ("Mr. Smith <smith@example.com>", '"Mr. Smith" <smith@example.com>'),
-        ("Jörg <jörg@bücher.example>", "Jörg <jörg@bücher.example>"),
+        ("Jörg <jörg@bücher.example>", "Jörg <jörg@xn--bcher-kva.example>"),
         ("  <jane@example.com>  ", "jane@example.com"),
     ],
 )

@@ -34,6 +34,7 @@ class ScriptedSmtpServer:
         tls_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
         credentials: tuple[str, str] | None = None,
+        smtputf8: bool = True,
     ) -> None:
         self.rcpt_replies: list[str] = []
         self.data_replies: list[str] = []
@@ -45,6 +46,7 @@ class ScriptedSmtpServer:
         self._tls_context = tls_context
         self._implicit_tls = implicit_tls
         self._credentials = credentials
+        self._smtputf8 = smtputf8
         self._server: asyncio.Server | None = None
         self.host = "127.0.0.1"
         self.port = 0
@@ -77,7 +79,7 @@ class ScriptedSmtpServer:
         protocol = SMTP(
             self,
             hostname="smtp.test",
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=self._smtputf8,
             tls_context=None if self._implicit_tls else self._tls_context,
             require_starttls=self._tls_context is not None and not self._implicit_tls,
             auth_required=self._credentials is not None,

@@ -221,3 +221,29 @@ def test_classify_sorts_errors_by_what_a_retry_can_change(
     sorted_error = classify(exc)
     assert type(sorted_error) is kind
     assert sorted_error.code == code
+
+
+def unicode_message() -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = Address("Jörg", "jörg", "xn--bcher-kva.example")
+    message["Subject"] = "Grüße"
+    message.set_content("Hallo")
+    return message
+
+
+async def test_a_non_ascii_mailbox_goes_out_with_smtputf8(smtp_server: ScriptedSmtpServer) -> None:
+    sender = EmailSender(config_for(smtp_server))
+    await sender.send(unicode_message(), recipients=["jörg@xn--bcher-kva.example"])
+    await sender.close()
+    (caught,) = smtp_server.messages
+    assert caught.rcpt_tos == ["jörg@xn--bcher-kva.example"]
+    assert caught.message["To"] == "Jörg <jörg@xn--bcher-kva.example>"
+
+
+async def test_a_non_ascii_mailbox_on_a_server_without_smtputf8_is_permanent() -> None:
+    async with ScriptedSmtpServer(smtputf8=False) as server:
+        sender = EmailSender(config_for(server))
+        with pytest.raises(PermanentDeliveryError, match="SMTPUTF8"):
+            await sender.send(unicode_message(), recipients=["jörg@xn--bcher-kva.example"])
+        assert server.messages == []

@@ -16,7 +16,7 @@ from forgestack_shared.jobs.notification_email import (
 )
 
 from ..resources import resources
-from ..services.email_message import UnsafeHeaderError, build_message
+from ..services.email_message import build_message
 from ..services.email_rendering import TemplateRenderError, default_renderer
 from ..services.email_sender import PermanentDeliveryError
 
@@ -38,7 +38,9 @@ async def handle_notification_email(job: Job[NotificationEmailData]) -> Notifica
             body=body,
             reply_to=parse_mailbox(data.reply_to) if data.reply_to else None,
         )
-    except (TemplateRenderError, UnsafeHeaderError, ValueError) as exc:
+    except (TemplateRenderError, ValueError) as exc:
+        # ValueError: an address or header the email package refuses (UnsafeHeaderError too).
+        # The payload was validated before it was queued, so this is a contract drift: no retry.
         raise UnrecoverableError(str(exc)) from exc
     try:
         receipt = await sender.send(message, recipients=[to.addr_spec])

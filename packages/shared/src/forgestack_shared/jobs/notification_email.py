@@ -11,8 +11,8 @@ from email.errors import InvalidHeaderDefect
 from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from typing import Annotated, Literal
 
+import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.networks import validate_email
 
 EmailTemplate = Literal["welcome", "invitation", "notification"]
 """Each name is a pair of files, `<name>.html` and `<name>.txt`, beside the worker's handler."""
@@ -73,9 +73,15 @@ def parse_mailbox(value: str, *, deliverable: bool = True) -> Address:
         raise ValueError("the display name decodes to control characters")
     if not deliverable:
         return address
-    _, normalized = validate_email(address.addr_spec)
-    local, _, domain = normalized.rpartition("@")
-    return Address(display_name=address.display_name, username=local, domain=domain)
+    try:
+        checked = email_validator.validate_email(address.addr_spec, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"not a valid address: {exc}") from exc
+    # The ASCII (IDNA) domain: a Unicode domain would need SMTPUTF8 from every server on the way,
+    # and the email package would write it as an encoded word, which no addr-spec may contain.
+    return Address(
+        display_name=address.display_name, username=checked.local_part, domain=checked.ascii_domain
+    )
 
 
 def _mailbox(value: str) -> str:
