@@ -175,3 +175,50 @@ def scratch_pg(postgres_url: str, pg_database: PgTestDatabase) -> Iterator[PgTes
         )
     finally:
         run_sync(_admin(postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@dataclass(frozen=True, slots=True)
+class OrgKeys:
+    """An organisation with one API key per role: the secrets, as a client would hold them."""
+
+    org_id: uuid.UUID
+    name: str
+    member: str
+    owner: str
+    admin: str
+
+
+async def make_org_keys(db: Database, name: str | None = None) -> OrgKeys:
+    from forgestack_db.api_keys import issue_api_key
+    from forgestack_db.models import ApiKeyRole
+    from forgestack_db.organisations import get_or_create_organisation
+
+    name = name or f"org-{uuid.uuid4().hex[:8]}"
+    async with db.service_context("test setup: organisation and keys") as session:
+        org, _ = await get_or_create_organisation(session, name)
+        secrets = {
+            role: (await issue_api_key(session, org.id, role, f"{role.value} key")).secret
+            for role in ApiKeyRole
+        }
+    return OrgKeys(
+        org_id=org.id,
+        name=name,
+        member=secrets[ApiKeyRole.MEMBER],
+        owner=secrets[ApiKeyRole.OWNER],
+        admin=secrets[ApiKeyRole.ADMIN],
+    )
+
+
+@pytest.fixture
+async def pg_app(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, pg_database: PgTestDatabase
+) -> AsyncIterator[Any]:
+    """The API app, lifespan run, connected to PostgreSQL as the application login."""
+    from forgestack_api.main import create_app
+    from forgestack_shared.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", pg_database.app_url)
+    get_settings.cache_clear()
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        yield app

@@ -7,7 +7,7 @@ from forgestack_shared.settings import get_settings
 
 from .errors import install_error_handlers
 from .lifespan import lifespan
-from .routes import health, jobs, notifications, queues
+from .routes import api_keys, audit_logs, health, jobs, notifications, queues
 
 API_PREFIX = "/api/v1"
 
@@ -28,6 +28,8 @@ def create_app() -> FastAPI:
     api.include_router(queues.router)
     api.include_router(jobs.router)
     api.include_router(notifications.router)
+    api.include_router(audit_logs.router)
+    api.include_router(api_keys.router)
     app.include_router(api)
     return app
 

@@ -1,0 +1,98 @@
+"""`AuditDep`: how a route records the state change it just made. The event is enqueued (the
+audit-logs job writes it), never written inline, and an unreachable Redis is not swallowed: the
+error propagates and the caller gets a 503, so nobody believes an unrecorded change was recorded."""
+
+import ipaddress
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from forgestack_queue.options import JobOptions
+from forgestack_shared.catalog import AUDIT_LOGS
+from forgestack_shared.jobs.audit_log import AuditChanges, AuditLogData
+
+from .auth import Principal
+from .deps import PrincipalDep, QueueServiceDep
+from .queue_service import QueueService
+
+OPERATOR_ACTOR_ID = "operator"
+MAX_USER_AGENT = 500
+
+
+def audit_job_options(event: AuditLogData) -> JobOptions:
+    """The job id derives from the event id (per organisation), so enqueueing the same event twice
+    keeps one job; the table's unique `event_id` catches what retention let through."""
+    scope = event.org_id or "platform"
+    return JobOptions(job_id=f"{AUDIT_LOGS.name.value}:{scope}:{event.event_id}")
+
+
+class AuditRecorder:
+    def __init__(self, queues: QueueService, principal: Principal, request: Request) -> None:
+        self._queues = queues
+        self._principal = principal
+        self._request = request
+
+    def event(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str | None = None,
+        *,
+        resource_name: str | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AuditLogData:
+        """The event for the calling key, with the request's client address and user agent."""
+        principal = self._principal
+        changes = AuditChanges(before=before, after=after) if before or after else None
+        client = self._request.client
+        return AuditLogData(
+            event_id=uuid.uuid4(),
+            org_id=principal.org_id,
+            actor_id=principal.key_id or OPERATOR_ACTOR_ID,
+            actor_type="api_key",
+            actor_name=principal.name,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            resource_name=resource_name,
+            changes=changes,
+            metadata=(metadata or {})
+            | {"method": self._request.method, "path": self._request.url.path},
+            ip_address=client.host if client and _is_ip(client.host) else None,
+            user_agent=(self._request.headers.get("user-agent") or "")[:MAX_USER_AGENT] or None,
+        )
+
+    async def record(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str | None = None,
+        **details: Any,
+    ) -> AuditLogData:
+        event = self.event(action, resource_type, resource_id, **details)
+        await enqueue_audit_event(self._queues, event)
+        return event
+
+
+async def enqueue_audit_event(queues: QueueService, event: AuditLogData) -> bool:
+    """True when a job was created, False when one for this event already existed."""
+    result = await queues.add(AUDIT_LOGS, event, audit_job_options(event))
+    return result.created
+
+
+def _is_ip(host: str) -> bool:
+    """Test clients and proxies can report names ("testclient"); only addresses are recorded."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _recorder(queues: QueueServiceDep, principal: PrincipalDep, request: Request) -> AuditRecorder:
+    return AuditRecorder(queues, principal, request)
+
+
+AuditDep = Annotated[AuditRecorder, Depends(_recorder)]
