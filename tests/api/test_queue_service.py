@@ -100,7 +100,7 @@ def test_mypy_rejects_a_payload_of_the_wrong_model(tmp_path: Path) -> None:
         tmp_path,
         """
         from forgestack_api.queue_service import QueueService
-        from forgestack_shared.catalog import MY_NEW_JOB
+        from forgestack_shared.catalog import MY_NEW_JOB, NOTIFICATION_EMAIL
         from forgestack_shared.jobs.my_new_job import MyNewJobData
         from forgestack_shared.jobs.notification_email import NotificationEmailData
         from forgestack_shared.queues import QueueName
