@@ -16,7 +16,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     redis_url: str | None = Field(
-        default=None, description="Redis for the queues; unset means 127.0.0.1:6379 (dev: embedded)."
+        default=None,
+        description="Redis for the queues; unset means 127.0.0.1:6379 (dev: embedded).",
     )
     database_url: str | None = Field(
         default=None,
@@ -36,7 +37,8 @@ class Settings(BaseSettings):
         "row-level-security policies to; the app's login role is made a member of it.",
     )
     forgestack_data_dir: Path = Field(
-        default=Path(".forgestack"), description="Where dev data lives (embedded Redis, SQLite, mail)."
+        default=Path(".forgestack"),
+        description="Where dev data lives (embedded Redis, SQLite, mail).",
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -62,7 +64,8 @@ class Settings(BaseSettings):
     mail_from: str = "ForgeStack <no-reply@forgestack.invalid>"
 
     allow_superuser_db: bool = Field(
-        default=False, description="Development only: let the app connect to PostgreSQL as superuser."
+        default=False,
+        description="Development only: let the app connect to PostgreSQL as superuser.",
     )
 
     @property
