@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -50,12 +49,6 @@ def _options_to_json(opts: JobOptions) -> str:
     return text
 
 
-def _payload(data: Any) -> bytes:
-    if isinstance(data, BaseModel):
-        return data.model_dump_json().encode()
-    return dumps(data)
-
-
 class Queue:
     """A named queue on one Redis. Options given here are final: merge catalog defaults before."""
 
@@ -86,7 +79,7 @@ class Queue:
             args += [
                 opts.job_id or uuid.uuid4().hex,
                 name or self.name,
-                _payload(data),
+                dumps(data),
                 _options_to_json(opts),
                 opts.priority,
                 opts.delay,
