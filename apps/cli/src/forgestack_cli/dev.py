@@ -97,5 +97,10 @@ def run_dev() -> int:
 
 @click.command()
 def dev() -> None:
-    """Run the API, a worker and (when not configured) Redis, SQLite and an admin key."""
+    """Run the whole system on this machine until Ctrl-C.
+
+    Starts the API and a worker, and embeds what is not configured: a Redis server when
+    REDIS_URL is unset, SQLite when DATABASE_URL is unset, and a printed admin API key when
+    FORGESTACK_ADMIN_API_KEY is unset.
+    """
     raise SystemExit(run_dev())
