@@ -2,6 +2,8 @@
 
 import click
 
+from .api_keys_commands import api_keys
+from .db_commands import db
 from .dev import dev
 
 
@@ -12,6 +14,8 @@ def cli() -> None:
 
 
 cli.add_command(dev)
+cli.add_command(db)
+cli.add_command(api_keys)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from forgestack_shared.settings import Settings
 
+from .db_commands import prepare_dev_database
 from .embedded_redis import port_is_free, start_embedded_redis
 from .mail_catcher import use_or_start_mail_catcher
 from .processes import ManagedProcess, spawn
@@ -124,6 +125,7 @@ def start_app_processes(stack: DevStack) -> None:
 SETUP_STEPS: list[DevStep] = [
     use_or_start_redis,
     use_or_default_database,
+    prepare_dev_database,
     use_or_generate_admin_key,
     use_or_start_mail_catcher,
     start_app_processes,
