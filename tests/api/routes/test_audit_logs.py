@@ -248,3 +248,44 @@ async def test_the_sqlite_dev_path_end_to_end(
             events = (await client.get("/api/v1/audit-logs")).json()["events"]
     assert [e["action"] for e in events] == ["project.renamed"]
     assert events[0]["changes"] == EVENT["changes"]
+
+
+async def test_state_changing_routes_record_their_own_events(
+    pg_app: FastAPI, app_db: Database, redis: Redis, queue_prefix: str
+) -> None:
+    keys = await make_org_keys(app_db)
+    job = {"data": {"user_id": "u1", "action": "greet"}}
+    async with as_key(pg_app, keys.admin) as admin:
+        job_id = (await admin.post("/api/v1/queues/my-new-job/jobs", json=job)).json()["id"]
+        assert (await admin.delete(f"/api/v1/jobs/{job_id}")).status_code == 204
+        assert (
+            await admin.post("/api/v1/queues/my-new-job/jobs:bulk", json={"jobs": [job, job]})
+        ).status_code == 202
+        assert (await admin.post("/api/v1/queues/my-new-job/retry-failed")).status_code == 200
+        clean = {"state": "completed", "older_than_s": 0}
+        assert (await admin.post("/api/v1/queues/my-new-job/clean", json=clean)).status_code == 200
+        email = {"to": "jane@acme.example.com", "subject": "Hi", "template": "welcome"}
+        assert (await admin.post("/api/v1/notifications/email", json=email)).status_code == 202
+    async with as_key(pg_app, OPERATOR_KEY) as operator:
+        assert (await operator.post("/api/v1/queues/my-new-job/jobs", json=job)).status_code == 202
+
+    events = await _queued(redis, queue_prefix)
+    by_action = {e["action"]: e for e in events}
+    assert set(by_action) == {
+        "job.enqueued",
+        "job.removed",
+        "jobs.enqueued",
+        "queue.failed_retried",
+        "queue.cleaned",
+        "notification_email.queued",
+    }
+    removed = by_action["job.removed"]
+    assert (removed["resource_id"], removed["org_id"], removed["actor_type"]) == (
+        job_id,
+        str(keys.org_id),
+        "api_key",
+    )
+    assert removed["metadata"]["path"] == f"/api/v1/jobs/{job_id}"
+    assert by_action["jobs.enqueued"]["metadata"]["created"] == 2
+    operator_events = [e for e in events if e["org_id"] is None]
+    assert [(e["action"], e["actor_id"]) for e in operator_events] == [("job.enqueued", "operator")]

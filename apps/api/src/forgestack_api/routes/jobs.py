@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response, status
 from forgestack_queue.records import JobRecord
 
+from ..audit import AuditDep
 from ..deps import QueueServiceDep, require_admin
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(require_admin)])
@@ -26,8 +27,10 @@ async def get_job(job_id: str, queues: QueueServiceDep) -> JobRecord:
     summary="Move a failed job back to waiting with its attempts reset",
     responses={**_NOT_FOUND, 409: {"description": "The job is not failed."}},
 )
-async def retry_job(job_id: str, queues: QueueServiceDep) -> JobRecord:
-    return await queues.retry(job_id)
+async def retry_job(job_id: str, queues: QueueServiceDep, audit: AuditDep) -> JobRecord:
+    record = await queues.retry(job_id)
+    await audit.record("job.retried", "job", job_id, resource_name=record.queue)
+    return record
 
 
 @router.delete(
@@ -36,6 +39,7 @@ async def retry_job(job_id: str, queues: QueueServiceDep) -> JobRecord:
     summary="Remove a waiting, delayed, completed or failed job",
     responses={**_NOT_FOUND, 409: {"description": "The job is active."}},
 )
-async def remove_job(job_id: str, queues: QueueServiceDep) -> Response:
+async def remove_job(job_id: str, queues: QueueServiceDep, audit: AuditDep) -> Response:
     await queues.remove(job_id)
+    await audit.record("job.removed", "job", job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

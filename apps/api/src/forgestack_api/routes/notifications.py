@@ -22,6 +22,7 @@ from forgestack_shared.jobs.notification_email import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..audit import AuditDep
 from ..auth import Principal
 from ..deps import PrincipalDep, QueueServiceDep
 
@@ -78,6 +79,7 @@ async def send_email(
     body: NotificationEmailRequest,
     principal: PrincipalDep,
     queues: QueueServiceDep,
+    audit: AuditDep,
     response: Response,
 ) -> NotificationEmailAccepted:
     scope = _scope(principal)
@@ -97,6 +99,10 @@ async def send_email(
     result = await queues.add(NOTIFICATION_EMAIL, data, options)
     if not result.created:
         response.status_code = status.HTTP_200_OK
+    else:
+        await audit.record(
+            "notification_email.queued", "job", result.id, metadata={"template": body.template}
+        )
     return NotificationEmailAccepted(
         id=result.id,
         queue=NOTIFICATION_EMAIL.name.value,

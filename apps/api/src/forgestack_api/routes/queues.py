@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from forgestack_queue.producer import AddResult, JobPage
 from forgestack_queue.states import JobState
 
+from ..audit import AuditDep
 from ..deps import QueueServiceDep, require_admin
 from ..schemas import (
     BulkEnqueueRequest,
@@ -53,11 +54,13 @@ async def list_queues(queues: QueueServiceDep) -> list[QueueSummary]:
     },
 )
 async def enqueue(
-    queue: str, body: EnqueueRequest, queues: QueueServiceDep, response: Response
+    queue: str, body: EnqueueRequest, queues: QueueServiceDep, audit: AuditDep, response: Response
 ) -> EnqueuedJob:
     result = await queues.add_raw(queue, body.data, body.options)
     if not result.created:
         response.status_code = status.HTTP_200_OK
+    else:
+        await audit.record("job.enqueued", "job", result.id, resource_name=queue)
     return _enqueued(queue, result)
 
 
@@ -68,9 +71,11 @@ async def enqueue(
     responses={**_UNKNOWN_QUEUE, **_INVALID},
 )
 async def enqueue_bulk(
-    queue: str, body: BulkEnqueueRequest, queues: QueueServiceDep
+    queue: str, body: BulkEnqueueRequest, queues: QueueServiceDep, audit: AuditDep
 ) -> list[EnqueuedJob]:
     results = await queues.add_bulk_raw(queue, [(job.data, job.options) for job in body.jobs])
+    created = sum(result.created for result in results)
+    await audit.record("jobs.enqueued", "queue", queue, metadata={"created": created})
     return [_enqueued(queue, result) for result in results]
 
 
@@ -94,8 +99,10 @@ async def list_jobs(
     summary="Move every failed job of the queue back to waiting",
     responses=_UNKNOWN_QUEUE,
 )
-async def retry_failed(queue: str, queues: QueueServiceDep) -> RetryFailedResult:
-    return RetryFailedResult(retried=await queues.retry_failed(queue))
+async def retry_failed(queue: str, queues: QueueServiceDep, audit: AuditDep) -> RetryFailedResult:
+    retried = await queues.retry_failed(queue)
+    await audit.record("queue.failed_retried", "queue", queue, metadata={"retried": retried})
+    return RetryFailedResult(retried=retried)
 
 
 @router.post(
@@ -103,5 +110,14 @@ async def retry_failed(queue: str, queues: QueueServiceDep) -> RetryFailedResult
     summary="Remove the queue's jobs in one state that are older than a given age",
     responses=_UNKNOWN_QUEUE,
 )
-async def clean(queue: str, body: CleanRequest, queues: QueueServiceDep) -> CleanResult:
-    return CleanResult(removed=await queues.clean(queue, body.state, body.older_than_s))
+async def clean(
+    queue: str, body: CleanRequest, queues: QueueServiceDep, audit: AuditDep
+) -> CleanResult:
+    removed = await queues.clean(queue, body.state, body.older_than_s)
+    await audit.record(
+        "queue.cleaned",
+        "queue",
+        queue,
+        metadata=body.model_dump(mode="json") | {"removed": removed},
+    )
+    return CleanResult(removed=removed)
