@@ -136,3 +136,12 @@ def test_dev_reports_a_database_it_cannot_migrate(
     with pytest.raises(DevError, match="database setup failed") as caught:
         prepare_dev_database(DevStack.create(get_settings()))
     assert ":pw@" not in str(caught.value)
+
+
+def test_upgrade_as_the_app_login_fails_with_a_hint(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, scratch_pg: PgTestDatabase
+) -> None:
+    _env(monkeypatch, DATABASE_URL=scratch_pg.app_url, DATABASE_APP_ROLE=scratch_pg.app_role)
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert "permission denied" in result.output and "DATABASE_MIGRATION_URL" in result.output

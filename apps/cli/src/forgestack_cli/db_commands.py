@@ -50,7 +50,13 @@ def upgrade() -> None:
     settings = get_settings()
     url = migration_url(settings)
     click.echo(f"migrating {shown(url)} ...")
-    revision = run_migrations(settings)
+    try:
+        revision = run_migrations(settings)
+    except (OSError, SQLAlchemyError) as exc:
+        raise click.ClickException(
+            f"migration failed: {getattr(exc, 'orig', None) or exc}. Migrations run as the schema "
+            "owner: point DATABASE_MIGRATION_URL at its login."
+        ) from exc
     click.echo(f"database at revision {revision} (head {head_revision()})")
 
 
