@@ -12,13 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ONE_PG_TEST = "tests/db/test_rls.py::test_a_tenant_sees_only_its_own_rows"
 
 
-def _run(ci: str | None) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "TEST_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
-    }
-    env.pop("CI", None)
-    if ci is not None:
-        env["CI"] = ci
+def _run(ci: str) -> subprocess.CompletedProcess[str]:
+    closed_port = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    env = os.environ | {"TEST_POSTGRES_URL": closed_port, "CI": ci}
     return subprocess.run(
         [sys.executable, "-m", "pytest", ONE_PG_TEST, "-q", "-rs", "-p", "no:cacheprovider"],
         cwd=ROOT,
