@@ -9,6 +9,7 @@ import click
 import httpx
 from forgestack_shared.settings import get_settings
 
+from .embedded_redis import EmbeddedRedisError
 from .processes import stop_all
 from .stack import SETUP_STEPS, DevError, DevStack
 
@@ -86,7 +87,7 @@ def run_dev() -> int:
                 raise DevError(f"{dead}; stopping everything")
             time.sleep(POLL_S)
         return 0
-    except DevError as exc:
+    except (DevError, EmbeddedRedisError) as exc:
         click.secho(f"forgestack dev: {exc}", fg="red", err=True)
         return 1
     finally:

@@ -14,6 +14,11 @@ FIRST_PORT = 6380
 """Not 6379, so an embedded server never poses as a system Redis someone else runs."""
 LAST_PORT = 6399
 START_TIMEOUT_S = 10.0
+START_ATTEMPTS = 5
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded server could not be started; the message says where its log is."""
 
 
 def redis_server_binary() -> Path:
@@ -40,8 +45,8 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def pick_port() -> int:
-    for port in range(FIRST_PORT, LAST_PORT + 1):
+def pick_port(first: int = FIRST_PORT) -> int:
+    for port in range(first, LAST_PORT + 1):
         if port_is_free(port):
             return port
     with socket.socket() as sock:
@@ -49,39 +54,57 @@ def pick_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_embedded_redis(data_dir: Path, env: Mapping[str, str]) -> tuple[ManagedProcess, str]:
-    """Starts the server on loopback without persistence and waits until it answers PING."""
-    workdir = data_dir / "redis"
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = pick_port()
-    argv = [
-        str(redis_server_binary()),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(workdir),
-        "--logfile", str(workdir / "redis.log"),
-    ]  # fmt: skip
-    proc = spawn("redis", argv, env=env, tier=0, quiet=True)
-    url = f"redis://127.0.0.1:{port}/0"
+def _answers(proc: ManagedProcess, url: str) -> bool:
+    """True once our server answers; False if it exited first (its port was taken)."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"embedded redis exited at start; see {workdir / 'redis.log'}")
+        while proc.poll() is None:
             try:
-                if client.ping():
-                    return proc, url
+                # The pid proves the answer is ours, not another server's on a port we lost.
+                info: dict[str, object] = client.info("server")  # type: ignore[assignment]
+                if info.get("process_id") == proc.pid:
+                    return True
             except redis.RedisError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"embedded redis did not answer within {START_TIMEOUT_S:.0f} s")
+                raise EmbeddedRedisError(
+                    f"embedded redis did not answer within {START_TIMEOUT_S:.0f} s"
+                )
             time.sleep(0.05)
-    except BaseException:
-        proc.popen.kill()
-        proc.popen.wait()
-        raise
+        return False
     finally:
         client.close()
+
+
+def start_embedded_redis(data_dir: Path, env: Mapping[str, str]) -> tuple[ManagedProcess, str]:
+    """Starts the server on loopback without persistence and waits until it answers PING.
+
+    Another process may bind the chosen port between the check and the server's start (two
+    `forgestack dev` or test runs at once), so a server that exits at start is retried on the
+    next port."""
+    workdir = data_dir / "redis"
+    workdir.mkdir(parents=True, exist_ok=True)
+    first = FIRST_PORT
+    for _ in range(START_ATTEMPTS):
+        port = pick_port(first)
+        argv = [
+            str(redis_server_binary()),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(workdir),
+            "--logfile", str(workdir / "redis.log"),
+        ]  # fmt: skip
+        proc = spawn("redis", argv, env=env, tier=0, quiet=True)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            if _answers(proc, url):
+                return proc, url
+        except BaseException:
+            proc.popen.kill()
+            proc.popen.wait()
+            raise
+        first = port + 1
+    raise EmbeddedRedisError(f"embedded redis did not start; see {workdir / 'redis.log'}")
