@@ -1,0 +1,62 @@
+"""Machine notes for RESULTS.md: what the figures depend on, and no local paths."""
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def job_layer_revision(repo: Path) -> str:
+    """The commit the job layer was measured at, and whether it had uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "packages/queue"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head}" + (" with uncommitted changes in packages/queue" if dirty else "")
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def notes(redis_version: str, redis_kind: str) -> list[str]:
+    return [
+        f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs (nproc)",
+        f"OS: {platform.system()} {platform.release()}",
+        f"Python {platform.python_version()}, arq {_version('arq')}, redis-py {_version('redis')}, "
+        f"hiredis {_version('hiredis')}, pydantic {_version('pydantic')}",
+        f"Redis {redis_version} ({redis_kind}), a dedicated server on a free loopback port, "
+        'no persistence (`--save "" --appendonly no`), TCP on 127.0.0.1',
+    ]

@@ -1,0 +1,154 @@
+"""One worker in its own OS process (spawned, so nothing is inherited from the bench's loop).
+
+The process connects, reports ready, waits for the start signal, runs, and sends back what only
+it can see: jobs done, the wall-clock time its last job finished, its CPU time, what it sent to
+Redis, and each job's enqueue->start latency."""
+
+import asyncio
+import contextlib
+import resource
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.queues import Queue as MpQueue
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Worker, func
+from forgestack_queue.job import Job
+from forgestack_queue.runner import Handler
+from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
+from forgestack_queue.worker import ForgeWorker
+from loguru import logger
+
+from . import counters
+from .systems import ARQ_FUNCTION, PREFIX, QUEUE, SYSTEMS, BenchData, System
+
+
+@dataclass
+class _State:
+    last_end: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+
+STATE = _State()
+
+
+async def arq_noop(ctx: dict[str, Any], data: dict[str, Any]) -> None:
+    STATE.latencies.append(time.time() - data["t"])
+
+
+async def forge_noop(job: Job[BenchData]) -> None:
+    STATE.latencies.append(time.time() - job.data.t)
+
+
+class TimedArqWorker(Worker):
+    """Raw arq, plus one timestamp when each job's task is done (after arq recorded its result)."""
+
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        STATE.last_end = time.time()
+
+
+class TimedForgeWorker(ForgeWorker):
+    """ForgeWorker, plus one timestamp when each attempt's task is done (after the finish script)."""
+
+    def _done(self, job_id: str) -> None:
+        super()._done(job_id)
+        STATE.last_end = time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    system_key: str
+    url: str
+    burst: bool
+
+
+def _build(system: System, pool: ArqRedis, burst: bool) -> Worker:
+    if system.kind == "arq":
+        assert system.poll_delay_s is not None
+        return TimedArqWorker(
+            functions=[func(arq_noop, name=ARQ_FUNCTION)],
+            redis_pool=pool,
+            burst=burst,
+            max_jobs=system.max_jobs,
+            poll_delay=system.poll_delay_s,
+            handle_signals=False,
+        )
+    if not callable(getattr(ForgeWorker, "_done", None)):
+        raise RuntimeError("ForgeWorker._done is gone: update TimedForgeWorker's end-of-job hook")
+    return TimedForgeWorker(
+        handlers=[Handler(queue=QUEUE, fn=forge_noop, data_model=BenchData)],
+        redis_pool=pool,
+        queue_prefix=PREFIX,
+        burst=burst,
+        max_jobs=system.max_jobs,
+        handle_signals=False,
+    )
+
+
+async def _connect(system: System, url: str) -> ArqRedis:
+    settings = RedisSettings.from_dsn(url)
+    if system.kind == "arq":
+        pool = await create_pool(settings)  # arq's default serializer: pickle
+    else:
+        pool = await create_pool(
+            settings, job_serializer=arq_job_serializer, job_deserializer=arq_job_deserializer
+        )
+    await pool.ping()
+    return pool
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _serve(spec: WorkerSpec, ready: Event, start: Event, stop: Event) -> dict[str, Any]:
+    system = SYSTEMS[spec.system_key]
+    loop = asyncio.get_running_loop()
+    pool = await _connect(system, spec.url)
+    worker = _build(system, pool, spec.burst)
+    ready.set()
+    await loop.run_in_executor(None, start.wait)
+    counters.COUNTS.reset()
+    STATE.latencies.clear()
+    cpu0, t0 = _cpu_s(), time.time()
+    if spec.burst:
+        await worker.main()
+    else:
+        main = asyncio.ensure_future(worker.main())
+        await loop.run_in_executor(None, stop.wait)
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await main
+    result = {
+        "jobs_complete": worker.jobs_complete,
+        "jobs_failed": worker.jobs_failed,
+        "jobs_retried": worker.jobs_retried,
+        "started_at": t0,
+        "last_end": STATE.last_end,
+        "cpu_s": _cpu_s() - cpu0,
+        "commands": counters.COUNTS.commands,
+        "round_trips": counters.COUNTS.round_trips,
+        "latencies": list(STATE.latencies) if not spec.burst else [],
+    }
+    await worker.close()
+    return result
+
+
+def worker_process(
+    spec: WorkerSpec, ready: Event, start: Event, stop: Event, out: "MpQueue[dict[str, Any]]"
+) -> None:
+    """Process entry point. Per-job logging is off (WARNING) so it is not what we measure."""
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    counters.install()
+    try:
+        out.put(asyncio.run(_serve(spec, ready, start, stop)))
+    except BaseException:
+        out.put({"error": traceback.format_exc()})
+        ready.set()
