@@ -30,12 +30,17 @@ async def test_counts_always_add_up_while_two_workers_drain(
     ]
     tasks = [asyncio.create_task(w.async_run()) for w in workers]
     samples = []
+    deadline = asyncio.get_running_loop().time() + 30
     try:
         while True:
             counts = await queue.counts()
             samples.append(counts)
             if counts[JobState.COMPLETED] == total:
                 break
+            assert asyncio.get_running_loop().time() < deadline, (
+                counts,
+                [(len(w.tasks), len(w._outbox), w._writer, w.main_task) for w in workers],
+            )
             await asyncio.sleep(0.005)
     finally:
         for t in tasks:

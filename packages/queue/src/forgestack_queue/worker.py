@@ -151,8 +151,11 @@ class ForgeWorker(_ARQ_WORKER):
 
     async def _wait_for_slot(self, seconds: float) -> None:
         self._slot_freed.clear()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # arrives as the event fires, and the worker would then ignore SIGTERM.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._slot_freed.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._slot_freed.wait()
 
     async def _claim(self, want: int) -> tuple[list[ClaimedJob], int, int]:
         self._rotation = (self._rotation + 1) % len(self._queues)
