@@ -1,14 +1,13 @@
 """Cron ticks go through the queue with an idempotent id: two workers, one run per tick."""
 
 import asyncio
-import contextlib
 from typing import Any
 
 from arq.cron import cron
 from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.producer import Queue
 from forgestack_queue.states import JobState
-from forgestack_queue.testing import make_worker
+from forgestack_queue.testing import make_worker, running
 from redis.asyncio import Redis
 
 from tests.queue.probe import Probe
@@ -36,14 +35,8 @@ async def test_two_workers_run_each_cron_tick_once(
         )
         for _ in range(2)
     ]
-    tasks = [asyncio.create_task(w.async_run()) for w in workers]
-    await asyncio.sleep(3.5)
-    for t in tasks:
-        t.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
-    for w in workers:
-        await w.close()
+    async with running(*workers):
+        await asyncio.sleep(3.5)
     assert len(ticks) >= 2
     assert len(ticks) == len(set(ticks)), "a tick ran twice"
     completed = await Queue(redis, CRON_QUEUE, prefix=queue_prefix).get_jobs(JobState.COMPLETED)

@@ -1,12 +1,11 @@
 """Priority (lower first, FIFO within one), delay, and both together, with a real worker."""
 
 import asyncio
-import contextlib
 
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.states import JobState
-from forgestack_queue.testing import make_worker, run_burst_worker
+from forgestack_queue.testing import make_worker, run_burst_worker, running
 
 from tests.queue.probe import Probe, ProbeData
 
@@ -15,8 +14,7 @@ async def test_priority_one_overtakes_fifty_waiting_priority_ten_jobs(
     queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
 ) -> None:
     worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False, max_jobs=1)
-    running = asyncio.create_task(worker.async_run())
-    try:
+    async with running(worker):
         await queue.add(ProbeData(tag="busy", mode="sleep", seconds=0.3))
         await asyncio.wait_for(probe.started.wait(), 5)
         await queue.add_bulk(
@@ -25,11 +23,6 @@ async def test_priority_one_overtakes_fifty_waiting_priority_ten_jobs(
         await queue.add(ProbeData(tag="p1"), JobOptions(priority=1))
         while (await queue.counts())[JobState.COMPLETED] < 52:
             await asyncio.sleep(0.05)
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await worker.close()
     assert probe.tags()[:2] == ["busy", "p1"]
     assert probe.tags()[2:] == [f"p10-{i}" for i in range(50)]
 
@@ -64,15 +57,9 @@ async def test_a_delayed_job_keeps_its_priority_once_due(
     await queue.add(ProbeData(tag="delayed-p1"), JobOptions(delay=200, priority=1))
     await queue.add(ProbeData(tag="busy", mode="sleep", seconds=0.5))
     await queue.add_bulk([(ProbeData(tag=f"p5-{i}"), JobOptions(priority=5)) for i in range(5)])
-    running = asyncio.create_task(worker.async_run())
-    try:
+    async with running(worker):
         while (await queue.counts())[JobState.COMPLETED] < 7:
             await asyncio.sleep(0.05)
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await worker.close()
     assert probe.tags()[:2] == ["busy", "delayed-p1"]
 
 
@@ -81,16 +68,10 @@ async def test_an_idle_worker_starts_a_new_job_within_milliseconds(
 ) -> None:
     """Blocking on Redis, not polling: a job added to an idle worker starts at once."""
     worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False)
-    running = asyncio.create_task(worker.async_run())
-    try:
+    async with running(worker):
         await asyncio.sleep(0.3)
         loop = asyncio.get_running_loop()
         added_at = loop.time()
         await queue.add(ProbeData(tag="now"))
         await asyncio.wait_for(probe.started.wait(), 5)
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await worker.close()
     assert probe.runs[0][2] - added_at < 0.2

@@ -1,12 +1,11 @@
 """Counts are exact at every moment: each job is in exactly one state, even with two workers."""
 
 import asyncio
-import contextlib
 
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.states import JobState
-from forgestack_queue.testing import make_worker
+from forgestack_queue.testing import make_worker, running
 
 from tests.queue.probe import Probe, ProbeData
 
@@ -28,27 +27,16 @@ async def test_counts_always_add_up_while_two_workers_drain(
         make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False, max_jobs=20)
         for _ in range(2)
     ]
-    tasks = [asyncio.create_task(w.async_run()) for w in workers]
-    samples = []
+    samples: list[dict[JobState, int]] = []
     deadline = asyncio.get_running_loop().time() + 30
-    try:
+    async with running(*workers):
         while True:
             counts = await queue.counts()
             samples.append(counts)
             if counts[JobState.COMPLETED] == total:
                 break
-            assert asyncio.get_running_loop().time() < deadline, (
-                counts,
-                [(len(w.tasks), len(w._outbox), w._writer, w.main_task) for w in workers],
-            )
+            assert asyncio.get_running_loop().time() < deadline, counts
             await asyncio.sleep(0.005)
-    finally:
-        for t in tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        for w in workers:
-            await w.close()
     assert len(samples) > 3
     assert all(sum(c.values()) == total for c in samples)
     assert len(probe.runs) == total + total // 4

@@ -1,6 +1,9 @@
 """Helpers for users' tests: a real `Job` for handler unit tests, a burst worker for integration."""
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from arq.connections import RedisSettings
@@ -73,3 +76,19 @@ async def run_burst_worker(
     finally:
         await worker.close()
     return worker
+
+
+@asynccontextmanager
+async def running(*workers: ForgeWorker) -> AsyncIterator[None]:
+    """Runs workers in the background for the block, then stops them as SIGTERM would."""
+    tasks = [asyncio.create_task(w.async_run()) for w in workers]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for worker in workers:
+            await worker.close()
