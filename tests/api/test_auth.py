@@ -25,6 +25,7 @@ async def test_bad_credentials_are_401(anon: httpx.AsyncClient, headers: dict[st
     response = await anon.get(QUEUES, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["code"] == "unauthorized"
     assert "test-admin-key" not in response.text
 
 
@@ -60,5 +61,6 @@ async def test_plugged_in_non_admin_key_is_403_on_the_jobs_api(
     app.state.resources.authenticators.append(member_keys)
     response = await anon.get(QUEUES, headers={"Authorization": "Bearer member-key"})
     assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
     admin = await anon.get(QUEUES, headers={"Authorization": "Bearer test-admin-key"})
     assert admin.status_code == 200

@@ -82,6 +82,7 @@ async def test_invalid_data_and_options_are_422_with_every_field(
         },
     )
     assert response.status_code == 422
+    assert response.json()["code"] == "invalid_job"
     locs = {tuple(err["loc"]) for err in response.json()["detail"]}
     assert locs == {
         ("data", "user_id"),
@@ -94,9 +95,22 @@ async def test_invalid_data_and_options_are_422_with_every_field(
 
 
 async def test_malformed_body_is_422(client: httpx.AsyncClient) -> None:
-    assert (await client.post(JOBS, json={"options": {}})).status_code == 422
-    assert (await client.post(JOBS, json={"data": DATA, "extra": 1})).status_code == 422
-    assert (await client.post(JOBS, content=b"{not json")).status_code == 422
+    for response in (
+        await client.post(JOBS, json={"options": {}}),
+        await client.post(JOBS, json={"data": DATA, "extra": 1}),
+        await client.post(JOBS, content=b"{not json"),
+    ):
+        assert response.status_code == 422
+        body = response.json()
+        assert body["code"] == "invalid_request"
+        assert body["detail"][0]["loc"][0] == "body"
+        assert "input" not in body["detail"][0]
+
+
+async def test_unknown_route_has_the_same_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found", "code": "not_found"}
 
 
 async def test_same_job_id_twice_returns_the_existing_job_with_200(

@@ -9,10 +9,24 @@ from typing import Any
 import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
 from loguru import logger
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
 
 
 class UnknownQueueError(LookupError):
@@ -75,8 +89,27 @@ async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own HTTP errors (auth, unknown routes), with the same `code` as ours."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "server_error")
+    response = _error(exc.status_code, code, exc.detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
+    """Malformed requests (body shape, query parameters): FastAPI's field errors, our shape."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in err.items() if k != "input"} for err in exc.errors()]
+    return _error(422, "invalid_request", jsonable_encoder(errors))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Registers every mapping; a new error type gets its status here and nowhere else."""
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(UnknownQueueError, _unknown_queue)
     app.add_exception_handler(JobInputError, _job_input)
     app.add_exception_handler(JobNotFoundError, _job_not_found)
