@@ -9,6 +9,7 @@ use: `start()` serves from a background thread, `stop()` ends it.
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -163,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json, component="mail")
+    # aiosmtpd narrates every connection (readiness probes included) at INFO.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     directory = args.dir or mail_dir(settings.forgestack_data_dir)
 
     stop = threading.Event()

@@ -3,8 +3,12 @@
 import logging
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 
 class InterceptHandler(logging.Handler):
@@ -23,11 +27,14 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
-_FORMAT = (
-    "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
-    "<cyan>{extra[component]}</cyan> {message}"
-    " <dim>{extra}</dim>"
-)
+def _readable(record: "Record") -> str:
+    """One line per record; bound context (job_id, queue, attempt, ...) trails as key=value."""
+    context = " ".join(f"{k}={v}" for k, v in record["extra"].items() if k != "component")
+    record["extra"]["_context"] = context
+    return (
+        "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+        "<cyan>{extra[component]}</cyan> {message} <dim>{extra[_context]}</dim>\n{exception}"
+    )
 
 
 def configure_logging(level: str = "INFO", *, json: bool = False, component: str = "app") -> None:
@@ -37,7 +44,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False, component: str
     if json:
         logger.add(sys.stderr, level=level, serialize=True, backtrace=False, diagnose=False)
     else:
-        logger.add(sys.stderr, level=level, format=_FORMAT, backtrace=False, diagnose=False)
+        logger.add(sys.stderr, level=level, format=_readable, backtrace=False, diagnose=False)
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "arq.worker"):
         std = logging.getLogger(name)
