@@ -128,23 +128,31 @@ def _answers(port: int) -> bool:
 def use_or_start_mail_catcher(stack: "DevStack") -> None:
     """`forgestack dev` step: the configured SMTP server, else a catcher child process."""
     from .embedded_redis import port_is_free
+    from .processes import stop_all
     from .stack import DevError
 
     settings = stack.settings
     if settings.smtp_host:
         stack.report("SMTP", f"{settings.smtp_host}:{settings.smtp_port} (SMTP_HOST)")
         return
-    port = next((p for p in range(FIRST_PORT, LAST_PORT + 1) if port_is_free(p, HOST)), None)
-    if port is None:
-        raise DevError(f"no free port for the mail catcher in {FIRST_PORT}-{LAST_PORT}")
     directory = mail_dir(stack.data_dir)
-    argv = [sys.executable, "-m", "forgestack_cli.mail_catcher", "--port", str(port)]
-    proc = stack.spawn("mail-catcher", [*argv, "--dir", str(directory)], tier=0)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not _answers(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise DevError(f"the mail catcher did not start on {HOST}:{port}")
-        time.sleep(0.05)
+    port = None
+    for candidate in range(FIRST_PORT, LAST_PORT + 1):
+        if not port_is_free(candidate, HOST):
+            continue
+        argv = [sys.executable, "-m", "forgestack_cli.mail_catcher", "--port", str(candidate)]
+        proc = stack.spawn("mail-catcher", [*argv, "--dir", str(directory)], tier=0)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _answers(candidate) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None and _answers(candidate):
+            port = candidate
+            break
+        # Another process took the port between the check and our bind: try the next one.
+        stack.processes.remove(proc)
+        stop_all([proc])
+    if port is None:
+        raise DevError(f"the mail catcher could not start on {HOST}:{FIRST_PORT}-{LAST_PORT}")
     # The catcher speaks neither TLS nor AUTH: settings meant for a real server must not apply.
     stack.env.update(SMTP_HOST=HOST, SMTP_PORT=str(port), SMTP_STARTTLS="false", SMTP_TLS="false")
     stack.env.pop("SMTP_USERNAME", None)

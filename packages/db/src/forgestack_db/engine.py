@@ -24,7 +24,8 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
     if backend == "postgresql":
         if parsed.get_driver_name() != "asyncpg":
             raise ValueError(
-                f"PostgreSQL URLs must use asyncpg (postgresql+asyncpg://), got {url!r}"
+                "PostgreSQL URLs must use asyncpg (postgresql+asyncpg://), got "
+                f"{parsed.render_as_string(hide_password=True)!r}"
             )
         options |= {
             "pool_size": pool_size,
@@ -35,7 +36,10 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
         }
     elif backend == "sqlite":
         if parsed.get_driver_name() != "aiosqlite":
-            raise ValueError(f"SQLite URLs must use aiosqlite (sqlite+aiosqlite://), got {url!r}")
+            raise ValueError(
+                "SQLite URLs must use aiosqlite (sqlite+aiosqlite://), got "
+                f"{parsed.render_as_string(hide_password=True)!r}"
+            )
         options["connect_args"] = {"timeout": CONNECT_TIMEOUT_S}
         if parsed.database not in (None, "", ":memory:"):
             # The dev default lives under the data dir, which a fresh checkout does not have yet.
