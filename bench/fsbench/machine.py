@@ -60,3 +60,14 @@ def notes(redis_version: str, redis_kind: str) -> list[str]:
         f"Redis {redis_version} ({redis_kind}), a dedicated server on a free loopback port, "
         'no persistence (`--save "" --appendonly no`), TCP on 127.0.0.1',
     ]
+
+
+def cpu_busy_s() -> float:
+    """Seconds all CPUs of the machine spent busy (not idle, not waiting on I/O) since boot."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from .group import WorkerGroup
+from .machine import cpu_busy_s
 from .server import RedisServer, command_stats, reset_stats, server_cpu_s
 from .systems import System, fill, open_producer, pending_jobs
 from .workerproc import WorkerSpec
@@ -30,6 +31,8 @@ class DrainResult:
     per_proc_jobs: list[int] = field(default_factory=list)
     load_1min: float = 0.0
     """The machine's 1-minute load average as the drain began: other work skews the figures."""
+    other_cores: float = 0.0
+    """CPUs kept busy by processes other than the workers, Redis and the bench during the drain."""
 
 
 async def drain(server: RedisServer, system: System, jobs: int, procs: int) -> DrainResult:
@@ -41,9 +44,11 @@ async def drain(server: RedisServer, system: System, jobs: int, procs: int) -> D
     load = os.getloadavg()[0]
     with WorkerGroup(spec, procs) as group:
         reset_stats(ctl)
-        redis_cpu0 = server_cpu_s(ctl)
+        redis_cpu0, busy0, own0 = server_cpu_s(ctl), cpu_busy_s(), time.process_time()
         t0 = group.go()
         reports = group.results(timeout_s=60 + jobs / 20)
+        busy = cpu_busy_s() - busy0
+        own = time.process_time() - own0
     redis_cpu = server_cpu_s(ctl) - redis_cpu0
     stats = command_stats(ctl)
     done = sum(r["jobs_complete"] for r in reports)
@@ -54,18 +59,20 @@ async def drain(server: RedisServer, system: System, jobs: int, procs: int) -> D
             f"{system.key} drain: {done} of {jobs} completed, {failed} failed/retried, {left} left"
         )
     wall = max(r["last_end"] for r in reports) - t0
+    workers_cpu = sum(r["cpu_s"] for r in reports)
     return DrainResult(
         jobs=jobs,
         procs=procs,
         wall_s=wall,
         rate=jobs / wall,
-        cpu_per_job_us=sum(r["cpu_s"] for r in reports) / jobs * 1e6,
+        cpu_per_job_us=workers_cpu / jobs * 1e6,
         redis_cpu_per_job_us=redis_cpu / jobs * 1e6,
         round_trips_per_job=sum(r["round_trips"] for r in reports) / jobs,
         commands_sent_per_job=sum(r["commands"] for r in reports) / jobs,
         stats_per_job={k: v / jobs for k, v in sorted(stats.items())},
         per_proc_jobs=[r["jobs_complete"] for r in reports],
         load_1min=load,
+        other_cores=max(0.0, busy - workers_cpu - redis_cpu - own) / wall,
     )
 
 

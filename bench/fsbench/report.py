@@ -1,6 +1,7 @@
 """Turns the phase results into the console table and bench/RESULTS.md: figures, ratios against
 tuned raw arq, PASS/FAIL per target of issue 6, command breakdowns, the MONITOR trace."""
 
+import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -11,6 +12,7 @@ from .phases import DrainResult, ServeResult
 from .systems import ARQ_DEFAULT, ARQ_TUNED, BULK_BATCH, FORGE, FORGE_OPTIONS, System
 
 T = TypeVar("T")
+CPUS = os.cpu_count() or 1
 COLUMNS: tuple[System, ...] = (ARQ_DEFAULT, ARQ_TUNED, FORGE)
 
 
@@ -138,6 +140,24 @@ def figure_rows(r: Results) -> list[tuple[str, list[str], str]]:
     add("Worker CPU per job, 2 processes (us)", lambda s: r.drained(s, 2).cpu_per_job_us)
     add("Redis CPU per job, 1 process (us)", lambda s: r.drained(s, 1).redis_cpu_per_job_us)
     add("Redis CPU per job, 2 processes (us)", lambda s: r.drained(s, 2).redis_cpu_per_job_us)
+    add(
+        f"CPU-bound ceiling on {CPUS} CPUs (jobs/s) [d]",
+        lambda s: (
+            CPUS * 1e6 / (r.drained(s, 2).cpu_per_job_us + r.drained(s, 2).redis_cpu_per_job_us)
+        ),
+    )
+    add(
+        "CPUs busy with other work during 1-proc drain",
+        lambda s: r.drained(s, 1).other_cores,
+        2,
+        False,
+    )
+    add(
+        "CPUs busy with other work during 2-proc drain",
+        lambda s: r.drained(s, 2).other_cores,
+        2,
+        False,
+    )
     add("Enqueue->start p50 (ms)", lambda s: r.serve[s.key].p50_ms, 2)
     add("Enqueue->start p95 (ms)", lambda s: r.serve[s.key].p95_ms, 2)
     add("Enqueue->start p99 (ms)", lambda s: r.serve[s.key].p99_ms, 2)
@@ -196,10 +216,16 @@ def markdown(r: Results, *, title_note: str, machine: list[str], plan: list[str]
         "",
         "[a] Raw arq's producer is the same client for both worker settings (enqueue never touches the worker), "
         "so both arq columns show one measurement.",
+        "",
         f"[b] arq has no bulk add: its best is `asyncio.gather` of `enqueue_job` calls, {BULK_BATCH} at a time; "
         f"ours is `add_bulk` with {BULK_BATCH} jobs per call.",
+        "",
         "[c] INFO commandstats counts the commands a Lua script runs as well; the round trip for a script is "
         "one `EVALSHA`. Round trips and commands sent are counted in each client process (see README).",
+        "",
+        "[d] The machine's CPUs divided by worker plus Redis CPU per job (2-process drain): the rate "
+        "no number of worker processes can pass here while Redis shares the machine. Other work on "
+        "the machine (next rows: CPUs it kept busy during the drains) lowers what is left for the bench.",
         "",
         "## Targets (issue 6)",
         "",
@@ -221,6 +247,7 @@ def markdown(r: Results, *, title_note: str, machine: list[str], plan: list[str]
                 ", ".join(f"{x.redis_cpu_per_job_us:,.0f}" for x in runs),
                 ", ".join("/".join(map(str, x.per_proc_jobs)) for x in runs),
                 ", ".join(f"{x.load_1min:.1f}" for x in runs),
+                ", ".join(f"{x.other_cores:.2f}" for x in runs),
             ]
         )
     out += _md_table(
@@ -232,6 +259,7 @@ def markdown(r: Results, *, title_note: str, machine: list[str], plan: list[str]
             "Redis CPU us/job",
             "jobs per process",
             "load (1 min) at start",
+            "CPUs busy with other work",
         ],
         rows,
     )

@@ -16,9 +16,7 @@ from typing import Any
 
 import redis
 
-CONTROL_COMMANDS = frozenset(
-    {"info", "config", "config|resetstat", "monitor", "flushall", "ping"}
-)
+CONTROL_COMMANDS = frozenset({"info", "config", "config|resetstat", "monitor", "flushall", "ping"})
 """What the bench itself sends between phases; left out of every per-job figure."""
 
 
