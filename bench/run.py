@@ -197,7 +197,7 @@ def main() -> int:
         "Loopback PING round trip (redis-py asyncio, 2,000 in a row) p50 / p99: "
         f"{results.ping_before[0]:.3f} / {results.ping_before[1]:.3f} ms before, "
         f"{results.ping_after[0]:.3f} / {results.ping_after[1]:.3f} ms after",
-        f"Job layer at commit {revision}",
+        f"Job layer (packages/queue) as of {revision}",
         f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min",
     ]
     title = (

@@ -17,11 +17,12 @@ class WorkerGroup:
         self.ready = [_CTX.Event() for _ in range(count)]
         self.start_signal = _CTX.Event()
         self.stop_signal = _CTX.Event()
+        self.mark_signal = _CTX.Event()
         self.out: Any = _CTX.Queue()
         self.procs: list[BaseProcess] = [
             _CTX.Process(
                 target=worker_process,
-                args=(spec, ready, self.start_signal, self.stop_signal, self.out),
+                args=(spec, ready, self.start_signal, self.mark_signal, self.stop_signal, self.out),
                 daemon=True,
             )
             for ready in self.ready
@@ -46,7 +47,12 @@ class WorkerGroup:
         self.start_signal.set()
         return self.started_at
 
+    def mark(self) -> None:
+        """Long-running workers count what they send from here on (as well as since the start)."""
+        self.mark_signal.set()
+
     def stop(self) -> None:
+        self.mark_signal.set()
         self.stop_signal.set()
 
     def results(self, timeout_s: float) -> list[dict[str, Any]]:
@@ -65,6 +71,7 @@ class WorkerGroup:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.mark_signal.set()
         self.stop_signal.set()
         self.start_signal.set()
         for proc in self.procs:

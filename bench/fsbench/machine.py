@@ -23,25 +23,19 @@ def load_average() -> str:
 
 
 def job_layer_revision(repo: Path) -> str:
-    """The commit the job layer was measured at, and whether it had uncommitted changes."""
+    """The commit the job layer was last changed in, and whether it had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "packages/queue"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        last = git("log", "-1", "--format=%h %s", "--", "packages/queue")
+        dirty = git("status", "--porcelain", "--", "packages/queue")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return f"{head}" + (" with uncommitted changes in packages/queue" if dirty else "")
+    return f"`{last}`" + (", plus uncommitted changes" if dirty else "")
 
 
 def _version(dist: str) -> str:

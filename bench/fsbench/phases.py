@@ -86,6 +86,8 @@ class ServeResult:
     idle_stats: dict[str, int]
     sent: int
     started: int
+    worker_round_trips_per_job: float
+    """Round trips the worker made per job while fed at `rate`: wake-up, claims, finish, re-block."""
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -108,6 +110,7 @@ async def serve(
             lines = await monitor(server, idle_s)
             idle_stats = command_stats(ctl)
             total = int(latency_s * rate)
+            group.mark()
             t0 = time.perf_counter()
             for n in range(total):
                 pause = t0 + n / rate - time.perf_counter()
@@ -130,6 +133,7 @@ async def serve(
         idle_stats=idle_stats,
         sent=total,
         started=len(latencies),
+        worker_round_trips_per_job=report["round_trips_since_mark"] / total,
         p50_ms=q[49],
         p95_ms=q[94],
         p99_ms=q[98],

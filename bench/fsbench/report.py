@@ -162,6 +162,11 @@ def figure_rows(r: Results) -> list[tuple[str, list[str], str]]:
     add("Enqueue->start p95 (ms)", lambda s: r.serve[s.key].p95_ms, 2)
     add("Enqueue->start p99 (ms)", lambda s: r.serve[s.key].p99_ms, 2)
     add("Enqueue->start max (ms)", lambda s: r.serve[s.key].max_ms, 2)
+    add(
+        "Worker round trips per job at 50 jobs/s [e]",
+        lambda s: r.serve[s.key].worker_round_trips_per_job,
+        2,
+    )
     add("Idle worker: commands sent/s", lambda s: r.serve[s.key].idle_sent_per_s, 1)
     add("Idle worker: commands Redis ran/s [c]", lambda s: r.serve[s.key].idle_run_per_s, 1)
     return rows
@@ -226,6 +231,9 @@ def markdown(r: Results, *, title_note: str, machine: list[str], plan: list[str]
         "[d] The machine's CPUs divided by worker plus Redis CPU per job (2-process drain): the rate "
         "no number of worker processes can pass here while Redis shares the machine. Other work on "
         "the machine (next rows: CPUs it kept busy during the drains) lowers what is left for the bench.",
+        "",
+        "[e] Everything the worker process sent during the latency phase, divided by the jobs: a worker "
+        "that is mostly idle pays its wake-up and re-block per job, and a polling worker its polls.",
         "",
         "## Targets (issue 6)",
         "",

@@ -107,7 +107,16 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _serve(spec: WorkerSpec, ready: Event, start: Event, stop: Event) -> dict[str, Any]:
+def _counts_at(mark: Event) -> tuple[int, int]:
+    """Blocks (in a thread) until the bench marks a point in time; the counts at that moment.
+    The bench always sets the mark before stopping a worker, so this thread always ends."""
+    mark.wait()
+    return counters.COUNTS.commands, counters.COUNTS.round_trips
+
+
+async def _serve(
+    spec: WorkerSpec, ready: Event, start: Event, mark: Event, stop: Event
+) -> dict[str, Any]:
     system = SYSTEMS[spec.system_key]
     loop = asyncio.get_running_loop()
     pool = await _connect(system, spec.url)
@@ -119,12 +128,15 @@ async def _serve(spec: WorkerSpec, ready: Event, start: Event, stop: Event) -> d
     cpu0, t0 = _cpu_s(), time.time()
     if spec.burst:
         await worker.main()
+        marked = (0, 0)
     else:
+        at_mark = loop.run_in_executor(None, _counts_at, mark)
         main = asyncio.ensure_future(worker.main())
         await loop.run_in_executor(None, stop.wait)
         main.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await main
+        marked = await at_mark
     result = {
         "jobs_complete": worker.jobs_complete,
         "jobs_failed": worker.jobs_failed,
@@ -134,6 +146,8 @@ async def _serve(spec: WorkerSpec, ready: Event, start: Event, stop: Event) -> d
         "cpu_s": _cpu_s() - cpu0,
         "commands": counters.COUNTS.commands,
         "round_trips": counters.COUNTS.round_trips,
+        "commands_since_mark": counters.COUNTS.commands - marked[0],
+        "round_trips_since_mark": counters.COUNTS.round_trips - marked[1],
         "latencies": list(STATE.latencies) if not spec.burst else [],
     }
     await worker.close()
@@ -141,14 +155,19 @@ async def _serve(spec: WorkerSpec, ready: Event, start: Event, stop: Event) -> d
 
 
 def worker_process(
-    spec: WorkerSpec, ready: Event, start: Event, stop: Event, out: "MpQueue[dict[str, Any]]"
+    spec: WorkerSpec,
+    ready: Event,
+    start: Event,
+    mark: Event,
+    stop: Event,
+    out: "MpQueue[dict[str, Any]]",
 ) -> None:
     """Process entry point. Per-job logging is off (WARNING) so it is not what we measure."""
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     counters.install()
     try:
-        out.put(asyncio.run(_serve(spec, ready, start, stop)))
+        out.put(asyncio.run(_serve(spec, ready, start, mark, stop)))
     except BaseException:
         out.put({"error": traceback.format_exc()})
         ready.set()
