@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
 from forgestack_queue.options import JobOptions
@@ -86,20 +87,9 @@ async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_job(
     dead = await _claim_as_dead_worker(queue, lease_ms=50)
     await asyncio.sleep(0.1)
     await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    row = [PROBE, added.id, dead[7].decode(), "failed", "late", "", -1, -1, 0]
     late = await scripts_for(queue.redis).finish(
-        args=[
-            job_key_prefix(queue.prefix),
-            queue_key_prefix(queue.prefix),
-            PROBE,
-            added.id,
-            dead[7],
-            "failed",
-            b"late",
-            "",
-            -1,
-            -1,
-            0,
-        ],
+        args=[job_key_prefix(queue.prefix), queue_key_prefix(queue.prefix), json.dumps([row])],
     )
     assert late == [0]
     job = await queue.get_job(added.id)

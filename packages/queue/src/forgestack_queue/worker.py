@@ -28,7 +28,7 @@ from .options import JobOptions
 from .producer import Queue
 from .runner import ClaimedJob, Handler, Outcome, options_from_json, reason_of
 from .scripts import scripts_for
-from .serializer import arq_job_deserializer, arq_job_serializer
+from .serializer import arq_job_deserializer, arq_job_serializer, dumps
 
 _ARQ_WORKER = arq.worker.Worker
 WRITE_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -129,12 +129,16 @@ class ForgeWorker(_ARQ_WORKER):
             await self._wait_for_slot(self.block_s)
             return False
         ended_before = self._ended
-        claimed, next_due, now = await self._claim(min(free, self.claim_batch))
+        want = min(free, self.claim_batch)
+        claimed, next_due, now = await self._claim(want)
         for job in claimed:
             self._start(job)
-        if claimed or self._ended != ended_before:
-            # An attempt that ended during the claim may have queued a retry the claim missed.
+        if len(claimed) == want or self._ended != ended_before or (claimed and self.burst):
+            # More may be runnable; or an attempt that ended during the claim queued a retry
+            # the claim missed.
             return False
+        # The claim took less than it asked: nothing else is runnable until a marker says so,
+        # so block now rather than spend a second claim finding nothing.
         due_in_s = None if next_due < 0 else max(0.001, (next_due - now) / 1000)
         if self.burst:
             if self.tasks:
@@ -257,22 +261,23 @@ class ForgeWorker(_ARQ_WORKER):
     async def _write_outbox(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox, []
-            args: list[Any] = [job_key_prefix(self.queue_prefix), self._queue_key_prefix]
-            for job, outcome, _ in batch:
-                if outcome is None:
-                    args += [job.queue, job.id, job.token, "release", b"", "", -1, -1, 0]
-                else:
-                    args += [
-                        job.queue,
-                        job.id,
-                        job.token,
-                        outcome.kind,
-                        outcome.value,
-                        outcome.stacktrace,
-                        outcome.keep_count,
-                        outcome.keep_age_s,
-                        outcome.retry_delay_ms,
-                    ]
+            rows = [
+                [job.queue, job.id, job.token, "release", "", "", -1, -1, 0]
+                if outcome is None
+                else [
+                    job.queue,
+                    job.id,
+                    job.token,
+                    outcome.kind,
+                    outcome.value.decode(),
+                    outcome.stacktrace,
+                    outcome.keep_count,
+                    outcome.keep_age_s,
+                    outcome.retry_delay_ms,
+                ]
+                for job, outcome, _ in batch
+            ]
+            args = [job_key_prefix(self.queue_prefix), self._queue_key_prefix, dumps(rows)]
             try:
                 kept = await self._write_with_retries(args)
             except RedisError as exc:

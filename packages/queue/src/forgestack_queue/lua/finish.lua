@@ -1,17 +1,19 @@
 -- Records the end of several attempts in one call (the worker groups attempts that end together).
 -- An attempt is recorded only for the worker still holding the job (its token), so a worker whose
 -- lease expired cannot overwrite the attempt that replaced it.
--- ARGV: job key prefix, queue key prefix, then groups of 9:
---   queue, id, token, outcome (completed|failed|retry|release), value (result JSON or reason),
---   stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay ms
--- Returns one 1|0 per attempt: 0 when the token no longer matched (recovered elsewhere).
+-- ARGV: job key prefix, queue key prefix, JSON array of rows:
+--   [queue, id, token, outcome (completed|failed|retry|release), value (result JSON or reason),
+--    stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay ms]
+-- (One JSON argument: packing nine arguments per job costs the worker more than decoding here.)
+-- Returns one 1|0 per row: 0 when the token no longer matched (recovered elsewhere).
 local function num(x) return string.format('%.0f', x) end
 local jp, qp = ARGV[1], ARGV[2]
+local rows = cjson.decode(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Finished sets order by microsecond so "newest first" is exact for jobs ending in one millisecond.
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local out = {}
+local out, trims = {}, {}
 
 local function trim(set, count, age)
   if age >= 0 then
@@ -37,35 +39,37 @@ local function requeue(q, key, id)
   redis.call('ZADD', q .. 'marker', 0, '0')
 end
 
-for i = 3, #ARGV, 9 do
-  local q, id, outcome = qp .. ARGV[i] .. ':', ARGV[i + 1], ARGV[i + 3]
+for _, row in ipairs(rows) do
+  local q, id, token, outcome = qp .. row[1] .. ':', row[2], row[3], row[4]
   local key = jp .. id
-  if redis.call('TYPE', key)['ok'] ~= 'hash' or redis.call('HGET', key, 'token') ~= ARGV[i + 2] then
+  -- pcall: a record overwritten with another type reads as "not ours" instead of aborting.
+  local held = redis.pcall('HGET', key, 'token')
+  if held ~= token then
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
     redis.call('ZREM', q .. 'active', id)
+    local made = redis.call('HGET', key, 'attempts_started')
     if outcome == 'completed' or outcome == 'failed' then
-      local set = q .. outcome
+      local field, value = 'result', row[5]
+      if outcome == 'failed' then field = 'failed_reason' end
       redis.call('HSET', key, 'state', outcome, 'finished_at', num(now), 'token', '',
-        'attempts_made', redis.call('HGET', key, 'attempts_started'))
-      if outcome == 'completed' then
-        redis.call('HSET', key, 'result', ARGV[i + 4])
-      else
-        redis.call('HSET', key, 'failed_reason', ARGV[i + 4], 'stacktrace', ARGV[i + 5])
-      end
-      local count = tonumber(ARGV[i + 6])
+        'attempts_made', made, field, value)
+      if outcome == 'failed' then redis.call('HSET', key, 'stacktrace', row[6]) end
+      local count, age = row[7], row[8]
       if count == 0 then
         redis.call('DEL', key)
       else
+        local set = q .. outcome
         finished_us = finished_us + 0.001
         redis.call('ZADD', set, string.format('%.3f', finished_us), id)
-        trim(set, count, tonumber(ARGV[i + 7]))
+        -- Trim once per set and rule per call, not once per job.
+        trims[set .. '\0' .. count .. '\0' .. age] = {set, count, age}
       end
     elseif outcome == 'retry' then
-      redis.call('HSET', key, 'token', '', 'failed_reason', ARGV[i + 4], 'stacktrace', ARGV[i + 5],
-        'attempts_made', redis.call('HGET', key, 'attempts_started'))
-      local delay = tonumber(ARGV[i + 8])
+      redis.call('HSET', key, 'token', '', 'failed_reason', row[5], 'stacktrace', row[6],
+        'attempts_made', made)
+      local delay = row[9]
       if delay > 0 then
         redis.call('ZADD', q .. 'delayed', num(now + delay), id)
         redis.call('HSET', key, 'state', 'delayed', 'delay_until', num(now + delay))
@@ -75,10 +79,10 @@ for i = 3, #ARGV, 9 do
       end
     else
       -- release: the worker is shutting down; the attempt did not happen.
-      redis.call('HINCRBY', key, 'attempts_started', -1)
-      redis.call('HSET', key, 'token', '')
+      redis.call('HSET', key, 'token', '', 'attempts_started', tonumber(made) - 1)
       requeue(q, key, id)
     end
   end
 end
+for _, rule in pairs(trims) do trim(rule[1], rule[2], rule[3]) end
 return out
