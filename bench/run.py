@@ -179,6 +179,7 @@ def main() -> int:
     started = datetime.now(UTC)
     load_before = machine.load_average()
     revision = machine.job_layer_revision(HERE.parent)
+    fingerprint = machine.job_layer_fingerprint(HERE.parent)
     t0 = time.monotonic()
     with dedicated_redis(args.redis_server) as server:
         redis_version = server.version()
@@ -186,6 +187,9 @@ def main() -> int:
         log(f"Redis {redis_version} ({kind}) on a loopback port; plan {plan}")
         results = asyncio.run(run_all(server, plan))
     elapsed = time.monotonic() - t0
+    changed = machine.job_layer_fingerprint(HERE.parent) != fingerprint
+    if changed:
+        log("WARNING: the job layer changed on disk during the run: figures mix versions, rerun")
     table = console_table(results)
     print("\n" + table)
     if args.no_write:
@@ -197,7 +201,12 @@ def main() -> int:
         "Loopback PING round trip (redis-py asyncio, 2,000 in a row) p50 / p99: "
         f"{results.ping_before[0]:.3f} / {results.ping_before[1]:.3f} ms before, "
         f"{results.ping_after[0]:.3f} / {results.ping_after[1]:.3f} ms after",
-        f"Job layer (packages/queue) as of {revision}",
+        f"Job layer (packages/queue) as of {revision}; source fingerprint {fingerprint}"
+        + (
+            ", **changed on disk during the run: the figures mix two versions**"
+            if changed
+            else ", unchanged during the run"
+        ),
         f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min",
     ]
     title = (

@@ -1,5 +1,6 @@
 """Machine notes for RESULTS.md: what the figures depend on, and no local paths."""
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -65,3 +66,14 @@ def cpu_busy_s() -> float:
     ticks = [int(x) for x in fields]
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def job_layer_fingerprint(repo: Path) -> str:
+    """A hash of the job layer's source as it is on disk (committed or not): worker processes
+    import it when they start, so a change mid-run would mix two versions in one table."""
+    digest = hashlib.sha256()
+    for path in sorted((repo / "packages" / "queue" / "src").rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".lua"}:
+            digest.update(path.relative_to(repo).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
