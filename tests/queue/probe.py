@@ -39,6 +39,16 @@ class Probe:
             raise RuntimeError(f"transient failure on attempt {job.attempt}")
         if mode == "fail-if-broken" and self.broken:
             raise RuntimeError("dependency is down")
+        if mode == "cancel-itself":
+            # A future something else cancelled: the handler's own error, not a shutdown.
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future.cancel()
+            await future
+        if mode == "undecodable-reason":
+            name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+            raise OSError(f"cannot open {name}")
+        if mode == "own-timeout":
+            raise TimeoutError("connect timed out")
         if mode == "unrecoverable":
             raise UnrecoverableError("cannot ever succeed")
         return {"tag": job.data.tag, "attempt": job.attempt}

@@ -56,7 +56,7 @@ def test_retention_rules_map_to_count_and_age(rule: object, limits: tuple[int, i
         {"attempts": 0},
         {"delay": -1},
         {"priority": -1},
-        {"priority": 2**21 + 1},
+        {"priority": 2**21},
         {"job_id": "has space"},
         {"job_id": "12345"},
         {"timeout": 0},

@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 import arq.worker
-from forgestack_queue.worker import ForgeWorker, use_forge_worker
+from forgestack_queue.arq_cli import use_forge_worker
+from forgestack_queue.worker import ForgeWorker
 from forgestack_shared.catalog import CATALOG
 from forgestack_shared.settings import Settings
 from forgestack_worker.registry import HANDLERS

@@ -1,27 +1,22 @@
-"""Handlers as plain arq functions: arq requires a registered function per job name, and a job
-enqueued with arq's own `enqueue_job(queue, data)` then still runs the typed handler."""
+"""arq requires a registered function per job name (it lists them at start-up and refuses a worker
+without any); ForgeWorker registers one per handler so arq's bookkeeping sees our queues."""
 
-from typing import Any
+from typing import Any, NoReturn
 
 from arq.worker import Function, func
-from pydantic import BaseModel
 
-from .job import Job
 from .runner import Handler
 
 
 def arq_function(handler: Handler[Any, Any]) -> Function:
-    async def run(ctx: dict[str, Any], data: dict[str, Any]) -> Any:
-        job = Job(
-            id=str(ctx.get("job_id", "")),
-            queue=handler.queue,
-            name=handler.queue,
-            data=handler.data_model.model_validate(data),
-            attempt=int(ctx.get("job_try", 1)),
-            ctx=ctx,
-        )
-        result = await handler.fn(job)
-        return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    """ForgeWorker runs jobs through its own claim path and never calls this through arq's; a job
+    put in arq's queue with `ArqRedis.enqueue_job` is not served, and says so if arq runs it."""
 
-    run.__qualname__ = f"forgestack:{handler.queue}"
-    return func(run, name=handler.queue)
+    async def not_served(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError(
+            f"queue {handler.queue!r} is served by ForgeWorker: add jobs with "
+            "forgestack_queue.producer.Queue (or QueueService), not arq's enqueue_job"
+        )
+
+    not_served.__qualname__ = f"forgestack:{handler.queue}"
+    return func(not_served, name=handler.queue)

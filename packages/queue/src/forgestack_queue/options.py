@@ -77,7 +77,7 @@ class JobOptions(BaseModel):
     priority: int = Field(
         default=0,
         ge=0,
-        le=MAX_PRIORITY,
+        lt=MAX_PRIORITY,
         description="0 (no priority) runs before 1, 1 before 2, ...; FIFO within one priority.",
     )
     remove_on_complete: Retention = Field(default=False)

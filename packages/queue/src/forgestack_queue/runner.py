@@ -37,6 +37,30 @@ class ClaimedJob:
     defect: str | None = None
     """Why the stored record cannot run (corrupt options); such a job fails without running."""
 
+    @classmethod
+    def from_row(cls, row: list[Any]) -> "ClaimedJob":
+        """Never raises: a record missing fields becomes a job that fails with the reason."""
+        job_id, queue, name, data, opts, started, created, token = row
+        defect = None if data is not None else "job record has no data field"
+        try:
+            options = options_from_json(opts or b"{}")
+        except PayloadError as exc:
+            options, defect = JobOptions(), str(exc)
+        text = [
+            (v or b"").decode("utf-8", "backslashreplace") for v in (job_id, queue, name, token)
+        ]
+        return cls(
+            id=text[0],
+            queue=text[1],
+            name=text[2] or text[1],
+            data=data or b"",
+            options=options,
+            attempt=int(started),
+            created_at_ms=int(created) if created and created.isdigit() else 0,
+            token=text[3],
+            defect=defect,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -99,7 +123,7 @@ class Handler(Generic[DataT, ResultT]):
             if opts.timeout is None:
                 result = await self.fn(job)
             else:
-                async with asyncio.timeout(opts.timeout / 1000):
+                async with asyncio.timeout(opts.timeout / 1000) as deadline:
                     result = await self.fn(job)
             payload = (
                 result.model_dump_json().encode()
@@ -107,13 +131,14 @@ class Handler(Generic[DataT, ResultT]):
                 else dumps(result)
             )
         except (PayloadError, UnrecoverableError) as exc:
-            return _failed(opts, exc)
+            return failure(opts, exc)
         except TimeoutError as exc:
-            return _failed_or_retry(
-                opts, claimed.attempt, exc, f"timed out after {opts.timeout} ms"
-            )
+            # Only our deadline is "timed out"; a handler's own TimeoutError keeps its message.
+            expired = opts.timeout is not None and deadline.expired()
+            reason = f"timed out after {opts.timeout} ms" if expired else None
+            return failure_or_retry(opts, claimed.attempt, exc, reason)
         except Exception as exc:
-            return _failed_or_retry(opts, claimed.attempt, exc)
+            return failure_or_retry(opts, claimed.attempt, exc)
         count, age = retention_limits(opts.remove_on_complete)
         return Outcome("completed", payload, keep_count=count, keep_age_s=age)
 
@@ -123,21 +148,28 @@ def reason_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _safe(text: str) -> str:
+    """Messages may carry undecodable bytes (surrogate-escaped file names): store them escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _stack(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc))[-MAX_STACKTRACE:]
+    return _safe("".join(traceback.format_exception(exc))[-MAX_STACKTRACE:])
 
 
-def _failed(opts: JobOptions, exc: BaseException, reason: str | None = None) -> Outcome:
+def failure(opts: JobOptions, exc: BaseException, reason: str | None = None) -> Outcome:
+    """The job fails now, whatever attempts remain."""
     count, age = retention_limits(opts.remove_on_fail)
-    text = reason or reason_of(exc)
+    text = _safe(reason or reason_of(exc))
     return Outcome("failed", text.encode(), _stack(exc), keep_count=count, keep_age_s=age)
 
 
-def _failed_or_retry(
+def failure_or_retry(
     opts: JobOptions, attempt: int, exc: BaseException, reason: str | None = None
 ) -> Outcome:
+    """Retried with the backoff's delay while attempts remain, else failed."""
     if attempt >= opts.attempts:
-        return _failed(opts, exc, reason)
+        return failure(opts, exc, reason)
     delay = opts.backoff.delay_for(attempt) if opts.backoff else 0
-    text = reason or reason_of(exc)
+    text = _safe(reason or reason_of(exc))
     return Outcome("retry", text.encode(), _stack(exc), retry_delay_ms=delay)

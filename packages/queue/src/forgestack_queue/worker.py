@@ -4,34 +4,40 @@ instead of polling, and every attempt ends in one Lua call that honours retries 
 
 import asyncio
 import contextlib
-import inspect
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arq.worker
 from arq.connections import create_pool
 from arq.cron import CronJob
 from loguru import logger
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .arq_compat import arq_function
 from .cron import CRON_OPTIONS, CRON_QUEUE, CronTick, cron_handler, tick_id
 from .errors import PayloadError
-from .keys import QueueKeys, job_key_prefix, queue_key_prefix, queues_key
-from .options import JobOptions
-from .producer import Queue
-from .runner import ClaimedJob, Handler, Outcome, options_from_json, reason_of
+from .keys import QueueKeys, job_key_prefix, queue_key_prefix
+from .outbox import OutcomeWriter
+from .producer import Queue, known_queues
+from .runner import (
+    ClaimedJob,
+    Handler,
+    Outcome,
+    failure,
+    failure_or_retry,
+    reason_of,
+)
 from .scripts import scripts_for
-from .serializer import arq_job_deserializer, arq_job_serializer, dumps
+from .serializer import arq_job_deserializer, arq_job_serializer
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 _ARQ_WORKER = arq.worker.Worker
-WRITE_RETRY_PAUSES = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 class ForgeWorker(_ARQ_WORKER):
@@ -54,9 +60,12 @@ class ForgeWorker(_ARQ_WORKER):
         self.handlers: dict[str, Handler[Any, Any]] = {h.queue: h for h in all_handlers}
         if len(self.handlers) != len(all_handlers):
             raise ValueError("two handlers registered for one queue")
+        if functions:
+            # They would sit in arq's queue, which this worker does not poll: refuse, not ignore.
+            raise ValueError("ForgeWorker runs `handlers`; plain arq `functions` are not served")
         kwargs.setdefault("job_serializer", arq_job_serializer)
         kwargs.setdefault("job_deserializer", arq_job_deserializer)
-        super().__init__([*functions, *(arq_function(h) for h in handlers)], **kwargs)
+        super().__init__([arq_function(h) for h in all_handlers], **kwargs)
         self.queue_prefix = queue_prefix
         self.lease_ms = lease_ms
         self.block_s = block_ms / 1000
@@ -82,8 +91,6 @@ class ForgeWorker(_ARQ_WORKER):
         self._rotation = 0
         self._ended = 0
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
-        self._outbox: list[tuple[ClaimedJob, Outcome | None, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
 
     async def main(self) -> None:
         if self._pool is None:
@@ -94,6 +101,12 @@ class ForgeWorker(_ARQ_WORKER):
                 default_queue_name=self.queue_name,
             )
         self._scripts = scripts_for(self.pool)
+        self._outcomes = OutcomeWriter(
+            self._scripts,
+            job_key_prefix(self.queue_prefix),
+            queue_key_prefix(self.queue_prefix),
+            give_up_after_s=self.lease_ms / 1000,
+        )
         self.ctx["redis"] = self.pool
         logger.info(
             "worker {} serving queues {} (concurrency {})",
@@ -105,17 +118,27 @@ class ForgeWorker(_ARQ_WORKER):
         if self.on_startup:
             await self.on_startup(self.ctx)
         leases = asyncio.create_task(self._extend_leases())
+        pause = 0.0
         try:
             while True:
-                idle = await self._poll_iteration_forge()
+                try:
+                    idle = await self._poll_iteration_forge()
+                except RedisError as exc:
+                    # A Redis restart or failover: keep the process, wait, and claim again.
+                    pause = min(max(pause * 2, 0.1), 5.0)
+                    logger.warning("redis error ({}); retrying in {:.1f} s", reason_of(exc), pause)
+                    await asyncio.sleep(pause)
+                    continue
+                pause = 0.0
                 if self.burst and idle and not self.tasks:
                     return
         finally:
             leases.cancel()
+            await self._outcomes.drain()
 
     async def _warn_unserved_queues(self) -> None:
-        members: set[bytes] = await self.pool.smembers(queues_key(self.queue_prefix))  # type: ignore[misc]
-        unserved = sorted({m.decode() for m in members} - set(self._queues))
+        queues = await known_queues(self.pool, prefix=self.queue_prefix)
+        unserved = sorted(set(queues) - set(self._queues))
         if unserved:
             logger.warning(
                 "queues with jobs but no handler in this worker: {}", ", ".join(unserved)
@@ -162,6 +185,19 @@ class ForgeWorker(_ARQ_WORKER):
                 await self._slot_freed.wait()
 
     async def _claim(self, want: int) -> tuple[list[ClaimedJob], int, int]:
+        """Shielded: if shutdown cancels the loop mid-claim, what the script claimed is released
+        at once instead of sitting active until the lease expires."""
+        call = asyncio.ensure_future(self._claim_script(want))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                claimed, _, _ = await call
+                for job in claimed:
+                    await self._outcomes.record(job, None)
+            raise
+
+    async def _claim_script(self, want: int) -> tuple[list[ClaimedJob], int, int]:
         self._rotation = (self._rotation + 1) % len(self._queues)
         reply = await self._scripts.claim(
             keys=self._claim_keys,
@@ -175,27 +211,7 @@ class ForgeWorker(_ARQ_WORKER):
             ],
         )
         now, next_due = int(reply[0]), int(reply[1])
-        return [self._parse(row) for row in reply[2:]], next_due, now
-
-    @staticmethod
-    def _parse(row: list[bytes]) -> ClaimedJob:
-        job_id, queue, name, data, opts, started, created, token = row
-        defect = None
-        try:
-            options = options_from_json(opts or b"{}")
-        except PayloadError as exc:
-            options, defect = JobOptions(), str(exc)
-        return ClaimedJob(
-            id=job_id.decode(),
-            queue=queue.decode(),
-            name=name.decode(),
-            data=data or b"",
-            options=options,
-            attempt=int(started),
-            created_at_ms=int(created or 0),
-            token=token.decode(),
-            defect=defect,
-        )
+        return [ClaimedJob.from_row(row) for row in reply[2:]], next_due, now
 
     def _start(self, job: ClaimedJob) -> None:
         self._running[job.id] = job
@@ -218,12 +234,24 @@ class ForgeWorker(_ARQ_WORKER):
                 raise PayloadError(job.defect)
             outcome = await handler.attempt(job, self.ctx)
         except PayloadError as exc:
-            outcome = Outcome("failed", reason_of(exc).encode(), keep_count=-1, keep_age_s=-1)
-        except asyncio.CancelledError:
-            log.warning("worker stopping: job released back to waiting")
-            await self._record(job, None)
-            return
-        ms = (perf_counter() - started) * 1000
+            outcome = failure(job.options, exc)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                log.warning("worker stopping: job released back to waiting")
+                await self._outcomes.record(job, None)
+                return
+            # The handler raised CancelledError itself (a cancelled future it awaited): that
+            # is its failure, not a shutdown, so it spends an attempt like any other error.
+            outcome = failure_or_retry(job.options, job.attempt, exc)
+        except Exception as exc:
+            log.exception("the job runner itself failed")
+            outcome = failure(job.options, exc)
+        self._log_outcome(log, outcome, (perf_counter() - started) * 1000)
+        await self._outcomes.record(job, outcome)
+
+    def _log_outcome(self, log: "Logger", outcome: Outcome, ms: float) -> None:
+        reason = outcome.value.decode("utf-8", "backslashreplace")
         if outcome.kind == "completed":
             self.jobs_complete += 1
             log.debug("completed in {:.1f} ms", ms)
@@ -233,77 +261,11 @@ class ForgeWorker(_ARQ_WORKER):
                 "attempt failed in {:.1f} ms, retry in {} ms: {}",
                 ms,
                 outcome.retry_delay_ms,
-                outcome.value.decode(),
+                reason,
             )
         else:
             self.jobs_failed += 1
-            log.error("failed in {:.1f} ms: {}", ms, outcome.value.decode())
-        try:
-            await self._record(job, outcome)
-        except RedisError:
-            log.exception("outcome not recorded: the job stays active until its lease expires")
-
-    async def _record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
-        """Queues the attempt's end for the next group write and waits until it is stored.
-
-        Attempts that end while a write is in flight share the next one (group commit): one
-        round trip records many jobs. The writer is its own task, so a job task cancelled by
-        shutdown still has its outcome written."""
-        done = self.loop.create_future()
-        self._outbox.append((job, outcome, done))
-        if self._writer is None or self._writer.done():
-            self._writer = self.loop.create_task(self._write_outbox())
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            await done
-
-    async def _write_outbox(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            rows = [
-                [job.queue, job.id, job.token, "release", "", "", -1, -1, 0]
-                if outcome is None
-                else [
-                    job.queue,
-                    job.id,
-                    job.token,
-                    outcome.kind,
-                    outcome.value.decode(),
-                    outcome.stacktrace,
-                    outcome.keep_count,
-                    outcome.keep_age_s,
-                    outcome.retry_delay_ms,
-                ]
-                for job, outcome, _ in batch
-            ]
-            args = [job_key_prefix(self.queue_prefix), self._queue_key_prefix, dumps(rows)]
-            try:
-                kept = await self._write_with_retries(args)
-            except RedisError as exc:
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            for (job, _, done), ok in zip(batch, kept, strict=True):
-                if not ok:
-                    logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
-                        "lease lost before the attempt ended: its outcome was discarded"
-                    )
-                if not done.done():
-                    done.set_result(None)
-
-    async def _write_with_retries(self, args: list[Any]) -> list[int]:
-        """Rides out a short Redis outage; past that the lease expires and the job is recovered."""
-        for pause in WRITE_RETRY_PAUSES:
-            try:
-                return list(await self._scripts.finish(args=args))
-            except (RedisConnectionError, RedisTimeoutError):
-                logger.warning(
-                    "redis unreachable while recording outcomes; retrying in {} s", pause
-                )
-                await asyncio.sleep(pause)
-        return list(await self._scripts.finish(args=args))
+            log.error("failed in {:.1f} ms: {}", ms, reason)
 
     async def _extend_leases(self) -> None:
         while True:
@@ -346,25 +308,3 @@ class ForgeWorker(_ARQ_WORKER):
                     name=cron_job.name,
                 )
                 cron_job.calculate_next(at)
-
-
-def _signature() -> inspect.Signature:
-    """arq's CLI keeps only WorkerSettings attributes named in the worker's signature: list ours too."""
-    base = inspect.signature(_ARQ_WORKER)
-    extra = [
-        p
-        for name, p in inspect.signature(ForgeWorker.__init__).parameters.items()
-        if name not in base.parameters and p.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    return base.replace(parameters=[*base.parameters.values(), *extra])
-
-
-ForgeWorker.__signature__ = _signature()  # type: ignore[attr-defined]
-
-
-def use_forge_worker() -> None:
-    """Makes `arq worker.WorkerSettings` build a ForgeWorker.
-
-    arq's CLI calls `arq.worker.create_worker`, which resolves the module global `Worker` when it
-    runs; binding that name to our subclass is the one seam arq leaves. Idempotent."""
-    arq.worker.Worker = ForgeWorker  # type: ignore[misc]

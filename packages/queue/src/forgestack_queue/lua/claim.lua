@@ -2,7 +2,8 @@
 -- jobs, recovers jobs whose lease expired (their worker died), then pops by priority then FIFO.
 -- KEYS: per queue, 5 keys: wait, delayed, active, seq, failed
 -- ARGV: job key prefix, max jobs, lease ms, worker token, first queue index (rotation), queue names...
--- Returns {now, next_due (-1 when none), job, job, ...}; a job is the HMGET of FIELDS below.
+-- Returns {now, next_due (-1 when none), job, job, ...};
+-- a job is {id, queue, name, data, opts, attempts_started, created_at, token}.
 local function num(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -69,15 +70,22 @@ for k = 0, nq - 1 do
       if typ == 'hash' then
         local started = redis.call('HINCRBY', key, 'attempts_started', 1)
         local token = worker .. ':' .. started
-        redis.call('HSET', key, 'state', 'active', 'processed_at', num(now), 'token', token)
+        redis.call('HSET', key, 'state', 'active', 'processed_at', num(now), 'token', token,
+          'queue', queue)
         redis.call('ZADD', active, num(now + lease), id)
-        out[#out + 1] = redis.call('HMGET', key, 'id', 'queue', 'name', 'data', 'opts',
-          'attempts_started', 'created_at', 'token')
+        -- id and queue come from where the job was found, not from fields a writer may lack.
+        local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at')
+        out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token}
         want = want - 1
       elseif typ ~= 'none' then
         quarantine(failed, key, id, queue, typ)
       end
     end
+  end
+
+  if want == 0 and redis.call('ZCARD', wait) > 0 then
+    -- Runnable jobs remain after this worker filled up: wake another idle worker for them.
+    redis.call('ZADD', KEYS[qi * 5 + 1]:gsub(':wait$', ':marker'), 0, '0')
   end
 
   local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')

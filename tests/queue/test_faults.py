@@ -1,0 +1,112 @@
+"""Faults the worker must survive: a Redis restart, handlers that misbehave, malformed records."""
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from forgestack_queue.options import JobOptions
+from forgestack_queue.producer import Queue
+from forgestack_queue.states import JobState
+from forgestack_queue.testing import make_worker, run_burst_worker, running
+from forgestack_queue.worker import ForgeWorker
+from redis.asyncio import Redis
+
+from tests.conftest import free_port, start_redis_server
+from tests.queue.probe import PROBE, Probe, ProbeData
+
+
+async def _wait_for(queue: Queue, job_id: str, state: JobState, seconds: float) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        job = await queue.get_job(job_id)
+        if job is not None and job.state is state:
+            return
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.05)
+
+
+async def test_a_worker_keeps_serving_across_a_redis_restart(probe: Probe) -> None:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="fs-fault-"))
+    server = start_redis_server(port, workdir)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = Redis.from_url(url)
+    queue = Queue(client, PROBE, prefix="fault")
+    worker = make_worker(url, [probe.handler()], prefix="fault", burst=False)
+    try:
+        async with running(worker):
+            first = await queue.add(ProbeData(tag="before"))
+            await _wait_for(queue, first.id, JobState.COMPLETED, 10)
+            server.terminate()
+            server.wait(timeout=10)
+            await asyncio.sleep(0.5)
+            server = start_redis_server(port, workdir)
+            await client.connection_pool.disconnect()
+            second = await queue.add(ProbeData(tag="after"))
+            await _wait_for(queue, second.id, JobState.COMPLETED, 15)
+        assert probe.tags() == ["before", "after"]
+    finally:
+        await client.aclose()
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_a_handler_raising_cancelled_error_spends_its_attempts(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    added = await queue.add(ProbeData(tag="x", mode="cancel-itself"), JobOptions(attempts=2))
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    assert len(probe.runs) == 2
+    job = await queue.get_job(added.id)
+    assert job is not None and job.state is JobState.FAILED
+    assert job.failed_reason == "CancelledError"
+
+
+async def test_a_reason_with_undecodable_bytes_is_stored_escaped(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    bad = await queue.add(ProbeData(tag="bad", mode="undecodable-reason"))
+    good = await queue.add(ProbeData(tag="good"))
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    job = await queue.get_job(bad.id)
+    assert job is not None and job.state is JobState.FAILED
+    assert job.failed_reason == "OSError: cannot open caf\\udce9.txt"
+    done = await queue.get_job(good.id)
+    assert done is not None and done.state is JobState.COMPLETED
+
+
+async def test_a_handlers_own_timeout_error_keeps_its_message(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    added = await queue.add(ProbeData(tag="x", mode="own-timeout"), JobOptions(timeout=30_000))
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    job = await queue.get_job(added.id)
+    assert job is not None
+    assert job.failed_reason == "TimeoutError: connect timed out"
+
+
+async def test_a_record_missing_fields_fails_alone_and_the_others_run(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    await queue.redis.hset(queue.keys.job("broken"), mapping={"id": "broken", "priority": "0"})
+    await queue.redis.zadd(queue.keys.wait, {"broken": 0})
+    healthy = await queue.add_bulk([(ProbeData(tag=str(i)), None) for i in range(3)])
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    assert sorted(probe.tags()) == ["0", "1", "2"]
+    broken = await queue.get_job("broken")
+    assert broken is not None and broken.state is JobState.FAILED
+    assert broken.failed_reason == "PayloadError: job record has no data field"
+    for added in healthy:
+        job = await queue.get_job(added.id)
+        assert job is not None and job.state is JobState.COMPLETED
+
+
+def test_plain_arq_functions_are_refused_not_silently_ignored(redis_url: str) -> None:
+    async def plain(ctx: dict[str, object]) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="not served"):
+        ForgeWorker([plain], handle_signals=False)
