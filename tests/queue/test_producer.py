@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
+from forgestack_queue.errors import InvalidJobStateError, JobIdInUseError, JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue, find_job
 from forgestack_queue.states import JobState
@@ -128,3 +128,10 @@ async def test_clean_removes_only_jobs_older_than_the_cutoff(queue: Queue) -> No
 def test_queue_names_with_a_colon_are_rejected(redis: Redis) -> None:
     with pytest.raises(ValueError, match="no ':'"):
         Queue(redis, "a:b")
+
+
+async def test_a_job_id_used_by_another_queue_is_a_conflict(queue: Queue, redis: Redis) -> None:
+    await queue.add(ProbeData(tag="x"), JobOptions(job_id="shared-id"))
+    other = Queue(redis, "other", prefix=queue.prefix)
+    with pytest.raises(JobIdInUseError, match="already used by queue 'probe'"):
+        await other.add(ProbeData(tag="y"), JobOptions(job_id="shared-id"))

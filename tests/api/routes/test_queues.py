@@ -190,6 +190,25 @@ async def test_list_jobs_validates_its_parameters(client: httpx.AsyncClient) -> 
     assert (await client.get(JOBS)).status_code == 422
     assert (await client.get(JOBS, params={"state": "sleeping"})).status_code == 422
     assert (await client.get(JOBS, params={"state": "waiting", "limit": 0})).status_code == 422
+    bad_cursor = await client.get(JOBS, params={"state": "waiting", "cursor": "abc"})
+    assert bad_cursor.status_code == 422
+
+
+async def test_a_job_id_already_used_by_another_queue_is_409(client: httpx.AsyncClient) -> None:
+    body = {"data": DATA, "options": {"job_id": "taken-id"}}
+    assert (await client.post(JOBS, json=body)).status_code == 202
+    email = {
+        "data": {
+            "to": "jane@example.com",
+            "subject": "hi",
+            "template": "notification",
+            "variables": {"title": "t", "body": "b"},
+        },
+        "options": {"job_id": "taken-id"},
+    }
+    clash = await client.post("/api/v1/queues/notification-email/jobs", json=email)
+    assert clash.status_code == 409, clash.text
+    assert clash.json()["code"] == "job_id_in_use"
 
 
 async def test_clean_removes_old_waiting_jobs(client: httpx.AsyncClient) -> None:

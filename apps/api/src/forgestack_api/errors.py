@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
+from forgestack_queue.errors import InvalidJobStateError, JobIdInUseError, JobNotFoundError
 from loguru import logger
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
@@ -78,13 +78,19 @@ async def _invalid_state(_: Request, exc: Exception) -> JSONResponse:
     return _error(409, "invalid_job_state", str(exc), state=exc.state)
 
 
+async def _job_id_in_use(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JobIdInUseError)
+    return _error(409, "job_id_in_use", str(exc))
+
+
 async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # redis-py's messages carry host and port, never the password of the URL.
     logger.warning("redis unavailable during {} {}: {}", request.method, request.url.path, exc)
     return _error(
         503,
         "dependency_unavailable",
-        f"the job store (Redis) is unreachable: {type(exc).__name__}: {exc}",
+        f"the job store (Redis) is unreachable ({type(exc).__name__}); retry, with the same "
+        "job_id to make the retry safe",
         dependency="redis",
     )
 
@@ -114,5 +120,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(JobInputError, _job_input)
     app.add_exception_handler(JobNotFoundError, _job_not_found)
     app.add_exception_handler(InvalidJobStateError, _invalid_state)
+    app.add_exception_handler(JobIdInUseError, _job_id_in_use)
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)

@@ -78,7 +78,8 @@ def _answers(proc: ManagedProcess, url: str) -> bool:
 
 
 def start_embedded_redis(data_dir: Path, env: Mapping[str, str]) -> tuple[ManagedProcess, str]:
-    """Starts the server on loopback without persistence and waits until it answers PING.
+    """Starts the server on loopback, its append-only file under the data dir so jobs (the failed
+    store included) survive a restart of `forgestack dev`, and waits until it answers PING.
 
     Another process may bind the chosen port between the check and the server's start (two
     `forgestack dev` or test runs at once), so a server that exits at start is retried on the
@@ -93,7 +94,7 @@ def start_embedded_redis(data_dir: Path, env: Mapping[str, str]) -> tuple[Manage
             "--bind", "127.0.0.1",
             "--port", str(port),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes",
             "--dir", str(workdir),
             "--logfile", str(workdir / "redis.log"),
         ]  # fmt: skip

@@ -45,6 +45,8 @@ class DevStack:
         # Absolute, so every child finds the same SQLite file and dev data whatever its cwd.
         env["FORGESTACK_DATA_DIR"] = str(data_dir)
         env["PYTHONUNBUFFERED"] = "1"
+        # Shorter than the stop grace below: Ctrl-C releases running jobs before any SIGKILL.
+        env.setdefault("WORKER_SHUTDOWN_GRACE_S", "3")
         return cls(settings=settings, env=env, data_dir=data_dir)
 
     def spawn(

@@ -42,6 +42,6 @@ def build_worker_settings(settings: Settings) -> type:
             "job_deserializer": arq_job_deserializer,
             "health_check_key": f"{settings.queue_prefix}:worker:health",
             "health_check_interval": 10,
-            "job_completion_wait": 10,
+            "job_completion_wait": settings.worker_shutdown_grace_s,
         },
     )

@@ -26,3 +26,12 @@ class InvalidJobStateError(QueueError):
 
 class PayloadError(QueueError):
     """The job's stored payload does not decode or validate: never run, failed with this reason."""
+
+
+class JobIdInUseError(QueueError):
+    """An idempotent add named a job id that already belongs to another queue."""
+
+    def __init__(self, job_id: str, queue: str) -> None:
+        super().__init__(f"job id {job_id!r} is already used by queue {queue!r}")
+        self.job_id = job_id
+        self.queue = queue

@@ -8,7 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from .errors import InvalidJobStateError, JobNotFoundError
+from .errors import InvalidJobStateError, JobIdInUseError, JobNotFoundError
 from .keys import QueueKeys, job_key_prefix, queues_key
 from .options import JobOptions
 from .records import JobRecord, record_from_hash
@@ -89,10 +89,14 @@ class Queue:
         rows = await self._scripts.add(
             keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix)], args=args
         )
-        return [
-            AddResult(id=row[0].decode(), created=bool(row[1]), state=JobState(row[2].decode()))
-            for row in rows
-        ]
+        results = []
+        for job_id, created, state, owner in rows:
+            if owner.decode() != self.name:
+                raise JobIdInUseError(job_id.decode(), owner.decode())
+            results.append(
+                AddResult(id=job_id.decode(), created=bool(created), state=JobState(state.decode()))
+            )
+        return results
 
     async def get_job(self, job_id: str) -> JobRecord | None:
         record = await find_job(self.redis, job_id, prefix=self.prefix)

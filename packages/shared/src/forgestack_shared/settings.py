@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = False
     worker_concurrency: int = Field(default=10, ge=1)
+    worker_shutdown_grace_s: int = Field(
+        default=10,
+        ge=0,
+        description="On SIGTERM, seconds running jobs may finish before they are released.",
+    )
     queue_prefix: str = Field(default="fs", pattern=r"^[A-Za-z0-9_-]+$")
 
     smtp_host: str | None = None

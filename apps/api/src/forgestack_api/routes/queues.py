@@ -89,7 +89,7 @@ async def list_jobs(
     queues: QueueServiceDep,
     state: JobState,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
 ) -> JobPage:
     return await queues.list_jobs(queue, state, limit, cursor)
 

@@ -1,7 +1,7 @@
 -- Adds jobs atomically; an id that already exists is returned, never created twice (idempotent add).
 -- KEYS: wait, delayed, seq, marker, queues
 -- ARGV: job key prefix, queue, then groups of 7: id, name, data, opts, priority, delay_ms, attempts
--- Returns one {id, created (1|0), state} per job.
+-- Returns one {id, created (1|0), state, queue} per job (for an existing id: its own queue).
 local function num(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -12,11 +12,12 @@ for i = 3, #ARGV, 7 do
   local id = ARGV[i]
   local key = jp .. id
   if redis.call('EXISTS', key) == 1 then
-    local state = 'unknown'
+    local state, owner = 'failed', ''
     if redis.call('TYPE', key)['ok'] == 'hash' then
-      state = redis.call('HGET', key, 'state') or 'unknown'
+      state = redis.call('HGET', key, 'state') or 'failed'
+      owner = redis.call('HGET', key, 'queue') or ''
     end
-    out[#out + 1] = {id, 0, state}
+    out[#out + 1] = {id, 0, state, owner}
   else
     local prio, delay = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
     local state = 'waiting'
@@ -33,7 +34,7 @@ for i = 3, #ARGV, 7 do
       redis.call('HSET', key, 'state', state)
     end
     woke = true
-    out[#out + 1] = {id, 1, state}
+    out[#out + 1] = {id, 1, state, queue}
   end
 end
 if woke then redis.call('ZADD', KEYS[4], 0, '0') end
