@@ -123,6 +123,19 @@ async def test_concurrent_duplicates_store_one_row(
     assert len(await _rows(app_db, data.event_id)) == 1
 
 
+async def test_an_event_id_taken_by_another_organisation_fails_visibly(
+    worker_ctx: dict[str, object], app_db: Database
+) -> None:
+    first_org, second_org = await make_org(app_db), await make_org(app_db)
+    first = _event(first_org)
+    await handle_audit_log(make_job(first, ctx=worker_ctx))
+    clash = _event(second_org, event_id=first.event_id)
+    with pytest.raises(UnrecoverableError, match="another organisation"):
+        await handle_audit_log(make_job(clash, job_id="b", ctx=worker_ctx))
+    (row,) = await _rows(app_db, first.event_id)
+    assert row.org_id == first_org
+
+
 async def test_an_unknown_organisation_fails_permanently(worker_ctx: dict[str, object]) -> None:
     data = _event(uuid.uuid4())
     with pytest.raises(UnrecoverableError, match="rejected by the database"):

@@ -42,6 +42,12 @@ class AuditPage:
     next_cursor: str | None
 
 
+async def stored_event_org(session: AsyncSession, event_id: uuid.UUID) -> uuid.UUID | None:
+    """The organisation an already stored event belongs to (None: platform-level or absent)."""
+    result = await session.exec(select(AuditLog.org_id).where(AuditLog.event_id == event_id))
+    return result.first()
+
+
 async def insert_audit_event(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Inserts one event; False when its `event_id` is already stored (a retried or duplicated job)."""
     dialect = session.bind.dialect.name if session.bind else ""

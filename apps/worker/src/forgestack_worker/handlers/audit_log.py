@@ -4,7 +4,7 @@ the queue's backoff; a row the database rejects for good (unknown organisation) 
 
 from typing import Any
 
-from forgestack_db.audit import insert_audit_event
+from forgestack_db.audit import insert_audit_event, stored_event_org
 from forgestack_queue.errors import UnrecoverableError
 from forgestack_queue.job import Job
 from forgestack_shared.jobs.audit_log import AuditLogData, AuditLogResult
@@ -31,10 +31,17 @@ async def handle_audit_log(job: Job[AuditLogData]) -> AuditLogResult:
     try:
         async with resources(job).db.service_context(SERVICE_REASON) as session:
             stored = await insert_audit_event(session, row_values(data))
+            owner = None if stored else await stored_event_org(session, data.event_id)
     except IntegrityError as exc:
         raise UnrecoverableError(
             f"audit event {data.event_id} rejected by the database: {exc.orig}"
         ) from exc
+    if not stored and owner != data.org_id:
+        # event_id is global: another organisation's row must not make this event vanish.
+        raise UnrecoverableError(
+            f"audit event {data.event_id} was already stored for another organisation; "
+            "this event was not recorded"
+        )
     if stored:
         job.logger.info(
             "audit event {} stored ({} on {})", data.event_id, data.action, data.resource_type
