@@ -13,14 +13,11 @@ from forgestack_queue.options import JobOptions
 from forgestack_queue.states import JobState
 from forgestack_shared.catalog import NOTIFICATION_EMAIL
 from forgestack_shared.jobs.notification_email import (
-    EmailTemplate,
-    Mailbox,
+    NotificationEmailContent,
     NotificationEmailData,
-    Subject,
-    Variables,
     new_message_id,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..audit import AuditDep
 from ..auth import Principal
@@ -31,14 +28,7 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
 
 
-class NotificationEmailRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to: Mailbox = Field(description="One recipient; a display name is allowed: `Jane <j@x.org>`.")
-    subject: Subject
-    template: EmailTemplate
-    variables: Variables = Field(default_factory=dict)
-    reply_to: Mailbox | None = None
+class NotificationEmailRequest(NotificationEmailContent):
     idempotency_key: IdempotencyKey | None = Field(
         default=None,
         description="Repeat a request with the same key and no second email is queued: the "
@@ -84,11 +74,7 @@ async def send_email(
 ) -> NotificationEmailAccepted:
     scope = _scope(principal)
     data = NotificationEmailData(
-        to=body.to,
-        subject=body.subject,
-        template=body.template,
-        variables=body.variables,
-        reply_to=body.reply_to,
+        **body.model_dump(exclude={"idempotency_key"}),
         message_id=_message_id(scope, body.idempotency_key),
     )
     options = None

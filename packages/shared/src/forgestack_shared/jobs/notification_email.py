@@ -117,7 +117,9 @@ def new_message_id() -> str:
     return f"<{uuid.uuid4().hex}@forgestack>"
 
 
-class NotificationEmailData(BaseModel):
+class NotificationEmailContent(BaseModel):
+    """What a caller says about an email; the job adds its Message-ID, the API its idempotency."""
+
     model_config = ConfigDict(extra="forbid")
 
     to: Mailbox = Field(description="One recipient; a display name is allowed: `Jane <j@x.org>`.")
@@ -125,6 +127,9 @@ class NotificationEmailData(BaseModel):
     template: EmailTemplate
     variables: Variables = Field(default_factory=dict)
     reply_to: Mailbox | None = None
+
+
+class NotificationEmailData(NotificationEmailContent):
     message_id: str = Field(
         default_factory=new_message_id,
         pattern=r"^<[A-Za-z0-9._+=-]{1,100}@[A-Za-z0-9.-]{1,100}>$",
