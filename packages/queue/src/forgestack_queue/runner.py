@@ -1,7 +1,6 @@
 """Turns `async def handle_x(job: Job[XData]) -> XResult` into one attempt with a typed outcome:
 payload validated first, result stored as JSON, every exception classified (retry or fail)."""
 
-import asyncio
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -104,7 +103,8 @@ class Handler(Generic[DataT, ResultT]):
             ) from exc
 
     async def attempt(self, claimed: ClaimedJob, ctx: dict[str, Any]) -> Outcome:
-        """Runs one attempt. CancelledError (worker shutdown) propagates: the caller releases the job."""
+        """Runs one attempt. CancelledError (shutdown, or the worker's timeout watchdog) propagates:
+        the worker decides what it means."""
         opts = claimed.options
         try:
             if not self.accepts(claimed.name):
@@ -120,11 +120,7 @@ class Handler(Generic[DataT, ResultT]):
                 options=opts,
                 ctx=ctx,
             )
-            if opts.timeout is None:
-                result = await self.fn(job)
-            else:
-                async with asyncio.timeout(opts.timeout / 1000) as deadline:
-                    result = await self.fn(job)
+            result = await self.fn(job)
             payload = (
                 result.model_dump_json().encode()
                 if isinstance(result, BaseModel)
@@ -132,11 +128,6 @@ class Handler(Generic[DataT, ResultT]):
             )
         except (PayloadError, UnrecoverableError) as exc:
             return failure(opts, exc)
-        except TimeoutError as exc:
-            # Only our deadline is "timed out"; a handler's own TimeoutError keeps its message.
-            expired = opts.timeout is not None and deadline.expired()
-            reason = f"timed out after {opts.timeout} ms" if expired else None
-            return failure_or_retry(opts, claimed.attempt, exc, reason)
         except Exception as exc:
             return failure_or_retry(opts, claimed.attempt, exc)
         count, age = retention_limits(opts.remove_on_complete)

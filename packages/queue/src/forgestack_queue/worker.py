@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from .arq_compat import arq_function
 from .cron import CRON_OPTIONS, CRON_QUEUE, CronTick, cron_handler, tick_id
+from .deadlines import Deadlines
 from .errors import PayloadError
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
 from .outbox import OutcomeWriter
@@ -87,6 +88,7 @@ class ForgeWorker(_ARQ_WORKER):
         ]
         self._markers = [self._keys[q].marker for q in self._queues]
         self._running: dict[str, ClaimedJob] = {}
+        self._deadlines = Deadlines()
         self._slot_freed = asyncio.Event()
         self._rotation = 0
         self._ended = 0
@@ -118,6 +120,7 @@ class ForgeWorker(_ARQ_WORKER):
         if self.on_startup:
             await self.on_startup(self.ctx)
         leases = asyncio.create_task(self._extend_leases())
+        watchdog = asyncio.create_task(self._deadlines.run())
         pause = 0.0
         try:
             while True:
@@ -134,6 +137,7 @@ class ForgeWorker(_ARQ_WORKER):
                     return
         finally:
             leases.cancel()
+            watchdog.cancel()
             await self._outcomes.drain()
 
     async def _warn_unserved_queues(self) -> None:
@@ -217,10 +221,13 @@ class ForgeWorker(_ARQ_WORKER):
         self._running[job.id] = job
         task = self.loop.create_task(self._attempt(job))
         self.tasks[job.id] = task
+        if job.options.timeout is not None:
+            self._deadlines.watch(job.id, task, job.options.timeout / 1000)
         task.add_done_callback(lambda _: self._done(job.id))
 
     def _done(self, job_id: str) -> None:
         self._ended += 1
+        self._deadlines.forget(job_id)
         self.tasks.pop(job_id, None)
         self._running.pop(job_id, None)
         self._slot_freed.set()
@@ -237,13 +244,17 @@ class ForgeWorker(_ARQ_WORKER):
             outcome = failure(job.options, exc)
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            if self._deadlines.expired(job.id) and task is not None and task.uncancel() == 0:
+                reason = f"timed out after {job.options.timeout} ms"
+                outcome = failure_or_retry(job.options, job.attempt, exc, reason)
+            elif task is not None and task.cancelling():
                 log.warning("worker stopping: job released back to waiting")
                 await self._outcomes.record(job, None)
                 return
-            # The handler raised CancelledError itself (a cancelled future it awaited): that
-            # is its failure, not a shutdown, so it spends an attempt like any other error.
-            outcome = failure_or_retry(job.options, job.attempt, exc)
+            else:
+                # The handler raised CancelledError itself (a cancelled future it awaited): that
+                # is its failure, not a shutdown, so it spends an attempt like any other error.
+                outcome = failure_or_retry(job.options, job.attempt, exc)
         except Exception as exc:
             log.exception("the job runner itself failed")
             outcome = failure(job.options, exc)
