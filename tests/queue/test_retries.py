@@ -1,5 +1,6 @@
 """Attempts, backoff timings, unrecoverable errors and timeouts, through a real worker."""
 
+import asyncio
 import itertools
 
 import pytest
@@ -97,3 +98,21 @@ async def test_retried_job_keeps_its_priority(
     await queue.add_bulk([(ProbeData(tag=f"bulk{i}"), JobOptions(priority=5)) for i in range(5)])
     await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1)
     assert probe.tags()[:2] == ["urgent", "urgent"]
+
+
+async def test_a_short_timeout_fires_on_time_behind_a_long_one(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    await queue.add(ProbeData(tag="long", mode="sleep", seconds=0.5), JobOptions(timeout=60_000))
+    short = await queue.add(
+        ProbeData(tag="short", mode="sleep", seconds=5), JobOptions(timeout=150, attempts=1)
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    assert loop.time() - started < 2
+    job = await queue.get_job(short.id)
+    assert job is not None and job.failed_reason == "timed out after 150 ms"
+    assert (job.stacktrace is not None and "asyncio.sleep" in job.stacktrace) or "sleep" in (
+        job.stacktrace or ""
+    )
