@@ -11,7 +11,11 @@ from redis.commands.core import AsyncScript
 
 @cache
 def _source(name: str) -> str:
-    return (files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    """The script with the shared prelude (time, run order) before it: Lua has no imports."""
+    lua = files(__package__) / "lua"
+    return (lua / "_prelude.lua").read_text(encoding="utf-8") + (lua / f"{name}.lua").read_text(
+        encoding="utf-8"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,7 @@
 -- KEYS: wait, delayed, seq, marker, queues
 -- ARGV: job key prefix, queue, then groups of 7: id, name, data, opts, priority, delay_ms, attempts
 -- Returns one {id, created (1|0), state, queue} per job (for an existing id: its own queue).
-local function num(x) return string.format('%.0f', x) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now, t = server_now()
 local jp, queue = ARGV[1], ARGV[2]
 local out, woke = {}, false
 redis.call('SADD', KEYS[5], queue)
@@ -29,8 +27,7 @@ for i = 3, #ARGV, 7 do
       redis.call('ZADD', KEYS[2], num(now + delay), id)
       redis.call('HSET', key, 'state', state, 'delay_until', num(now + delay))
     else
-      local seq = redis.call('INCR', KEYS[3]) % 4294967296
-      redis.call('ZADD', KEYS[1], num(prio * 4294967296 + seq), id)
+      redis.call('ZADD', KEYS[1], run_score(prio, KEYS[3]), id)
       redis.call('HSET', key, 'state', state)
     end
     woke = true

@@ -4,9 +4,7 @@
 -- ARGV: job key prefix, max jobs, lease ms, worker token, first queue index (rotation), queue names...
 -- Returns {now, next_due (-1 when none), job, job, ...};
 -- a job is {id, queue, name, data, opts, attempts_started, created_at, token}.
-local function num(x) return string.format('%.0f', x) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now, t = server_now()
 local jp, want, lease, worker = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local first = tonumber(ARGV[5])
 local nq = #KEYS / 5
@@ -15,8 +13,7 @@ local next_due = -1
 
 local function requeue(wait, seq, key, id)
   local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
-  local s = redis.call('INCR', seq) % 4294967296
-  redis.call('ZADD', wait, num(prio * 4294967296 + s), id)
+  redis.call('ZADD', wait, run_score(prio, seq), id)
   redis.call('HSET', key, 'state', 'waiting')
 end
 

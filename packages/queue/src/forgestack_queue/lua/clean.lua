@@ -3,10 +3,8 @@
 -- KEYS: the state's set
 -- ARGV: job key prefix, state, older_than_ms, limit
 -- Returns the number removed.
-local function num(x) return string.format('%.0f', x) end
 local jp, state, limit = ARGV[1], ARGV[2], tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now, t = server_now()
 local cutoff = now - tonumber(ARGV[3])
 local removed = {}
 if state == 'completed' or state == 'failed' then

@@ -1,7 +1,6 @@
 -- Extends the leases of jobs this worker is still running, so live jobs are never recovered.
 -- KEYS: active; ARGV: lease ms, ids...
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now, t = server_now()
 local deadline = string.format('%.0f', now + tonumber(ARGV[1]))
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[i]) end
 return #ARGV - 1

@@ -6,11 +6,9 @@
 --    stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay ms]
 -- (One JSON argument: packing nine arguments per job costs the worker more than decoding here.)
 -- Returns one 1|0 per row: 0 when the token no longer matched (recovered elsewhere).
-local function num(x) return string.format('%.0f', x) end
 local jp, qp = ARGV[1], ARGV[2]
 local rows = cjson.decode(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now, t = server_now()
 -- Finished sets order by microsecond so "newest first" is exact for jobs ending in one millisecond.
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local out, trims = {}, {}
@@ -33,8 +31,7 @@ end
 
 local function requeue(q, key, id)
   local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
-  local s = redis.call('INCR', q .. 'seq') % 4294967296
-  redis.call('ZADD', q .. 'wait', num(prio * 4294967296 + s), id)
+  redis.call('ZADD', q .. 'wait', run_score(prio, q .. 'seq'), id)
   redis.call('HSET', key, 'state', 'waiting')
   redis.call('ZADD', q .. 'marker', 0, '0')
 end

@@ -2,7 +2,6 @@
 -- KEYS: failed, wait, seq, marker
 -- ARGV: job key prefix, queue, mode ('one'|'bulk'), id or batch size
 -- Returns {moved count, state of the job when mode is 'one' and it was not failed}.
-local function num(x) return string.format('%.0f', x) end
 local jp, queue, mode = ARGV[1], ARGV[2], ARGV[3]
 local ids
 if mode == 'one' then
@@ -21,10 +20,9 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   if redis.call('TYPE', key)['ok'] == 'hash' then
     local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
-    local s = redis.call('INCR', KEYS[3]) % 4294967296
     redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'finished_at', 'processed_at', 'result')
     redis.call('HSET', key, 'state', 'waiting', 'attempts_made', 0, 'attempts_started', 0)
-    redis.call('ZADD', KEYS[2], num(prio * 4294967296 + s), id)
+    redis.call('ZADD', KEYS[2], run_score(prio, KEYS[3]), id)
   end
 end
 if #ids > 0 then redis.call('ZADD', KEYS[4], 0, '0') end
