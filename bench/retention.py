@@ -6,6 +6,7 @@ seeds N completed and N waiting jobs on a dedicated Redis and times each bounded
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -13,7 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from forgestack_queue.keys import job_key_prefix, queue_key_prefix
 from forgestack_queue.producer import Queue
+from forgestack_queue.scripts import scripts_for
 from forgestack_queue.states import JobState
 from forgestack_shared.catalog import CATALOG
 from fsbench.server import dedicated_redis
@@ -60,17 +63,37 @@ async def _report(redis: Redis, label: str) -> None:
     )
 
 
-async def main(jobs: int) -> None:
+async def _memory(redis: Redis, queue: Queue) -> None:
+    """One job through the real scripts: added, claimed, completed as a worker records it."""
+    options = next(iter(CATALOG.values())).defaults
+    local = (await queue.add(PAYLOAD, options)).id
+    job_id = f"{queue.owner}~{local}" if queue.owner else local
+    key, k, scripts = queue.keys.job(job_id), queue.keys, scripts_for(redis)
+    waiting = await redis.memory_usage(key)
+    reply = await scripts.claim(
+        keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
+        args=[job_key_prefix(queue.prefix), 1, 30_000, "w", 0, queue.name],
+    )
+    token = reply[2][7].decode()
+    row = [queue.name, job_id, token, "completed", '{"ok":true}', "", 1000, 3600, 0]
+    await scripts.finish(args=[job_key_prefix(queue.prefix), queue_key_prefix(queue.prefix),
+                               json.dumps([row])])  # fmt: skip
+    completed = await redis.memory_usage(key)
+    who = f"owned by {queue.owner}" if queue.owner else "unowned"
+    print(f"one job ({who}, 200 B payload, catalog options): waiting {waiting} B, "
+          f"completed {completed} B (MEMORY USAGE of its hash)")  # fmt: skip
+
+
+async def main(jobs: int, memory_only: bool) -> None:
     with dedicated_redis() as server:
         redis = Redis.from_url(server.url)
         queue = Queue(redis, "bench", prefix="rb", owner="org-a")
         operator = Queue(redis, "bench", prefix="rb")
-        await _seed(queue, 1)
-        key = queue.keys.job("org-a~" + (await queue.get_jobs(JobState.WAITING)).jobs[0].id)
-        print(f"one waiting job, 200 B payload, catalog options: {await redis.memory_usage(key)} B")
-        await _complete_all(redis, queue)
-        print(f"the same job completed: {await redis.memory_usage(key)} B")
+        await _memory(redis, operator)
+        await _memory(redis, queue)
         await redis.flushall()
+        if memory_only:
+            return
 
         await _seed(queue, jobs)
         await _complete_all(redis, queue)
@@ -97,4 +120,6 @@ async def main(jobs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=100_000)
-    asyncio.run(main(parser.parse_args().jobs))
+    parser.add_argument("--memory-only", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(main(args.jobs, args.memory_only))

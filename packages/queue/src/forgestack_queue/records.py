@@ -15,7 +15,8 @@ from .serializer import loads
 from .states import JobState
 
 _MAX_MS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() * 1000)
-_REQUIRED = ("id", "queue", "state", "data")
+_REQUIRED = ("queue", "state", "data")
+"""The fields every add writes; the others have defaults (see add.lua)."""
 
 
 class JobRecord(BaseModel):

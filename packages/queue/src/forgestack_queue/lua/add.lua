@@ -31,23 +31,30 @@ for i = 5, #ARGV, 7 do
     local key = jp .. id
     local prio, delay = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
     local state = 'waiting'
-    redis.call('HSET', key, 'id', id, 'queue', queue, 'name', ARGV[i + 1], 'data', ARGV[i + 2],
-      'opts', ARGV[i + 3], 'priority', ARGV[i + 4], 'attempts', ARGV[i + 6], 'attempts_made', 0,
-      'attempts_started', 0, 'created_at', num(now))
-    if owner ~= '' then redis.call('HSET', key, 'owner', owner) end
+    -- Only fields that differ from what readers assume when absent (id: the key; name: the
+    -- queue; priority and attempt counters: 0; attempts: 1): every field is ~70 bytes of Redis
+    -- memory once the payload makes the hash a hashtable.
+    local f = {'queue', queue, 'data', ARGV[i + 2], 'opts', ARGV[i + 3], 'created_at', num(now)}
+    if ARGV[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = ARGV[i + 1] end
+    if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = ARGV[i + 4] end
+    if ARGV[i + 6] ~= '1' then f[#f + 1] = 'attempts'; f[#f + 1] = ARGV[i + 6] end
+    if owner ~= '' then f[#f + 1] = 'owner'; f[#f + 1] = owner end
     if delay > 0 then
       state = 'delayed'
       local due = num(due_at(now, delay))
-      -- ord: add order, so jobs due in the same millisecond are promoted in the order added.
       redis.call('ZADD', KEYS[2], due, id)
-      redis.call('HSET', key, 'state', state, 'delay_until', due, 'ord', redis.call('INCR', KEYS[3]))
+      -- ord: add order, so jobs due in the same millisecond are promoted in the order added.
+      for _, v in ipairs({'delay_until', due, 'ord', redis.call('INCR', KEYS[3])}) do
+        f[#f + 1] = v
+      end
       index_move(q, id, nil, 'delayed', due)
     else
       local score = run_score(prio, KEYS[3])
       redis.call('ZADD', KEYS[1], score, id)
-      redis.call('HSET', key, 'state', state)
       index_move(q, id, nil, 'wait', score)
     end
+    f[#f + 1] = 'state'; f[#f + 1] = state
+    redis.call('HSET', key, unpack(f))
     -- A repeated id within the batch returns the job just written.
     found[id] = state
     woke = true

@@ -22,9 +22,9 @@ end
 
 local function quarantine(q, failed, key, id, queue, typ, from)
   redis.call('DEL', key)
-  redis.call('HSET', key, 'id', id, 'queue', queue, 'name', queue, 'state', 'failed',
+  redis.call('HSET', key, 'queue', queue, 'state', 'failed',
     'failed_reason', 'job record is a Redis ' .. typ .. ', not a hash: not run',
-    'finished_at', num(now), 'attempts_made', 0, 'priority', 0, 'opts', '{}')
+    'finished_at', num(now), 'opts', '{}')
   local owner = owner_of(id)
   if owner then redis.call('HSET', key, 'owner', owner) end
   redis.call('ZADD', failed, num(now), id)
