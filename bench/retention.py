@@ -69,7 +69,7 @@ async def _memory(redis: Redis, queue: Queue) -> None:
     local = (await queue.add(PAYLOAD, options)).id
     job_id = f"{queue.owner}~{local}" if queue.owner else local
     key, k, scripts = queue.keys.job(job_id), queue.keys, scripts_for(redis)
-    waiting = await redis.memory_usage(key)
+    waiting = await redis.memory_usage(key, samples=0)
     reply = await scripts.claim(
         keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
         args=[job_key_prefix(queue.prefix), 1, 30_000, "w", 0, queue.name],
@@ -78,7 +78,7 @@ async def _memory(redis: Redis, queue: Queue) -> None:
     row = [queue.name, job_id, token, "completed", '{"ok":true}', "", 1000, 3600, 0]
     await scripts.finish(args=[job_key_prefix(queue.prefix), queue_key_prefix(queue.prefix),
                                json.dumps([row])])  # fmt: skip
-    completed = await redis.memory_usage(key)
+    completed = await redis.memory_usage(key, samples=0)
     who = f"owned by {queue.owner}" if queue.owner else "unowned"
     print(f"one job ({who}, 200 B payload, catalog options): waiting {waiting} B, "
           f"completed {completed} B (MEMORY USAGE of its hash)")  # fmt: skip
