@@ -127,7 +127,6 @@ class Queue:
                 _options_to_json(opts),
                 opts.priority,
                 opts.delay,
-                opts.attempts,
             ]
         rows = await self._scripts.add(
             keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix)], args=args

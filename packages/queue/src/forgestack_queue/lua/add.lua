@@ -3,13 +3,13 @@
 -- belongs to another queue writes no job at all.
 -- KEYS: wait, delayed, seq, marker, queues
 -- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, owner ('' for none),
---   then groups of 7: id, name, data, opts, priority, delay_ms, attempts
+--   then groups of 6: id, name, data, opts, priority, delay_ms
 -- Returns {'clash', id, its queue} when an id is another queue's (or not a job record), else one
 -- {id, created (1|0), state} per job.
 local now, t = server_now()
 local jp, q, queue, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local found = {}
-for i = 5, #ARGV, 7 do
+for i = 5, #ARGV, 6 do
   local id = ARGV[i]
   local key = jp .. id
   local typ = redis.call('TYPE', key)['ok']
@@ -23,7 +23,7 @@ end
 
 local out, woke = {}, false
 redis.call('SADD', KEYS[5], queue)
-for i = 5, #ARGV, 7 do
+for i = 5, #ARGV, 6 do
   local id = ARGV[i]
   if found[id] then
     out[#out + 1] = {id, 0, found[id]}
@@ -32,12 +32,11 @@ for i = 5, #ARGV, 7 do
     local prio, delay = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
     local state = 'waiting'
     -- Only fields that differ from what readers assume when absent (id: the key; name: the
-    -- queue; priority and attempt counters: 0; attempts: 1): every field is ~70 bytes of Redis
-    -- memory once the payload makes the hash a hashtable.
+    -- queue; priority and attempt counters: 0; attempts: in opts): every field is ~60 bytes of
+    -- Redis memory once the payload makes the hash a hashtable.
     local f = {'queue', queue, 'data', ARGV[i + 2], 'opts', ARGV[i + 3], 'created_at', num(now)}
     if ARGV[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = ARGV[i + 1] end
     if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = ARGV[i + 4] end
-    if ARGV[i + 6] ~= '1' then f[#f + 1] = 'attempts'; f[#f + 1] = ARGV[i + 6] end
     if owner ~= '' then f[#f + 1] = 'owner'; f[#f + 1] = owner end
     if delay > 0 then
       state = 'delayed'

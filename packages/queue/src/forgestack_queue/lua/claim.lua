@@ -31,10 +31,16 @@ local function quarantine(q, failed, key, id, queue, typ, from)
   index_move(q, id, from, 'failed', num(now))
 end
 
--- (count, age s) of a remove_on_fail rule as options.retention_limits computes it.
-local function fail_retention(key)
+-- A job's options (decoded only on the rare lease-expiry path; {} when they do not decode).
+local function job_opts(key)
   local ok, opts = pcall(cjson.decode, redis.call('HGET', key, 'opts') or '{}')
-  local rule = ok and type(opts) == 'table' and opts['remove_on_fail'] or false
+  if ok and type(opts) == 'table' then return opts end
+  return {}
+end
+
+-- (count, age s) of a remove_on_fail rule as options.retention_limits computes it.
+local function fail_retention(opts)
+  local rule = opts['remove_on_fail'] or false
   if rule == true then return 0, -1 end
   if type(rule) == 'number' then return rule, -1 end
   if type(rule) == 'table' then
@@ -93,9 +99,10 @@ for k = 0, nq - 1 do
       local made = redis.call('HGET', key, 'attempts_started')
       redis.call('HSET', key, 'attempts_made', made, 'token', '',
         'failed_reason', 'worker lost: lease expired during attempt ' .. made)
-      if tonumber(made) >= (tonumber(redis.call('HGET', key, 'attempts')) or 1) then
+      local opts = job_opts(key)
+      if tonumber(made) >= (tonumber(opts['attempts']) or 1) then
         -- The same retention as a failure the handler reported (remove_on_fail).
-        local count, age = fail_retention(key)
+        local count, age = fail_retention(opts)
         if count == 0 then
           redis.call('DEL', key)
           index_move(q, id, 'active', nil)
