@@ -27,6 +27,7 @@ class Scripts:
     remove: AsyncScript
     clean: AsyncScript
     extend: AsyncScript
+    release_claim: AsyncScript
 
 
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
@@ -39,7 +40,16 @@ def scripts_for(redis: Redis) -> Scripts:
         loaded = Scripts(
             **{
                 name: redis.register_script(_source(name))
-                for name in ("add", "claim", "finish", "retry", "remove", "clean", "extend")
+                for name in (
+                    "add",
+                    "claim",
+                    "finish",
+                    "retry",
+                    "remove",
+                    "clean",
+                    "extend",
+                    "release_claim",
+                )
             }
         )
         _by_client[redis] = loaded
