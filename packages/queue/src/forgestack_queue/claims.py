@@ -43,9 +43,8 @@ class Claimer:
 
     async def claim(self, want: int) -> tuple[list[ClaimedJob], int, int]:
         """Up to `want` jobs, the server's next delayed due time (-1: none) and its clock (ms)."""
-        if self._lost:
-            # Raises while Redis is still unreachable: the worker's loop backs off and comes back.
-            await self._release_lost()
+        # Raises while Redis is still unreachable: the worker's loop backs off and comes back.
+        await self.release_lost()
         self._rotation = (self._rotation + 1) % len(self._queues)
         token = f"{self._worker_id}:{secrets.token_hex(6)}"
         try:
@@ -67,7 +66,10 @@ class Claimer:
         now, next_due = int(reply[0]), int(reply[1])
         return [ClaimedJob.from_row(row) for row in reply[2:]], next_due, now
 
-    async def _release_lost(self) -> None:
+    async def release_lost(self) -> None:
+        """Undoes the claims whose reply was lost; a no-op (no call) when there are none."""
+        if not self._lost:
+            return
         released = await self._scripts.release_claim(
             keys=self._release_keys, args=[self._job_prefix, *self._lost]
         )

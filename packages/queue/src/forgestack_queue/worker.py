@@ -145,6 +145,8 @@ class ForgeWorker(_ARQ_WORKER):
             leases.cancel()
             watchdog.cancel()
             await self._outcomes.drain()
+            with contextlib.suppress(RedisError):
+                await self._claimer.release_lost()
 
     async def _warn_unserved_queues(self) -> None:
         queues = await known_queues(self.pool, prefix=self.queue_prefix)
@@ -254,7 +256,7 @@ class ForgeWorker(_ARQ_WORKER):
             log.exception("the job runner itself failed")
             outcome = failure(job.options, exc)
         if _key(job) in self._settled:
-            log.warning("an abandoned attempt ended as {}: discarded", outcome.kind)
+            log.warning("ended as {} after the worker recorded it: discarded", outcome.kind)
             return
         self._log_outcome(log, outcome, (perf_counter() - started) * 1000)
         self._settled.add(_key(job))
@@ -333,11 +335,12 @@ class ForgeWorker(_ARQ_WORKER):
             by_queue: dict[str, list[str]] = defaultdict(list)
             for key, job in list(self._running.items()):
                 if key not in self._settled:
-                    by_queue[job.queue].append(job.id)
-            for queue, ids in by_queue.items():
+                    by_queue[job.queue] += (job.id, job.token)
+            for queue, pairs in by_queue.items():
                 try:
                     await self._scripts.extend(
-                        keys=[self._keys[queue].active], args=[self.lease_ms, *ids]
+                        keys=[self._keys[queue].active],
+                        args=[job_key_prefix(self.queue_prefix), self.lease_ms, *pairs],
                     )
                 except Exception:  # a missed renewal is retried next round
                     logger.exception("lease renewal failed for queue {}", queue)
