@@ -12,12 +12,15 @@ class ReplyDroppingProxy:
         self.dropped = 0
         self._marker = b""
         self._drops_left = 0
+        self._every = 1
+        self._seen = 0
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
 
-    def drop_replies_to(self, marker: bytes, times: int) -> None:
-        """The next `times` requests containing `marker` (a script's SHA) lose their reply."""
-        self._marker, self._drops_left = marker, times
+    def drop_replies_to(self, marker: bytes, times: int, every: int = 1) -> None:
+        """`times` requests containing `marker` (a script's SHA) lose their reply: of those that
+        follow, one in `every`."""
+        self._marker, self._drops_left, self._every, self._seen = marker, times, every, 0
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -54,8 +57,10 @@ class ReplyDroppingProxy:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await reader.read(65536):
                 if self._drops_left > 0 and self._marker and self._marker in data:
-                    self._drops_left -= 1
-                    doomed.set()
+                    self._seen += 1
+                    if self._seen % self._every == 0:
+                        self._drops_left -= 1
+                        doomed.set()
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
