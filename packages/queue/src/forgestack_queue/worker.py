@@ -210,12 +210,13 @@ class ForgeWorker(_ARQ_WORKER):
             raise
 
     def _start(self, job: ClaimedJob) -> None:
-        self._running[_key(job)] = job
-        task = self.loop.create_task(self._attempt(job))
-        self.tasks[_key(job)] = task
+        key = _key(job)
+        self._running[key] = job
+        task = self.loop.create_task(self._attempt(job, key))
+        self.tasks[key] = task
         if job.options.timeout is not None:
-            self._deadlines.watch(_key(job), task, job.options.timeout / 1000)
-        task.add_done_callback(lambda _: self._done(_key(job)))
+            self._deadlines.watch(key, task, job.options.timeout / 1000)
+        task.add_done_callback(lambda _: self._done(key))
 
     def _done(self, key: str) -> None:
         self._ended += 1
@@ -226,7 +227,7 @@ class ForgeWorker(_ARQ_WORKER):
         self._abandoned.pop(key, None)
         self._slot_freed.set()
 
-    async def _attempt(self, job: ClaimedJob) -> None:
+    async def _attempt(self, job: ClaimedJob, key: str) -> None:
         log = _log(job)
         handler = self.handlers[job.queue]
         started = perf_counter()
@@ -238,14 +239,14 @@ class ForgeWorker(_ARQ_WORKER):
             outcome = failure(job.options, exc)
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
-            if _key(job) in self._settled:
+            if key in self._settled:
                 return  # recorded already, by the watchdog or shutdown, after it ignored a cancel
-            if self._deadlines.expired(_key(job)) and task is not None and task.uncancel() == 0:
+            if self._deadlines.expired(key) and task is not None and task.uncancel() == 0:
                 reason = f"timed out after {job.options.timeout} ms"
                 outcome = failure_or_retry(job.options, job.attempt, exc, reason)
             elif task is not None and task.cancelling():
                 log.warning("worker stopping: job released back to waiting")
-                self._settled.add(_key(job))
+                self._settled.add(key)
                 await self._outcomes.record(job, None)
                 return
             else:
@@ -255,11 +256,11 @@ class ForgeWorker(_ARQ_WORKER):
         except Exception as exc:
             log.exception("the job runner itself failed")
             outcome = failure(job.options, exc)
-        if _key(job) in self._settled:
+        if key in self._settled:
             log.warning("ended as {} after the worker recorded it: discarded", outcome.kind)
             return
         self._log_outcome(log, outcome, (perf_counter() - started) * 1000)
-        self._settled.add(_key(job))
+        self._settled.add(key)
         await self._outcomes.record(job, outcome)
 
     def _on_stuck(self, key: str) -> None:
@@ -282,9 +283,10 @@ class ForgeWorker(_ARQ_WORKER):
     def _abandon(self, key: str) -> None:
         """Frees the slot of a task that survived a second cancellation. It runs on unobserved
         (nothing can stop a coroutine that refuses to); whatever it returns is discarded."""
-        task = self.tasks.pop(key, None)
+        task = self.tasks.get(key)
         if task is None or task.done():
             return
+        del self.tasks[key]
         self._abandoned[key] = task
         job = self._running.get(key)
         if job is not None:
