@@ -45,7 +45,11 @@ async def test_indexes_follow_jobs_through_every_move(
     await _claim_as_dead_worker(queue, 20, lease_ms=100)
     await assert_indexes_agree(redis, queue.keys)
     active = [m.decode() for m in await redis.zrange(queue.keys.active, 0, -1)]
-    await scripts_for(redis).extend(keys=[queue.keys.active], args=[150, *active])
+    held = [(job_id, await redis.hget(queue.keys.job(job_id), "token")) for job_id in active]
+    await scripts_for(redis).extend(
+        keys=[queue.keys.active],
+        args=[job_key_prefix(queue.prefix), 150, *(part for pair in held for part in pair)],
+    )
     await assert_indexes_agree(redis, queue.keys)
     await asyncio.sleep(0.2)
 

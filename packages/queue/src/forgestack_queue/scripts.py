@@ -28,6 +28,7 @@ class Scripts:
     clean: AsyncScript
     extend: AsyncScript
     trim: AsyncScript
+    release_claim: AsyncScript
 
 
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
@@ -40,7 +41,17 @@ def scripts_for(redis: Redis) -> Scripts:
         loaded = Scripts(
             **{
                 name: redis.register_script(_source(name))
-                for name in ("add", "claim", "finish", "retry", "remove", "clean", "extend", "trim")
+                for name in (
+                    "add",
+                    "claim",
+                    "finish",
+                    "retry",
+                    "remove",
+                    "clean",
+                    "extend",
+                    "trim",
+                    "release_claim",
+                )
             }
         )
         _by_client[redis] = loaded
