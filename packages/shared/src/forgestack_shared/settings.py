@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_workers: int = Field(default=1, ge=1)
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body the API reads; more is a 413, checked while it streams.",
+    )
     forgestack_admin_api_key: SecretStr | None = Field(
         default=None, description="Operator key accepted as an admin bearer token."
     )
