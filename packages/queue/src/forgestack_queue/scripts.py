@@ -27,6 +27,7 @@ class Scripts:
     remove: AsyncScript
     clean: AsyncScript
     extend: AsyncScript
+    trim: AsyncScript
 
 
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
@@ -39,7 +40,7 @@ def scripts_for(redis: Redis) -> Scripts:
         loaded = Scripts(
             **{
                 name: redis.register_script(_source(name))
-                for name in ("add", "claim", "finish", "retry", "remove", "clean", "extend")
+                for name in ("add", "claim", "finish", "retry", "remove", "clean", "extend", "trim")
             }
         )
         _by_client[redis] = loaded
