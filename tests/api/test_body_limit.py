@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from forgestack_api.body_limit import BodyLimitMiddleware
 from forgestack_api.main import create_app
+from forgestack_queue.producer import DEFAULT_MAX_PAYLOAD_BYTES
 from forgestack_shared.settings import Settings, get_settings
 
 from tests.api.conftest import ADMIN_KEY
@@ -109,3 +110,16 @@ async def test_the_cap_is_a_setting(
             assert "100 bytes" in response.json()["detail"]
             small = await client.post(JOBS, json={"data": {"user_id": "u", "action": "a"}})
             assert small.status_code == 202
+
+
+async def test_a_job_over_the_job_layers_payload_cap_is_413_and_writes_nothing(
+    client: httpx.AsyncClient, redis: aioredis.Redis, queue_prefix: str
+) -> None:
+    """Under the request cap, over the layer's: the layer refuses it before Redis sees it."""
+    job = {"data": {"user_id": "u1", "action": "a", "payload": {"x": "y" * (600 * 1024)}}}
+    for url, body in ((JOBS, job), (f"{JOBS}:bulk", {"jobs": [{"data": job["data"]}]})):
+        response = await client.post(url, json=body)
+        assert response.status_code == 413, response.text
+        assert response.json()["code"] == "payload_too_large"
+        assert response.json()["limit"] == DEFAULT_MAX_PAYLOAD_BYTES
+    assert await _keys(redis, queue_prefix) == []

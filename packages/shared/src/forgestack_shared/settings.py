@@ -49,7 +49,13 @@ class Settings(BaseSettings):
         description="Largest request body the API reads; more is a 413, checked while it streams.",
     )
     forgestack_admin_api_key: SecretStr | None = Field(
-        default=None, description="Operator key accepted as an admin bearer token."
+        default=None, description="The operator key: platform staff, every organisation."
+    )
+    api_key_outage_grace_s: int = Field(
+        default=300,
+        ge=0,
+        description="While the database is down, keys the API verified this recently still work "
+        "for routes that need only Redis; 0 refuses every key during an outage.",
     )
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = False
