@@ -44,9 +44,11 @@ class World:
     def key(self, caller: str) -> str:
         return {"same": self.b.owner, "other": self.a.admin, "operator": OPERATOR_KEY}[caller]
 
-    def id_for(self, caller: str, local_id: str) -> str:
-        """The id a caller names B's job by: its own for B, namespaced for the operator."""
-        return f"{self.b.org_id}~{local_id}" if caller == "operator" else local_id
+    def ids_for(self, caller: str, local_id: str) -> list[str]:
+        """The ids a caller may name B's job by: B's own, the operator's namespaced full id, and
+        for another organisation both (the second is how an unscoped handle would reach it)."""
+        full = f"{self.b.org_id}~{local_id}"
+        return {"same": [local_id], "operator": [full], "other": [local_id, full]}[caller]
 
     async def call(self, caller: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.key(caller)}"}
@@ -94,47 +96,52 @@ def assert_nothing_of_b(world: World, response: httpx.Response) -> None:
         assert secret not in response.text, (secret, response.text)
 
 
+async def assert_like_missing(world: World, response: httpx.Response, named: str) -> None:
+    """The same answer, byte for byte, as for an id nobody ever used (the id echoed is the one the
+    caller sent, nothing else)."""
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": f"job {named!r} not found", "code": "job_not_found"}
+    assert_nothing_of_b(world, httpx.Response(404, text=response.text.replace(named, "")))
+
+
 @pytest.mark.parametrize(("caller", "status"), [("same", 200), ("other", 404), ("operator", 200)])
 @pytest.mark.parametrize("job", ["b_waiting", "b_failed", "b_email"])
 async def test_get_a_job(world: World, caller: str, status: int, job: str) -> None:
-    response = await world.call(
-        caller, "GET", f"/api/v1/jobs/{world.id_for(caller, getattr(world, job))}"
-    )
-    assert response.status_code == status, response.text
-    if caller == "other":
-        assert response.json()["code"] == "job_not_found"
-        assert_nothing_of_b(world, response)
-    else:
-        assert response.json()["owner"] == str(world.b.org_id)
+    for job_id in world.ids_for(caller, getattr(world, job)):
+        response = await world.call(caller, "GET", f"/api/v1/jobs/{job_id}")
+        assert response.status_code == status, response.text
+        if caller == "other":
+            await assert_like_missing(world, response, job_id)
+        else:
+            assert response.json()["owner"] == str(world.b.org_id)
 
 
-async def test_an_org_cannot_name_another_orgs_job_by_its_namespaced_id(world: World) -> None:
-    for caller in ("other", "same"):
-        namespaced = f"{world.b.org_id}~{world.b_waiting}"
-        response = await world.call(caller, "GET", f"/api/v1/jobs/{namespaced}")
-        assert response.status_code == 404, (caller, response.text)
+async def test_b_cannot_name_its_own_job_by_the_namespaced_id_either(world: World) -> None:
+    namespaced = f"{world.b.org_id}~{world.b_waiting}"
+    response = await world.call("same", "GET", f"/api/v1/jobs/{namespaced}")
+    await assert_like_missing(world, response, namespaced)
 
 
 @pytest.mark.parametrize(("caller", "status"), [("same", 200), ("other", 404), ("operator", 200)])
 async def test_retry_a_failed_job(world: World, caller: str, status: int) -> None:
-    url = f"/api/v1/jobs/{world.id_for(caller, world.b_failed)}/retry"
-    response = await world.call(caller, "POST", url)
-    assert response.status_code == status, response.text
+    for job_id in world.ids_for(caller, world.b_failed):
+        response = await world.call(caller, "POST", f"/api/v1/jobs/{job_id}/retry")
+        assert response.status_code == status, response.text
+        if caller == "other":
+            await assert_like_missing(world, response, job_id)
     state = (await world.b_job(world.b_failed)).json()["state"]
     assert state == ("failed" if caller == "other" else "waiting")
-    if caller == "other":
-        assert_nothing_of_b(world, response)
 
 
 @pytest.mark.parametrize(("caller", "status"), [("same", 204), ("other", 404), ("operator", 204)])
 async def test_remove_a_job(world: World, caller: str, status: int) -> None:
-    url = f"/api/v1/jobs/{world.id_for(caller, world.b_waiting)}"
-    response = await world.call(caller, "DELETE", url)
-    assert response.status_code == status, response.text
+    for job_id in world.ids_for(caller, world.b_waiting):
+        response = await world.call(caller, "DELETE", f"/api/v1/jobs/{job_id}")
+        assert response.status_code == status, response.text
+        if caller == "other":
+            await assert_like_missing(world, response, job_id)
     still_there = (await world.b_job(world.b_waiting)).status_code == 200
     assert still_there is (caller == "other")
-    if caller == "other":
-        assert_nothing_of_b(world, response)
 
 
 @pytest.mark.parametrize("caller", ["same", "other", "operator"])
@@ -174,6 +181,7 @@ async def test_counts(world: World, caller: str) -> None:
     }[caller]
     assert {k: mine[k] for k in expected} == expected
     assert counts["notification-email"]["waiting"] == (0 if caller == "other" else 1)
+    assert_nothing_of_b(world, response)
 
 
 @pytest.mark.parametrize(
@@ -237,6 +245,25 @@ async def test_email_idempotency_keys_cannot_be_squatted(
         assert response.json()["id"] == world.b_email
     else:
         assert_nothing_of_b(world, response)
+
+
+async def test_an_email_idempotency_key_taken_first_by_another_org_blocks_nothing(
+    world: World,
+) -> None:
+    """The issue's squatting attack: A adds a raw job under the id B's email key maps to."""
+    squat = {
+        "data": {k: v for k, v in EMAIL.items() if k != "idempotency_key"},
+        "options": {"job_id": "notification-email:signup-2"},
+    }
+    taken = await world.call("other", "POST", "/api/v1/queues/notification-email/jobs", json=squat)
+    assert taken.status_code == 202, taken.text
+    mine = await world.call(
+        "same", "POST", "/api/v1/notifications/email", json=EMAIL | {"idempotency_key": "signup-2"}
+    )
+    assert mine.status_code == 202, mine.text
+    assert mine.json()["created"] is True
+    job = (await world.b_job(mine.json()["id"])).json()
+    assert job["owner"] == str(world.b.org_id)
 
 
 @pytest.mark.parametrize("caller", ["same", "other", "operator"])

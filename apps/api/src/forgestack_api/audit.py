@@ -98,7 +98,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _recorder(queues: JobsDep, principal: PrincipalDep, request: Request) -> AuditRecorder:
+async def _recorder(queues: JobsDep, principal: PrincipalDep, request: Request) -> AuditRecorder:
     return AuditRecorder(queues, principal, request)
 
 

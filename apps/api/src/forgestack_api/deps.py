@@ -17,15 +17,20 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def _settings(request: Request) -> Settings:
+# Dependencies are coroutines: FastAPI runs a plain `def` one in its thread pool, a hop per request.
+async def _resources(request: Request) -> AppResources:
+    return resources_of(request)
+
+
+async def _settings(request: Request) -> Settings:
     return resources_of(request).settings
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return resources_of(request).engine
 
 
-ResourcesDep = Annotated[AppResources, Depends(resources_of)]
+ResourcesDep = Annotated[AppResources, Depends(_resources)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 

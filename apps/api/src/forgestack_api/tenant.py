@@ -33,7 +33,7 @@ class TenantPrincipal:
         return self.principal.at_least(role)
 
 
-def _database(request: Request) -> GuardedDatabase:
+async def _database(request: Request) -> GuardedDatabase:
     return GuardedDatabase(resources_of(request).db)
 
 

@@ -3,6 +3,7 @@
 Everything acts within the caller's organisation (the operator: every organisation), so counts,
 listings, retry-failed and clean of one organisation never see or touch another's jobs."""
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
@@ -39,12 +40,15 @@ def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
 
 @router.get("", summary="Every queue of the catalog with the counts of the caller's jobs")
 async def list_queues(queues: JobsDep) -> list[QueueSummary]:
-    summaries = []
-    for name in queues.queue_names:
-        counts = await queues.counts(name)
-        by_state = {state.value: count for state, count in counts.items()}
-        summaries.append(QueueSummary(name=name.value, counts=JobCounts(**by_state)))
-    return summaries
+    names = queues.queue_names
+    all_counts = await asyncio.gather(*(queues.counts(name) for name in names))
+    return [
+        QueueSummary(
+            name=name.value,
+            counts=JobCounts(**{state.value: count for state, count in counts.items()}),
+        )
+        for name, counts in zip(names, all_counts, strict=True)
+    ]
 
 
 @router.post(
