@@ -6,9 +6,14 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
+from forgestack_db.database import Database
 from forgestack_queue.keys import job_key_prefix
 from forgestack_queue.testing import run_burst_worker
 from forgestack_worker.registry import HANDLERS
+
+from tests.api.test_api_keys import as_key
+from tests.fixtures_db import make_org_keys
 
 QUEUE = "/api/v1/queues/my-new-job"
 DATA = {"user_id": "u1", "action": "greet"}
@@ -81,3 +86,38 @@ async def test_a_corrupt_completed_record_shows_as_corrupt_and_the_page_answers(
         single = await client.get(f"/api/v1/jobs/{job_id}")
         assert single.status_code == 200, single.text
         assert single.json()["corrupt"]
+
+
+async def test_a_delayed_job_due_past_year_9999_does_not_hide_the_others(
+    client: httpx.AsyncClient, redis: aioredis.Redis, queue_prefix: str
+) -> None:
+    """The issue's `delay` of 3e14 ms, as a record written before options were bounded."""
+    ids = [
+        (
+            await client.post(f"{QUEUE}/jobs", json={"data": DATA, "options": {"delay": 60_000}})
+        ).json()["id"]
+        for _ in range(2)
+    ]
+    await redis.hset(job_key_prefix(queue_prefix) + ids[0], "delay_until", str(HUGE * 1000))
+    page = await client.get(f"{QUEUE}/jobs", params={"state": "delayed"})
+    assert page.status_code == 200, page.text
+    jobs = {job["id"]: job for job in page.json()["jobs"]}
+    assert "delay_until" in jobs[ids[0]]["corrupt"]
+    assert jobs[ids[1]]["corrupt"] is None
+    assert (await client.get(f"/api/v1/jobs/{ids[0]}")).status_code == 200
+
+
+async def test_an_organisations_corrupt_record_shows_to_it_as_corrupt(
+    pg_app: FastAPI, app_db: Database, redis: aioredis.Redis, queue_prefix: str
+) -> None:
+    keys = await make_org_keys(app_db)
+    async with as_key(pg_app, keys.owner) as owner:
+        job_id = (await owner.post(f"{QUEUE}/jobs", json={"data": DATA})).json()["id"]
+        stored = job_key_prefix(queue_prefix) + f"{keys.org_id}~{job_id}"
+        assert await redis.exists(stored)
+        await redis.hset(stored, "opts", "{not json")
+        page = await owner.get(f"{QUEUE}/jobs", params={"state": "waiting"})
+        assert page.status_code == 200
+        (job,) = page.json()["jobs"]
+        assert (job["id"], job["owner"]) == (job_id, str(keys.org_id))
+        assert job["corrupt"]
