@@ -41,10 +41,6 @@ class Principal:
         if (self.role is Role.OPERATOR) != (self.org_id is None):
             raise ValueError("the operator has no organisation; every other role has one")
 
-    @property
-    def is_operator(self) -> bool:
-        return self.role is Role.OPERATOR
-
     def at_least(self, role: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 

@@ -17,6 +17,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No job of yours has this id (or it was removed by retention)."}
 }
+_OWNERS: dict[int | str, dict[str, Any]] = {403: {"description": "Needs an owner key or above."}}
 
 
 @router.get(
@@ -31,7 +32,7 @@ async def get_job(job_id: str, queues: JobsDep, principal: PrincipalDep) -> JobR
 @router.post(
     "/{job_id}/retry",
     summary="Move a failed job back to waiting with its attempts reset (owners)",
-    responses={**_NOT_FOUND, 409: {"description": "The job is not failed."}},
+    responses={**_NOT_FOUND, **_OWNERS, 409: {"description": "The job is not failed."}},
 )
 async def retry_job(
     job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
@@ -46,7 +47,7 @@ async def retry_job(
     "/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a waiting, delayed, completed or failed job (owners)",
-    responses={**_NOT_FOUND, 409: {"description": "The job is active."}},
+    responses={**_NOT_FOUND, **_OWNERS, 409: {"description": "The job is active."}},
 )
 async def remove_job(
     job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep

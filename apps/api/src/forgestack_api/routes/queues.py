@@ -29,6 +29,9 @@ router = APIRouter(prefix="/queues", tags=["queues"])
 _UNKNOWN_QUEUE: dict[int | str, dict[str, Any]] = {
     404: {"description": "The queue is not in the catalog."}
 }
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The key's role may not do this on this queue (see the README's roles)."}
+}
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "Data or options do not validate; `detail` lists each field."}
 }
@@ -58,6 +61,7 @@ async def list_queues(queues: JobsDep) -> list[QueueSummary]:
     responses={
         200: {"description": "`options.job_id` named an existing job: it is returned, unchanged."},
         **_UNKNOWN_QUEUE,
+        **_FORBIDDEN,
         **_INVALID,
     },
 )
@@ -82,7 +86,7 @@ async def enqueue(
     "/{queue}/jobs:bulk",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue up to 1,000 jobs at once, all or none",
-    responses={**_UNKNOWN_QUEUE, **_INVALID},
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID},
 )
 async def enqueue_bulk(
     queue: str,
@@ -101,7 +105,7 @@ async def enqueue_bulk(
 @router.get(
     "/{queue}/jobs",
     summary="One page of a queue's jobs in one state (completed and failed: newest first)",
-    responses=_UNKNOWN_QUEUE,
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN},
 )
 async def list_jobs(
     queue: str,
@@ -118,7 +122,7 @@ async def list_jobs(
 @router.post(
     "/{queue}/retry-failed",
     summary="Move every failed job of the queue (of the caller's organisation) back to waiting",
-    responses=_UNKNOWN_QUEUE,
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN},
 )
 async def retry_failed(
     queue: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
@@ -133,7 +137,7 @@ async def retry_failed(
 @router.post(
     "/{queue}/clean",
     summary="Remove the queue's jobs (of the caller's organisation) in one state older than an age",
-    responses=_UNKNOWN_QUEUE,
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN},
 )
 async def clean(
     queue: str, body: CleanRequest, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
