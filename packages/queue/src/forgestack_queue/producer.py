@@ -31,7 +31,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
 job in memory, and the API's request cap (1 MiB) leaves room for the envelope."""
 CLEAN_BATCH = 1000
 """Jobs removed per clean script call: each call is atomic and short (< ~10 ms)."""
-CLEAN_SCAN_WINDOW = 5000
+CLEAN_SCAN_WINDOW = 1000
 """Waiting/delayed members examined per clean call (they are not ordered by age)."""
 
 

@@ -38,6 +38,27 @@ local function index_move(q, id, from, to, score)
   if to then redis.call('ZADD', base .. to, score, id) end
 end
 
+-- Deletes jobs listed in one state set (q .. part) with their owner index entries, a few
+-- commands for the whole batch rather than a few per job. #ids stays far below unpack's limit.
+local function delete_jobs(jp, q, part, ids)
+  if #ids == 0 then return end
+  local keys, by_owner = {}, {}
+  for i, id in ipairs(ids) do
+    keys[i] = jp .. id
+    local owner = owner_of(id)
+    if owner then
+      local mine = by_owner[owner] or {}
+      mine[#mine + 1] = id
+      by_owner[owner] = mine
+    end
+  end
+  redis.call('DEL', unpack(keys))
+  redis.call('ZREM', q .. part, unpack(ids))
+  for owner, mine in pairs(by_owner) do
+    redis.call('ZREM', q .. 'o:' .. owner .. ':' .. part, unpack(mine))
+  end
+end
+
 -- Deletes finished jobs of one set (q .. part) with their owner index entries: first those older
 -- than `age` s, then the oldest over `count` (-1: no rule), at most `budget` in all, so one call
 -- never stalls Redis; what is left goes on the next call. Returns the number removed.
@@ -54,11 +75,7 @@ local function trim_finished(jp, q, part, count, age, budget, now)
       for _, id in ipairs(extra) do ids[#ids + 1] = id end
     end
   end
-  for _, id in ipairs(ids) do
-    redis.call('DEL', jp .. id)
-    index_move(q, id, part, nil)
-  end
-  if #ids > 0 then redis.call('ZREM', set, unpack(ids)) end
+  delete_jobs(jp, q, part, ids)
   return #ids
 end
 

@@ -25,9 +25,5 @@ else
   end
   if #removed >= most or #ids == window then next_start = start + scanned - #removed end
 end
-for _, id in ipairs(removed) do
-  redis.call('DEL', jp .. id)
-  index_move(q, id, part, nil)
-end
-if #removed > 0 then redis.call('ZREM', q .. part, unpack(removed)) end
+delete_jobs(jp, q, part, removed)
 return {#removed, next_start}
