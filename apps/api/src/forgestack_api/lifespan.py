@@ -47,7 +47,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine=db.engine,
         queues=QueueService(redis, prefix=settings.queue_prefix),
         db=db,
-        authenticators=[admin_key_authenticator(settings), api_key_authenticator(db)],
+        authenticators=[
+            admin_key_authenticator(settings),
+            api_key_authenticator(db, outage_grace_s=settings.api_key_outage_grace_s),
+        ],
     )
     logger.info("api started (queue prefix {})", settings.queue_prefix)
     try:

@@ -5,6 +5,7 @@ from fastapi import APIRouter, FastAPI
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.settings import get_settings
 
+from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
 from .routes import api_keys, audit_logs, health, jobs, notifications, queues
@@ -23,6 +24,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)

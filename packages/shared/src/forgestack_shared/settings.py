@@ -43,8 +43,19 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_workers: int = Field(default=1, ge=1)
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body the API reads; more is a 413, checked while it streams.",
+    )
     forgestack_admin_api_key: SecretStr | None = Field(
-        default=None, description="Operator key accepted as an admin bearer token."
+        default=None, description="The operator key: platform staff, every organisation."
+    )
+    api_key_outage_grace_s: int = Field(
+        default=300,
+        ge=0,
+        description="While the database is down, keys the API verified this recently still work "
+        "for routes that need only Redis; 0 refuses every key during an outage.",
     )
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = False
