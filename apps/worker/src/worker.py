@@ -4,8 +4,19 @@ Importing it makes arq build a `ForgeWorker` (see forgestack_queue.arq_cli.use_f
 reads settings once, here, rather than in any library module."""
 
 from forgestack_queue.arq_cli import use_forge_worker
-from forgestack_shared.settings import get_settings
+from forgestack_shared.startup import (
+    check_production,
+    check_redis,
+    exit_on_startup_error,
+    load_settings,
+)
 from forgestack_worker.settings import build_worker_settings
 
+with exit_on_startup_error("worker"):
+    _settings = load_settings()
+    check_production(_settings, needs_admin_key=False)
+    # Before arq's CLI, whose own connection retries end in a traceback.
+    check_redis(_settings)
+
 use_forge_worker()
-WorkerSettings = build_worker_settings(get_settings())
+WorkerSettings = build_worker_settings(_settings)

@@ -4,6 +4,12 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.settings import get_settings
+from forgestack_shared.startup import (
+    check_production,
+    check_redis,
+    exit_on_startup_error,
+    load_settings,
+)
 
 from .errors import install_error_handlers
 from .lifespan import lifespan
@@ -35,8 +41,13 @@ def create_app() -> FastAPI:
 
 
 def run() -> None:
-    """`uv run api`: host, port and worker count come from settings (API_HOST, API_PORT, ...)."""
-    settings = get_settings()
+    """`uv run api`: host, port and worker count come from settings (API_HOST, API_PORT, ...).
+
+    Settings and Redis are checked here, before uvicorn, whose start-up failure is a traceback."""
+    with exit_on_startup_error("api"):
+        settings = load_settings()
+        check_production(settings, needs_admin_key=True)
+        check_redis(settings)
     configure_logging(settings.log_level, json=settings.log_json, component="api")
     # The import string plus factory works for one worker and for several (each builds its app).
     uvicorn.run(
