@@ -64,13 +64,15 @@ def _parse_sentinel(url: str) -> RedisSettings:
 
 
 def _host_port(item: str) -> tuple[str, int]:
-    host, sep, port = item.rpartition(":")
-    if not sep:
-        host, port = item, str(SENTINEL_DEFAULT_PORT)
-    host = host.strip("[]")
+    """`host`, `host:port`, `[v6]` or `[v6]:port`."""
+    if item.startswith("["):
+        host, _, port = item[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = item.partition(":")
     if not host:
         raise ValueError(item)
-    return host, int(port)
+    return host, int(port) if port else SENTINEL_DEFAULT_PORT
 
 
 def sync_client(settings: RedisSettings, *, timeout_s: float = 2.0) -> "redis.Redis":
