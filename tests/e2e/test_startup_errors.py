@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.fixtures_db import PgTestDatabase
 
 ENTRY_POINTS = {
     "api": [sys.executable, "-m", "forgestack_api"],
@@ -141,3 +142,13 @@ def test_a_lower_case_log_level_starts_the_api(redis_url: str, tmp_path: Path) -
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("entry", ["api", "worker"])
+def test_a_superuser_database_login_is_refused_in_one_line(
+    entry: str, tmp_path: Path, redis_url: str, pg_database: PgTestDatabase
+) -> None:
+    code, lines = _run(entry, tmp_path, REDIS_URL=redis_url, DATABASE_URL=pg_database.superuser_url)
+    line = _one_line(code, lines, entry)
+    assert line.startswith(f"{entry}: DATABASE_URL: ")
+    assert "superuser" in line and "forgestack db create-app-login" in line

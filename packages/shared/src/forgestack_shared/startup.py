@@ -114,3 +114,8 @@ def exit_on_startup_error(component: str) -> Iterator[None]:
             raise
         print(f"{component}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CODE) from None
+
+
+def unsafe_database_login(reason: Exception) -> StartupError:
+    """The database guard's refusal as a start-up error: its message already says the fix."""
+    return StartupError("DATABASE_URL", str(reason).rstrip("."), "change DATABASE_URL")
