@@ -4,11 +4,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, create_pool
 from fastapi import FastAPI, Request
 from forgestack_db.database import Database
 from forgestack_db.startup import open_database
 from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
+from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = await open_database(settings.effective_database_url, settings)
     # arq's own pool, with JSON on both sides: pickle from Redis would let any writer run code.
     redis = await create_pool(
-        RedisSettings.from_dsn(settings.effective_redis_url),
+        parse_redis_url(settings.effective_redis_url),
         job_serializer=arq_job_serializer,
         job_deserializer=arq_job_deserializer,
     )

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from arq.connections import RedisSettings
 from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
 from forgestack_shared.logging import configure_logging
+from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
 
 from .cron import CRON_JOBS
@@ -33,7 +33,7 @@ def build_worker_settings(settings: Settings) -> type:
         {
             "handlers": HANDLERS,
             "cron_jobs": CRON_JOBS or None,
-            "redis_settings": RedisSettings.from_dsn(settings.effective_redis_url),
+            "redis_settings": parse_redis_url(settings.effective_redis_url),
             "queue_prefix": settings.queue_prefix,
             "max_jobs": settings.worker_concurrency,
             "on_startup": on_startup,
