@@ -68,10 +68,37 @@ class Settings(BaseSettings):
     )
     mail_from: str = "ForgeStack <no-reply@forgestack.invalid>"
 
+    webhook_allowed_cidrs: str = Field(
+        default="",
+        description="Comma-separated CIDRs webhook URLs may reach although the SSRF guard refuses "
+        "them (loopback, private, ...): for tests and private deployments. Empty by default.",
+    )
+    webhook_timeout_s: float = Field(
+        default=15.0, gt=0, description="Seconds one delivery may take: connect, send and read."
+    )
+    webhook_retry_schedule_s: str = Field(
+        default="5,300,1800,7200,18000,36000,36000,86400,86400",
+        pattern=r"^\d+(,\d+)*$",
+        description="Seconds before retry 1, 2, ... of a failed delivery (comma-separated); an "
+        "endpoint may set its own. The default spans about 3.4 days.",
+    )
+    webhook_disable_after_s: int = Field(
+        default=5 * 86400,
+        gt=0,
+        description="An endpoint failing every delivery for this long is disabled (audited).",
+    )
+    webhook_delivery_retention_days: int = Field(
+        default=30, ge=1, description="Delivery log rows older than this are pruned by cron."
+    )
+
     allow_superuser_db: bool = Field(
         default=False,
         description="Development only: let the app connect to PostgreSQL as superuser.",
     )
+
+    @property
+    def webhook_retry_schedule(self) -> list[int]:
+        return [int(part) for part in self.webhook_retry_schedule_s.split(",")]
 
     @property
     def effective_redis_url(self) -> str:
