@@ -18,6 +18,7 @@ from forgestack_shared.catalog import CATALOG, QueueSpec, spec_for
 from forgestack_shared.jobs.audit_log import AuditLogData
 from forgestack_shared.jobs.my_new_job import MyNewJobData
 from forgestack_shared.jobs.notification_email import NotificationEmailData
+from forgestack_shared.jobs.webhook_delivery import WebhookDeliveryData
 from forgestack_shared.queues import QueueName
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -69,6 +70,14 @@ class QueueService:
         self,
         queue: Literal[QueueName.AUDIT_LOGS],
         data: AuditLogData,
+        options: JobOptions | None = None,
+    ) -> AddResult: ...
+
+    @overload
+    async def add(
+        self,
+        queue: Literal[QueueName.WEBHOOK_DELIVERY],
+        data: WebhookDeliveryData,
         options: JobOptions | None = None,
     ) -> AddResult: ...
 
