@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, delete, select
@@ -171,3 +172,43 @@ async def disable_endpoint(
             "occurred_at": now,
         },
     )
+
+
+async def load_delivery(
+    session: AsyncSession, org_id: uuid.UUID, delivery_id: uuid.UUID
+) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
+    """A delivery with its endpoint in one round trip (the worker's read before it sends)."""
+    statement = (
+        select(WebhookDelivery, WebhookEndpoint)
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.org_id == org_id)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def record_attempt(
+    session: AsyncSession, org_id: uuid.UUID, delivery_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """One UPDATE, no read: the worker writes each attempt's outcome as it happens."""
+    await session.exec(
+        sa.update(WebhookDelivery)
+        .where(col(WebhookDelivery.id) == delivery_id, col(WebhookDelivery.org_id) == org_id)
+        .values(**values)
+    )
+
+
+async def track_failure_window(
+    session: AsyncSession, org_id: uuid.UUID, endpoint_id: uuid.UUID, delivered: bool, now: datetime
+) -> None:
+    """One success closes the window; the first failure after a success opens it. Written only
+    when it changes, so a healthy endpoint's row is not rewritten on every delivery."""
+    failing = col(WebhookEndpoint.failing_since)
+    statement = sa.update(WebhookEndpoint).where(
+        col(WebhookEndpoint.id) == endpoint_id, col(WebhookEndpoint.org_id) == org_id
+    )
+    if delivered:
+        statement = statement.where(failing.is_not(None)).values(failing_since=None)
+    else:
+        statement = statement.where(failing.is_(None)).values(failing_since=now)
+    await session.exec(statement)

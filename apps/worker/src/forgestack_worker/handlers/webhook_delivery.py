@@ -7,13 +7,21 @@ one), for days; a 429/503 with Retry-After waits at least that long (arq's `Retr
 disables the endpoint; a blocked address fails at once. Every attempt is written to the delivery
 row before the job's outcome, so the log never shows less than happened."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from arq.worker import Retry
 from forgestack_db.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from forgestack_db.webhooks import disable_endpoint, get_delivery, get_endpoint
+from forgestack_db.webhooks import (
+    disable_endpoint,
+    get_endpoint,
+    load_delivery,
+    record_attempt,
+    track_failure_window,
+)
 from forgestack_queue.errors import UnrecoverableError
 from forgestack_queue.job import Job
 from forgestack_shared.jobs.webhook_delivery import WebhookDeliveryData, WebhookDeliveryResult
@@ -48,14 +56,12 @@ async def handle_webhook_delivery(job: Job[WebhookDeliveryData]) -> WebhookDeliv
     res = resources(job)
     data = job.data
     async with res.db.tenant_context(data.org_id) as session:
-        delivery = await get_delivery(session, data.org_id, data.delivery_id)
-        endpoint = (
-            await get_endpoint(session, data.org_id, delivery.endpoint_id) if delivery else None
-        )
-    if delivery is None or endpoint is None:
+        loaded = await load_delivery(session, data.org_id, data.delivery_id)
+    if loaded is None:
         raise UnrecoverableError(
             f"delivery {data.delivery_id} no longer exists (endpoint deleted or log pruned)"
         )
+    delivery, endpoint = loaded
     if not endpoint.enabled:
         reason = f"endpoint disabled: {endpoint.disabled_reason or 'by its owner'}"
         await _record(res, data, job, Attempt(error=reason), final=True)
@@ -105,12 +111,12 @@ async def _conclude(
     retry_after = retry_after_seconds(response.headers.get("retry-after")) if response else None
     judged = verdict(response.status, retry_after) if response else "retry"
     if judged == "delivered":
-        await _record(res, data, job, attempt, delivered=True)
+        await _record(res, data, job, attempt, delivered=True, endpoint_id=endpoint.id)
         return WebhookDeliveryResult(
             delivery_id=data.delivery_id, status_code=status, delivered=True
         )
     if judged == "gone":
-        await _record(res, data, job, attempt, final=True)
+        await _record(res, data, job, attempt, final=True, endpoint_id=endpoint.id)
         async with res.db.service_context(DISABLE_REASON) as session:
             fresh = await get_endpoint(session, data.org_id, endpoint.id)
             if fresh is not None and fresh.enabled:
@@ -118,7 +124,15 @@ async def _conclude(
         raise UnrecoverableError("receiver answered 410 Gone: endpoint disabled")
     scheduled_ms = job.options.backoff.delay_for(job.attempt) if job.options.backoff else 0
     delay_s = max(retry_after or 0.0, scheduled_ms / 1000)
-    await _record(res, data, job, attempt, final=job.is_last_attempt, retry_in_s=delay_s)
+    await _record(
+        res,
+        data,
+        job,
+        attempt,
+        final=job.is_last_attempt,
+        retry_in_s=delay_s,
+        endpoint_id=endpoint.id,
+    )
     reason = attempt.error or _describe(response)
     if judged == "throttled":
         job.logger.info("receiver asked to retry after {} s: waiting {} s", retry_after, delay_s)
@@ -144,42 +158,31 @@ async def _record(
     delivered: bool = False,
     final: bool = False,
     retry_in_s: float | None = None,
+    endpoint_id: uuid.UUID | None = None,
 ) -> None:
-    """Writes the attempt to the delivery row and the endpoint's failure window."""
+    """Writes the attempt to the delivery row and, when a request went out, the endpoint's
+    failure window: two UPDATEs in one transaction."""
     now = _now()
     response = attempt.response
-    async with res.db.tenant_context(data.org_id) as session:
-        delivery = await get_delivery(session, data.org_id, data.delivery_id)
-        if delivery is None:
-            return
-        delivery.attempt = job.attempt
-        delivery.request_headers = attempt.request_headers
-        delivery.response_status = response.status if response else None
-        delivery.response_body = (
-            stored_body(response.body, response.truncated) if response else None
-        )
-        delivery.duration_ms = response.duration_ms if response else None
-        delivery.error = None if delivered else (attempt.error or _describe(response))[:1000]
-        delivery.next_attempt_at = None
-        if delivered:
-            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED.value, now
-        elif final:
-            delivery.status, delivery.failed_at = DeliveryStatus.FAILED.value, now
-        elif retry_in_s is not None:
-            delivery.next_attempt_at = now + timedelta(seconds=retry_in_s)
-        session.add(delivery)
-        endpoint = await get_endpoint(session, data.org_id, delivery.endpoint_id)
-        if endpoint is not None and attempt.request_headers is not None:
-            _track_failure_window(endpoint, delivered, now)
-            session.add(endpoint)
-
-
-def _track_failure_window(endpoint: WebhookEndpoint, delivered: bool, now: datetime) -> None:
-    """One success resets the window; the first failure after a success opens it."""
+    values: dict[str, Any] = {
+        "attempt": job.attempt,
+        "request_headers": attempt.request_headers,
+        "response_status": response.status if response else None,
+        "response_body": stored_body(response.body, response.truncated) if response else None,
+        "duration_ms": response.duration_ms if response else None,
+        "error": None if delivered else (attempt.error or _describe(response))[:1000],
+        "next_attempt_at": None,
+    }
     if delivered:
-        endpoint.failing_since = None
-    elif endpoint.failing_since is None:
-        endpoint.failing_since = now
+        values |= {"status": DeliveryStatus.DELIVERED.value, "delivered_at": now}
+    elif final:
+        values |= {"status": DeliveryStatus.FAILED.value, "failed_at": now}
+    elif retry_in_s is not None:
+        values["next_attempt_at"] = now + timedelta(seconds=retry_in_s)
+    async with res.db.tenant_context(data.org_id) as session:
+        await record_attempt(session, data.org_id, data.delivery_id, values)
+        if endpoint_id is not None and attempt.request_headers is not None:
+            await track_failure_window(session, data.org_id, endpoint_id, delivered, now)
 
 
 def _live_secrets(endpoint: WebhookEndpoint) -> list[str]:
