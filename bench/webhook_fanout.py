@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -87,6 +88,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _children_cpu_s() -> float:
+    """User + system CPU of waited-for children: the worker process, once it has exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def one_round(
     client: httpx.AsyncClient,
     counters: Counters,
@@ -103,6 +110,7 @@ async def one_round(
     fanout_s = time.perf_counter() - started
     assert len(response.json()["delivery_ids"]) == endpoints
     worker_started = time.time()
+    cpu_before = _children_cpu_s()
     worker = run_worker(concurrency, env)
     try:
         deadline = time.monotonic() + 600
@@ -116,6 +124,7 @@ async def one_round(
         stop(worker)
     span = counters.last.value - counters.first.value
     return {
+        "cpu_ms": (_children_cpu_s() - cpu_before) * 1000 / endpoints,
         "concurrency": concurrency,
         "fanout_ms": fanout_s * 1000,
         "rate": (endpoints - 1) / span if span else float("inf"),
@@ -169,7 +178,7 @@ async def bench(args: argparse.Namespace) -> list[dict[str, float]]:
 def section(rounds: list[dict[str, float]], endpoints: int, notes: list[str]) -> str:
     rows = "\n".join(
         f"| {int(r['concurrency'])} | {r['rate']:,.0f} | {r['fanout_ms']:,.0f} | "
-        f"{r['first_after_s']:.2f} | {r['total_s']:.2f} |"
+        f"{r['first_after_s']:.2f} | {r['total_s']:.2f} | {r['cpu_ms']:.1f} |"
         for r in rounds
     )
     machine_notes = "\n".join(f"- {n}" for n in notes)
@@ -183,8 +192,8 @@ every delivery signed, SSRF-checked and recorded (two short transactions per del
 write the attempt). The API answers the event after writing {endpoints:,} delivery rows and one bulk
 add; the worker starts after that, so its drain is measured on a full queue.
 
-| worker concurrency | deliveries/s (first to last) | event fan-out API call (ms) | first delivery after worker spawn (s) | all delivered after spawn (s) |
-|---|---|---|---|---|
+| worker concurrency | deliveries/s (first to last) | event fan-out API call (ms) | first delivery after worker spawn (s) | all delivered after spawn (s) | worker CPU per delivery (ms, start-up included) |
+|---|---|---|---|---|---|
 {rows}
 
 {machine_notes}

@@ -96,3 +96,14 @@ async def test_the_allowlist_admits_its_ranges_only() -> None:
 def test_a_malformed_allowlist_entry_raises() -> None:
     with pytest.raises(ValueError, match="not-a-cidr"):
         parse_allowlist("127.0.0.0/8,not-a-cidr")
+
+
+def test_a_malformed_allowlist_setting_stops_the_process_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forgestack_shared.settings import Settings
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8,10.0.0.0/33")
+    with pytest.raises(ValidationError, match=r"10\.0\.0\.0/33"):
+        Settings()

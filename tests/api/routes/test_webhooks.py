@@ -254,6 +254,10 @@ async def test_the_sqlite_dev_path_end_to_end(
         await drain(redis_url, queue_prefix)
         async with as_key(app, keys.member) as client:
             page = (await client.get(f"{BASE}/deliveries")).json()
+        async with as_key(app, keys.owner) as client:
+            assert (await client.delete(f"{BASE}/endpoints/{created['id']}")).status_code == 204
+            after = (await client.get(f"{BASE}/deliveries")).json()
+    assert after["deliveries"] == [], "an endpoint's log goes with it (cascade, SQLite too)"
     (request,) = receiver.requests
     Webhook(created["secret"]).verify(request.body.decode(), request.headers)
     assert [d["status"] for d in page["deliveries"]] == ["delivered"]

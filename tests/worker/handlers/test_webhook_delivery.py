@@ -215,6 +215,7 @@ async def test_the_guard_refuses_at_delivery_before_any_connection(
     assert receiver.connections == 0
     row = await reload(app_db, delivery)
     assert row.status == "failed" and "loopback" in row.error
+    assert (await reload(app_db, endpoint)).failing_since is not None, "counts as a failure"
     job = await Queue(redis, "webhook-delivery", prefix=queue_prefix).get_job(added.id)
     assert job is not None and job.state is JobState.FAILED and job.attempts_made == 1
 

@@ -14,7 +14,13 @@ from forgestack_db.models import WebhookDelivery, WebhookEndpoint
 from forgestack_shared.catalog import WEBHOOK_DELIVERY, webhook_job_options
 from forgestack_shared.jobs.webhook_delivery import WebhookDeliveryData
 from forgestack_shared.settings import Settings
-from forgestack_shared.ssrf import BlockedUrlError, Resolver, check_url, parse_allowlist
+from forgestack_shared.ssrf import (
+    BlockedUrlError,
+    Resolver,
+    check_url,
+    parse_allowlist,
+    system_resolver,
+)
 from sqlmodel import col, delete
 
 from .queue_service import QueueService
@@ -26,8 +32,6 @@ class WebhookUrlRefusedError(ValueError):
 
 def webhook_resolver() -> Resolver:
     """The DNS resolver the URL check uses; tests override this dependency to play DNS."""
-    from forgestack_shared.ssrf import system_resolver
-
     return system_resolver
 
 

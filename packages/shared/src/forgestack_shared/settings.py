@@ -4,8 +4,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .ssrf import parse_allowlist
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -95,6 +97,13 @@ class Settings(BaseSettings):
         default=False,
         description="Development only: let the app connect to PostgreSQL as superuser.",
     )
+
+    @field_validator("webhook_allowed_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: str) -> str:
+        """A typo here must stop the process at start, not fail every delivery later."""
+        parse_allowlist(value)
+        return value
 
     @property
     def webhook_retry_schedule(self) -> list[int]:

@@ -153,6 +153,6 @@ async def retry(
     except Exception:
         async with db.tenant_context(tenant.org_id, tenant.user_id, tenant.role) as session:
             delivery.status, delivery.failed_at, delivery.delivered_at = previous
-            session.add(await session.merge(delivery))
+            await session.merge(delivery)
         raise
     return WebhookDeliveryInfo.of(delivery)

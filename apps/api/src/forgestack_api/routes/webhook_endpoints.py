@@ -162,7 +162,7 @@ async def remove(
         endpoint = await get_endpoint(session, tenant.org_id, endpoint_id)
         if endpoint is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "webhook endpoint not found")
-        await session.delete(endpoint)
+        await session.delete(endpoint)  # its deliveries go by ON DELETE CASCADE
     await audit.record("webhook_endpoint.deleted", "webhook_endpoint", str(endpoint_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -82,7 +82,8 @@ async def _send(
         allowed = parse_allowlist(res.settings.webhook_allowed_cidrs)
         target = await check_url(endpoint.url, allowed, res.resolver)
     except BlockedUrlError as exc:
-        await _record(res, job.data, job, Attempt(error=f"blocked: {exc}"), final=True)
+        blocked = Attempt(error=f"blocked: {exc}")
+        await _record(res, job.data, job, blocked, final=True, endpoint_id=endpoint.id)
         raise UnrecoverableError(f"webhook URL refused by the SSRF guard: {exc}") from exc
     try:
         response = await res.webhook_client.post(target, request.headers, body)
@@ -160,8 +161,8 @@ async def _record(
     retry_in_s: float | None = None,
     endpoint_id: uuid.UUID | None = None,
 ) -> None:
-    """Writes the attempt to the delivery row and, when a request went out, the endpoint's
-    failure window: two UPDATEs in one transaction."""
+    """Writes the attempt to the delivery row and, given `endpoint_id`, the endpoint's failure
+    window (a refused address counts as a failure): two UPDATEs in one transaction."""
     now = _now()
     response = attempt.response
     values: dict[str, Any] = {
@@ -181,7 +182,7 @@ async def _record(
         values["next_attempt_at"] = now + timedelta(seconds=retry_in_s)
     async with res.db.tenant_context(data.org_id) as session:
         await record_attempt(session, data.org_id, data.delivery_id, values)
-        if endpoint_id is not None and attempt.request_headers is not None:
+        if endpoint_id is not None:
             await track_failure_window(session, data.org_id, endpoint_id, delivered, now)
 
 

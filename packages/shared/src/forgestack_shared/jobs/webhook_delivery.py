@@ -20,6 +20,3 @@ class WebhookDeliveryResult(BaseModel):
     delivery_id: uuid.UUID
     status_code: int | None = Field(description="The receiver's answer; None when none came.")
     delivered: bool
-    skipped_reason: str | None = Field(
-        default=None, description="Why nothing was sent (endpoint deleted or disabled meanwhile)."
-    )
