@@ -196,6 +196,11 @@ add; the worker starts after that, so its drain is measured on a full queue.
 |---|---|---|---|---|---|
 {rows}
 
+Worker CPU per delivery includes its start-up (imports, connections: a few seconds of CPU spread
+over the deliveries). The figures move with the machine's load: on a shared 2-CPU machine the
+worker gets a fraction of a CPU, and a profile of a run under load showed socket writes (one per
+Redis, PostgreSQL and HTTP exchange, about 20 per delivery) taking about half of its CPU time.
+
 {machine_notes}
 - Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 {END}
