@@ -4,6 +4,7 @@ connection and request, so a test can assert that nothing connected at all."""
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,9 +97,11 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiving(receiver: Receiver | None = None) -> AsyncIterator[Receiver]:
+async def receiving(
+    receiver: Receiver | None = None, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Receiver]:
     receiver = receiver or Receiver()
-    server = await asyncio.start_server(receiver._serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(receiver._serve, "127.0.0.1", 0, ssl=tls)
     receiver.port = server.sockets[0].getsockname()[1]
     try:
         yield receiver

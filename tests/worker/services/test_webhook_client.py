@@ -3,10 +3,13 @@ address (the name is never resolved), redirects are not followed, and neither a 
 trickling nor a 100 MB answer holds the worker past the timeout or fills its memory."""
 
 import asyncio
+import ssl
 import tracemalloc
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+import trustme
 from forgestack_shared.ssrf import CheckedTarget
 from forgestack_worker.services.webhook_client import BODY_CAP, DeliveryTimeoutError, WebhookClient
 
@@ -75,3 +78,23 @@ async def test_a_100_mb_answer_is_capped_in_bounded_memory(receiver: Receiver) -
         await client.close()
     assert response.truncated and len(response.body) == BODY_CAP
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while reading a 100 MB answer"
+
+
+async def test_https_verifies_the_urls_name_on_the_checked_address() -> None:
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("hooks.example.test").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    async with receiving(tls=server_tls) as receiver:
+        client = WebhookClient(timeout_s=5, verify=client_tls)
+        try:
+            good = CheckedTarget("https", "hooks.example.test", receiver.port, "127.0.0.1", "/in")
+            response = await client.post(good, {}, b"{}")
+            wrong = CheckedTarget("https", "other.example.test", receiver.port, "127.0.0.1", "/in")
+            with pytest.raises(httpx.ConnectError, match="certificate"):
+                await client.post(wrong, {}, b"{}")
+        finally:
+            await client.close()
+    assert response.status == 200
+    assert [r.headers["host"] for r in receiver.requests] == [f"hooks.example.test:{receiver.port}"]

@@ -6,6 +6,7 @@ deadline covers connect, send and the whole response, so a receiver that hangs o
 cannot hold a worker slot past it, and at most `body_cap` bytes of the answer are ever held."""
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,10 +36,11 @@ class WebhookClient:
     port, which is the server we checked); HTTPS does not, since one address can serve many names
     and a pooled TLS connection verified for one name must not carry another's requests."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, verify: ssl.SSLContext | None = None) -> None:
+        """`verify`: the trust store for HTTPS (default: the system's); tests pass their own CA."""
         self.timeout_s = timeout_s
         self._http = _client(timeout_s, httpx.Limits(max_connections=100))
-        self._https = _client(timeout_s, httpx.Limits(max_keepalive_connections=0))
+        self._https = _client(timeout_s, httpx.Limits(max_keepalive_connections=0), verify)
 
     async def post(
         self,
@@ -84,10 +86,16 @@ class WebhookClient:
         await self._https.aclose()
 
 
-def _client(timeout_s: float, limits: httpx.Limits) -> httpx.AsyncClient:
+def _client(
+    timeout_s: float, limits: httpx.Limits, verify: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
     # trust_env=False: an HTTP(S)_PROXY from the environment would connect somewhere unchecked.
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_s), limits=limits, follow_redirects=False, trust_env=False
+        timeout=httpx.Timeout(timeout_s),
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,
+        verify=verify if verify is not None else True,
     )
 
 
