@@ -308,3 +308,24 @@ async def test_a_deleted_endpoint_fails_its_pending_delivery_visibly(
     assert job is not None and job.state is JobState.FAILED
     assert "no longer exists" in (job.failed_reason or "")
     assert receiver.connections == 0
+
+
+async def test_a_delivery_for_a_disabled_endpoint_fails_visibly_without_sending(
+    wh_settings: Settings,
+    app_db: Database,
+    redis: Redis,
+    redis_url: str,
+    queue_prefix: str,
+    receiver: Receiver,
+) -> None:
+    endpoint = await make_endpoint(
+        app_db, await make_org(app_db), receiver.url("/hook"), enabled=False, disabled_reason="x"
+    )
+    delivery = await make_delivery(app_db, endpoint)
+    added = await enqueue(redis, queue_prefix, delivery, [0, 0])
+    await drain(redis_url, queue_prefix)
+    assert receiver.connections == 0
+    row = await reload(app_db, delivery)
+    assert row.status == "failed" and row.error == "endpoint disabled: x"
+    job = await Queue(redis, "webhook-delivery", prefix=queue_prefix).get_job(added.id)
+    assert job is not None and job.state is JobState.FAILED and job.attempts_made == 1
