@@ -5,6 +5,7 @@ import sys
 
 import arq.worker
 from forgestack_queue.arq_cli import use_forge_worker
+from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.worker import ForgeWorker
 from forgestack_shared.catalog import CATALOG
 from forgestack_shared.settings import Settings
@@ -23,7 +24,11 @@ def test_arq_cli_builds_a_forge_worker_from_worker_settings(settings: Settings) 
     assert isinstance(worker, ForgeWorker)
     assert worker.queue_prefix == settings.queue_prefix
     assert worker.max_jobs == settings.worker_concurrency
-    assert set(worker.handlers) == {h.queue for h in HANDLERS}
+    assert set(worker.handlers) == {h.queue for h in HANDLERS} | {CRON_QUEUE}
+    assert {cj.name for cj in worker.cron_jobs} >= {
+        "prune-webhook-deliveries",
+        "sweep-webhook-endpoints",
+    }
 
 
 def test_arq_check_reports_no_running_worker(settings: Settings) -> None:

@@ -17,7 +17,17 @@ from forgestack_shared.startup import (
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
-from .routes import api_keys, audit_logs, health, jobs, notifications, queues
+from .routes import (
+    api_keys,
+    audit_logs,
+    health,
+    jobs,
+    notifications,
+    queues,
+    webhook_deliveries,
+    webhook_endpoints,
+)
+from .webhooks import install_webhook_errors
 
 API_PREFIX = "/api/v1"
 
@@ -34,6 +44,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    install_webhook_errors(app)
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
@@ -41,6 +52,8 @@ def create_app() -> FastAPI:
     api.include_router(notifications.router)
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)
+    api.include_router(webhook_endpoints.router)
+    api.include_router(webhook_deliveries.router)
     app.include_router(api)
     return app
 

@@ -23,6 +23,7 @@ from forgestack_shared.jobs.audit_log import AuditLogData
 from forgestack_shared.jobs.email_templates import PRODUCER_CONTEXT
 from forgestack_shared.jobs.my_new_job import MyNewJobData
 from forgestack_shared.jobs.notification_email import NotificationEmailData
+from forgestack_shared.jobs.webhook_delivery import WebhookDeliveryData
 from forgestack_shared.queues import QueueName
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -84,6 +85,14 @@ class QueueService:
         self,
         queue: Literal[QueueName.AUDIT_LOGS],
         data: AuditLogData,
+        options: JobOptions | None = None,
+    ) -> AddResult: ...
+
+    @overload
+    async def add(
+        self,
+        queue: Literal[QueueName.WEBHOOK_DELIVERY],
+        data: WebhookDeliveryData,
         options: JobOptions | None = None,
     ) -> AddResult: ...
 

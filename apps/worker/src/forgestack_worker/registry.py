@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from .handlers.audit_log import handle_audit_log
 from .handlers.my_new_job import handle_my_new_job
 from .handlers.notification_email import handle_notification_email
+from .handlers.webhook_delivery import handle_webhook_delivery
 
 DataT = TypeVar("DataT", bound=BaseModel)
 ResultT = TypeVar("ResultT", bound=BaseModel)
@@ -24,12 +25,18 @@ def register(
 
 
 def _handlers() -> list[Handler[Any, Any]]:
-    from forgestack_shared.catalog import AUDIT_LOGS, MY_NEW_JOB, NOTIFICATION_EMAIL
+    from forgestack_shared.catalog import (
+        AUDIT_LOGS,
+        MY_NEW_JOB,
+        NOTIFICATION_EMAIL,
+        WEBHOOK_DELIVERY,
+    )
 
     return [
         register(MY_NEW_JOB, handle_my_new_job),
         register(NOTIFICATION_EMAIL, handle_notification_email),
         register(AUDIT_LOGS, handle_audit_log),
+        register(WEBHOOK_DELIVERY, handle_webhook_delivery),
     ]
 
 

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .redis_url import parse_redis_url
+from .ssrf import parse_allowlist
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -143,6 +144,29 @@ class Settings(BaseSettings):
         description="Sender of notification emails.",
     )
 
+    webhook_allowed_cidrs: str = Field(
+        default="",
+        description="Comma-separated CIDRs webhook URLs may reach although the SSRF guard refuses "
+        "them (loopback, private, ...): for tests and private deployments. Empty by default.",
+    )
+    webhook_timeout_s: float = Field(
+        default=15.0, gt=0, description="Seconds one delivery may take: connect, send and read."
+    )
+    webhook_retry_schedule_s: str = Field(
+        default="5,300,1800,7200,18000,36000,36000,86400,86400",
+        pattern=r"^\d+(,\d+)*$",
+        description="Seconds before retry 1, 2, ... of a failed delivery (comma-separated); an "
+        "endpoint may set its own. The default spans about 3.4 days.",
+    )
+    webhook_disable_after_s: int = Field(
+        default=5 * 86400,
+        gt=0,
+        description="An endpoint failing every delivery for this long is disabled (audited).",
+    )
+    webhook_delivery_retention_days: int = Field(
+        default=30, ge=1, description="Delivery log rows older than this are pruned by cron."
+    )
+
     allow_superuser_db: bool = Field(
         default=False,
         description="Development only: let the app connect to PostgreSQL as a superuser.",
@@ -179,6 +203,17 @@ class Settings(BaseSettings):
         if value is not None:
             parse_redis_url(value)
         return value
+
+    @field_validator("webhook_allowed_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: str) -> str:
+        """A typo here must stop the process at start, not fail every delivery later."""
+        parse_allowlist(value)
+        return value
+
+    @property
+    def webhook_retry_schedule(self) -> list[int]:
+        return [int(part) for part in self.webhook_retry_schedule_s.split(",")]
 
     @property
     def effective_redis_url(self) -> str:
