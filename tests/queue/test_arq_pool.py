@@ -101,7 +101,7 @@ async def test_typed_job_completes_and_result_is_the_result_model(
     assert info.function == "greet" and info.args == ({"name": "grace"},)
     (ctx,) = ctx_seen
     assert ctx["job_id"] == job.job_id and ctx["job_try"] == 1
-    assert isinstance(ctx["redis"], ArqRedis)
+    assert isinstance(ctx["redis"], ForgeArqRedis) and ctx["redis"].queue_prefix == queue_prefix
     assert abs(ctx["enqueue_time"] - datetime.now(UTC)) < timedelta(seconds=30)
 
 

@@ -9,10 +9,12 @@ import typing
 import arq.worker
 from arq.worker import Function
 from forgestack_queue.arq_cli import use_forge_worker
+from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.worker import ForgeWorker
 from forgestack_shared.catalog import AUDIT_LOGS, CATALOG
 from forgestack_shared.queues import QueueName
 from forgestack_shared.settings import Settings
+from forgestack_worker.cron import CRON_JOBS
 from forgestack_worker.registry import FUNCTIONS, HANDLERS
 
 
@@ -47,7 +49,8 @@ def test_arq_cli_builds_a_forge_worker_from_worker_settings(settings: Settings) 
     assert isinstance(worker, ForgeWorker)
     assert worker.queue_prefix == settings.queue_prefix
     assert worker.max_jobs == settings.worker_concurrency
-    assert set(worker.handlers) >= {f.name for f in FUNCTIONS}
+    assert set(worker.handlers) == {f.name for f in FUNCTIONS} | {CRON_QUEUE}
+    assert worker_settings.cron_jobs is CRON_JOBS and len(worker.cron_jobs) == len(CRON_JOBS)
     typed = worker.handlers[QueueName.AUDIT_LOGS.value]
     assert typed.data_model is AUDIT_LOGS.data_model
 

@@ -29,7 +29,7 @@ from arq.utils import timestamp_ms
 from arq.worker import Function, func
 from pydantic import BaseModel
 
-from .arq_pool import QueueContract
+from .arq_pool import ForgeArqRedis, QueueContract
 from .errors import UnrecoverableError
 from .job import Job
 from .options import ArqCallOptions, JobOptions, KeepJobs
@@ -53,6 +53,21 @@ class JobTimeoutError(TimeoutError):
 class FunctionHandler(Handler[Any, Any]):
     function: Function | None = None
     default_max_tries: int | None = None
+    queue_prefix: str = "fs"
+    contracts: Mapping[str, QueueContract] = dataclasses.field(default_factory=dict)
+    _pools: dict[int, ForgeArqRedis] = dataclasses.field(default_factory=dict, compare=False)
+
+    def _enqueuing_pool(self, redis: Any) -> Any:
+        """arq's `ctx["redis"]` enqueues follow-up jobs: make it ours, sharing the worker's pool."""
+        if redis is None or isinstance(redis, ForgeArqRedis):
+            return redis
+        pool = self._pools.get(id(redis))
+        if pool is None:
+            pool = ForgeArqRedis(connection_pool=redis.connection_pool)
+            pool.configure(queue_prefix=self.queue_prefix, contracts=self.contracts)
+            self._pools.clear()
+            self._pools[id(redis)] = pool
+        return pool
 
     def options_for(self, stored: JobOptions) -> JobOptions:
         """The stored options with what `func(...)` (or the worker default) says on top."""
@@ -90,13 +105,19 @@ class FunctionHandler(Handler[Any, Any]):
             "job_try": claimed.attempt + spent,
             "enqueue_time": datetime.fromtimestamp(claimed.created_at_ms / 1000, UTC),
             "score": claimed.created_at_ms + opts.delay,
+            "redis": self._enqueuing_pool(ctx.get("redis")),
         }
         return await super().attempt(dataclasses.replace(claimed, options=opts), job_ctx)
 
 
 def handler_from_function(
-    function: Function, contract: QueueContract | None, *, default_max_tries: int
+    function: Function,
+    contracts: Mapping[str, QueueContract],
+    *,
+    default_max_tries: int,
+    queue_prefix: str,
 ) -> FunctionHandler:
+    contract = contracts.get(function.name)
     coroutine = function.coroutine
     timeout_s = function.timeout_s
 
@@ -119,6 +140,8 @@ def handler_from_function(
         data_model=contract.data_model if contract is not None else ArqCall,
         function=function,
         default_max_tries=None if contract is not None else default_max_tries,
+        queue_prefix=queue_prefix,
+        contracts=contracts,
     )
 
 
@@ -127,14 +150,16 @@ def handlers_from_functions(
     contracts: Mapping[Any, QueueContract],
     *,
     default_max_tries: int,
+    queue_prefix: str = "fs",
 ) -> list[Handler[Any, Any]]:
     by_name = {str(name): contract for name, contract in contracts.items()}
     handlers: list[Handler[Any, Any]] = []
     for item in functions:
         function = item if isinstance(item, Function) else _as_function(item)
-        contract = by_name.get(function.name)
         handlers.append(
-            handler_from_function(function, contract, default_max_tries=default_max_tries)
+            handler_from_function(
+                function, by_name, default_max_tries=default_max_tries, queue_prefix=queue_prefix
+            )
         )
     return handlers
 

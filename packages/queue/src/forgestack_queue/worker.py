@@ -62,7 +62,12 @@ class ForgeWorker(_ARQ_WORKER):
         max_tries = kwargs.get("max_tries") or 5
         all_handlers = [
             *handlers,
-            *handlers_from_functions(functions, queue_contracts or {}, default_max_tries=max_tries),
+            *handlers_from_functions(
+                functions,
+                queue_contracts or {},
+                default_max_tries=max_tries,
+                queue_prefix=queue_prefix,
+            ),
         ]
         if cron_jobs:
             all_handlers.append(cron_handler(cron_jobs))

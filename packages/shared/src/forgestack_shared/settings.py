@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="On SIGTERM, seconds running jobs may finish before they are released.",
     )
     queue_prefix: str = Field(default="fs", pattern=r"^[A-Za-z0-9_-]+$")
+    api_key_idle_revoke_days: int = Field(
+        default=180,
+        ge=0,
+        description="The worker's daily cron revokes API keys unused this long; 0 keeps them.",
+    )
 
     smtp_host: str | None = None
     smtp_port: int = 25
