@@ -7,7 +7,7 @@ from forgestack_shared.settings import get_settings
 
 from .errors import install_error_handlers
 from .lifespan import lifespan
-from .routes import api_keys, audit_logs, health, jobs, notifications, queues
+from .routes import api_keys, audit_logs, cron, health, jobs, notifications, queues
 
 API_PREFIX = "/api/v1"
 
@@ -30,6 +30,7 @@ def create_app() -> FastAPI:
     api.include_router(notifications.router)
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)
+    api.include_router(cron.router)
     app.include_router(api)
     return app
 
