@@ -122,6 +122,13 @@ class ForgeJob(Job):
         assert isinstance(info, JobResult)
         return info
 
+    async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:  # noqa: ASYNC109
+        """arq aborts through its own keys, which our worker does not read: refuse, not pretend."""
+        raise NotImplementedError(
+            "abort() is not supported for ForgeStack jobs: remove a waiting or delayed job with "
+            "Queue.remove (DELETE /api/v1/jobs/{id}), or give the job a timeout"
+        )
+
     def __repr__(self) -> str:
         return f"<forgestack job {self.job_id} on {self._queue_name}>"
 
