@@ -8,6 +8,7 @@ from arq.connections import RedisSettings
 from forgestack_queue.arq_cli import use_forge_worker
 from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
 from forgestack_shared.catalog import CATALOG
+from forgestack_shared.dev_redis import dev_redis_url
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.settings import get_settings
 from forgestack_worker.cron import CRON_JOBS
@@ -24,7 +25,11 @@ class WorkerSettings:
     cron_jobs = CRON_JOBS
     on_startup = on_startup
     on_shutdown = on_shutdown
-    redis_settings = RedisSettings.from_dsn(settings.effective_redis_url)
+    redis_settings = RedisSettings.from_dsn(
+        settings.redis_url
+        or dev_redis_url(settings.forgestack_data_dir)
+        or settings.effective_redis_url
+    )
     max_jobs = settings.worker_concurrency
     job_completion_wait = settings.worker_shutdown_grace_s
     health_check_key = f"{settings.queue_prefix}:worker:health"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from forgestack_shared.dev_redis import dev_redis_url_file
 from forgestack_shared.settings import Settings
 
 from .db_commands import prepare_dev_database
@@ -90,6 +91,7 @@ def use_or_start_redis(stack: DevStack) -> None:
     proc, url = start_embedded_redis(stack.data_dir, stack.env)
     stack.processes.append(proc)
     stack.env["REDIS_URL"] = url
+    dev_redis_url_file(stack.data_dir).write_text(url)
     stack.report("Redis", f"{url} (embedded, pid {proc.pid})")
 
 
