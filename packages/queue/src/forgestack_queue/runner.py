@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 
+from arq.worker import Retry
 from pydantic import BaseModel, ValidationError
 
 from .errors import PayloadError, UnrecoverableError
@@ -128,6 +129,8 @@ class Handler(Generic[DataT, ResultT]):
             )
         except (PayloadError, UnrecoverableError) as exc:
             return failure(opts, exc)
+        except Retry as exc:
+            return deferred_retry(opts, claimed.attempt, exc)
         except Exception as exc:
             return failure_or_retry(opts, claimed.attempt, exc)
         count, age = retention_limits(opts.remove_on_complete)
@@ -164,3 +167,16 @@ def failure_or_retry(
     delay = opts.backoff.delay_for(attempt) if opts.backoff else 0
     text = _safe(reason or reason_of(exc))
     return Outcome("retry", text.encode(), _stack(exc), retry_delay_ms=delay)
+
+
+def deferred_retry(opts: JobOptions, attempt: int, exc: Retry) -> Outcome:
+    """arq's `Retry(defer=...)`: the handler names the delay (a receiver's Retry-After, say), which
+    replaces the backoff for this retry; without one the backoff applies. It spends an attempt like
+    any failure, as arq counts it against `max_tries`."""
+    if exc.defer_score is None:
+        return failure_or_retry(opts, attempt, exc)
+    if attempt >= opts.attempts:
+        return failure(opts, exc)
+    return Outcome(
+        "retry", _safe(reason_of(exc)).encode(), _stack(exc), retry_delay_ms=max(exc.defer_score, 0)
+    )
