@@ -149,3 +149,51 @@ async def test_watch_runs_the_edited_handler(
             assert time.monotonic() < deadline, "the edited handler never ran"
             await asyncio.sleep(0.5)
         assert proc.poll() is None, "reloaded in place: the same process keeps serving"
+
+
+RETRY_APP = """
+import os
+import time
+
+from arq import Retry
+from arq.connections import RedisSettings
+from forgestack_queue.arq_cli import use_forge_worker
+
+use_forge_worker()
+
+
+async def call_partner(ctx, url):
+    await ctx["redis"].rpush(f"{os.environ['QUEUE_PREFIX']}:times", time.time())
+    if ctx["job_try"] == 1:
+        raise Retry(defer=2)
+    return {"url": url, "job_id": ctx["job_id"], "try": ctx["job_try"]}
+
+
+class WorkerSettings:
+    functions = [call_partner]
+    redis_settings = RedisSettings.from_dsn(os.environ["REDIS_URL"])
+    queue_prefix = os.environ["QUEUE_PREFIX"]
+"""
+
+
+async def test_retry_defer_spaces_two_attempts_through_the_cli(
+    settings: Settings, pool: ForgeArqRedis, tmp_path: Path
+) -> None:
+    (tmp_path / "retry_app.py").write_text(RETRY_APP)
+    job = await pool.enqueue_job("call_partner", "https://partner.example/hook")
+    assert job is not None
+    worker = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "arq", "retry_app.WorkerSettings", "--burst"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    result = await job.result(timeout=5)
+    assert result == {"url": "https://partner.example/hook", "job_id": job.job_id, "try": 2}
+    times = [float(t) for t in await pool.lrange(f"{settings.queue_prefix}:times", 0, -1)]
+    assert len(times) == 2
+    assert 1.9 <= times[1] - times[0] <= 3.0, times
