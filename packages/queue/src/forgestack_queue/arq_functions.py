@@ -107,7 +107,9 @@ class FunctionHandler(Handler[Any, Any]):
             "score": claimed.created_at_ms + opts.delay,
             "redis": self._enqueuing_pool(ctx.get("redis")),
         }
-        return await super().attempt(dataclasses.replace(claimed, options=opts), job_ctx)
+        if opts is not claimed.options:
+            claimed = dataclasses.replace(claimed, options=opts)
+        return await super().attempt(claimed, job_ctx)
 
 
 def handler_from_function(

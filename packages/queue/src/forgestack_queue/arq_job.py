@@ -26,8 +26,9 @@ from .serializer import loads
 from .states import JobState
 
 RESULT_POLL_S = 0.05
-"""Until job-finished events exist, `result()` polls the job's state; 50 ms keeps a caller's
-wait short at one small HMGET per poll (bench/ measures it)."""
+"""Until job-finished events exist, `result()` polls the job's state: one small HMGET per poll,
+at most every 50 ms once the job has run a while (bench/arq_api.py measures the wait)."""
+FIRST_POLL_S = 0.002
 
 _STATUS = {
     JobState.WAITING: JobStatus.queued,
@@ -90,7 +91,10 @@ class ForgeJob(Job):
     ) -> Any:
         """Waits for the job to finish (up to `timeout` seconds, then `asyncio.TimeoutError`)."""
         started = monotonic()
-        delay = pole_delay if pole_delay is not None else poll_delay
+        longest = pole_delay if pole_delay is not None else poll_delay
+        # Short first waits, doubling up to `poll_delay`: a quick job answers in milliseconds, a
+        # long one costs one small HMGET per `poll_delay`.
+        delay = min(FIRST_POLL_S, longest)
         fields = ["state", "queue", "result", "failed_reason"]
         while True:
             state, queue, result, reason = await self._redis.hmget(self._key, fields)  # type: ignore[misc]
@@ -104,6 +108,7 @@ class ForgeJob(Job):
             if timeout is not None and monotonic() - started > timeout:
                 raise TimeoutError()
             await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
 
     def _typed(self, value: Any) -> Any:
         if self._result_model is None or value is None:

@@ -34,6 +34,8 @@ from .options import ArqCallOptions, JobOptions
 from .producer import Queue
 from .serializer import arq_job_deserializer, arq_job_serializer
 
+_NO_CONTRACT = JobOptions()
+
 
 class QueueContract(Protocol):
     """A queue's payload model, result model and default options (the catalog's `QueueSpec`)."""
@@ -91,8 +93,11 @@ class ForgeArqRedis(ArqRedis):
         run_at = (
             to_unix_ms(_defer_until) if _defer_until is not None else now + (to_ms(_defer_by) or 0)
         )
-        update: dict[str, Any] = {"delay": max(0, run_at - now)}
+        update: dict[str, Any] = {}
+        if run_at > now:
+            update["delay"] = run_at - now
         if _job_id is not None:
+            JobOptions(job_id=_job_id)  # validates the id: a bad one raises before Redis
             update["job_id"] = _job_id
         if _expires is not None or _job_try is not None:
             expires_ms = to_ms(_expires)
@@ -100,9 +105,9 @@ class ForgeArqRedis(ArqRedis):
                 expires_at=None if expires_ms is None else run_at + expires_ms,
                 job_try=_job_try or 1,
             )
-        base = contract.defaults if contract is not None else JobOptions()
-        # Validated, not model_copy(update=): a bad _job_id must raise, not reach Redis.
-        options = JobOptions.model_validate({**base.model_dump(exclude_unset=True), **update})
+        base = contract.defaults if contract is not None else _NO_CONTRACT
+        # The plain case reuses the contract's options object, whose JSON the producer caches.
+        options = base.model_copy(update=update) if update else base
         try:
             added = await self.queue(function).add(data, options)
         except JobIdInUseError:
@@ -139,7 +144,7 @@ def _payload(
     raw = args[0] if args else kwargs
     if isinstance(raw, BaseModel):
         raw = raw.model_dump()
-    return contract.data_model.model_validate(raw).model_dump(mode="json")
+    return contract.data_model.model_validate(raw)  # the producer writes it as JSON
 
 
 async def create_pool(
