@@ -162,11 +162,14 @@ async def test_expired_job_fails_visibly_instead_of_running(
 ) -> None:
     ctx_seen.clear()
     job = await pool.enqueue_job("greet", name="stale", _expires=0.2)
-    assert job is not None
+    # As arq counts it: from enqueue, so a job deferred past its expiry never runs.
+    deferred = await pool.enqueue_job("greet", name="late", _defer_by=0.3, _expires=0.1)
+    assert job is not None and deferred is not None
     await asyncio.sleep(0.4)
     async with running(worker_for(redis_url, queue_prefix)):
-        with pytest.raises(JobFailedError, match="expired"):
-            await job.result(timeout=10)
+        for expired in (job, deferred):
+            with pytest.raises(JobFailedError, match="expired"):
+                await expired.result(timeout=10)
     assert ctx_seen == []
 
 

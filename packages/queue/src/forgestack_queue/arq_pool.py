@@ -8,8 +8,9 @@ How arq's keyword arguments map onto `JobOptions`:
 
 - `_job_id` -> `job_id` (idempotent add; an existing id answers None, as arq does).
 - `_defer_until` / `_defer_by` -> `delay` (ms from now; both at once raise, as in arq).
-- `_expires` -> `arq.expires_at`: no attempt starts after it, the job fails visibly with the
-  reason instead of arq's silent drop. Without `_expires` our jobs do not expire.
+- `_expires` -> `arq.expires_at` (enqueue time + `_expires`, as arq counts it): no attempt starts
+  after it; the job fails visibly with the reason instead of arq's silent drop. Without
+  `_expires` our jobs do not expire.
 - `_job_try` -> `arq.job_try`: the first attempt counts as that try against `max_tries`.
 - `_queue_name` is refused: a job's queue is its function name here.
 
@@ -102,7 +103,7 @@ class ForgeArqRedis(ArqRedis):
         if _expires is not None or _job_try is not None:
             expires_ms = to_ms(_expires)
             update["arq"] = ArqCallOptions(
-                expires_at=None if expires_ms is None else run_at + expires_ms,
+                expires_at=None if expires_ms is None else now + expires_ms,  # as arq: from enqueue
                 job_try=_job_try or 1,
             )
         base = contract.defaults if contract is not None else _NO_CONTRACT
