@@ -136,9 +136,11 @@ def handler_from_function(
         except TimeoutError as exc:
             raise JobTimeoutError(f"timed out after {timeout_s:g} s") from exc
 
+    typed_as_is = contract is not None and timeout_s is None
     return FunctionHandler(
         queue=function.name,
-        fn=call,
+        # A typed coroutine without a timeout is called directly: one coroutine frame less a job.
+        fn=coroutine if typed_as_is else call,  # type: ignore[arg-type]
         data_model=contract.data_model if contract is not None else ArqCall,
         function=function,
         default_max_tries=None if contract is not None else default_max_tries,
