@@ -117,3 +117,29 @@ def settings(
         yield get_settings()
     finally:
         get_settings.cache_clear()
+
+
+SLOW_FIXTURES = frozenset({"redis_url", "postgres_url", "sentinel_set", "runs", "started", "run"})
+"""A test that uses one of these (directly or through another fixture) needs a service or starts
+processes: it is marked `slow`, and `uv run pytest -m "not slow"` is the fast lane."""
+SLOW_PARAMS = frozenset({"postgresql"})
+"""Parametrised fixtures that pick a backend with `request.getfixturevalue` at run time."""
+PROCESS_STARTERS = frozenset({"subprocess", "start_redis_server", "DevRun", "mypy_api"})
+"""What a test module imports to start processes (or a whole mypy run) of its own."""
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and SLOW_PARAMS & {str(v) for v in callspec.params.values()}:
+        return True
+    module = getattr(item, "module", None)
+    return module is not None and bool(PROCESS_STARTERS & set(vars(module)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks by what a test uses, so no test file has to remember to mark itself."""
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)

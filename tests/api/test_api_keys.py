@@ -47,13 +47,15 @@ async def test_missing_unknown_and_malformed_keys_are_401(pg_app: FastAPI) -> No
 async def test_roles_decide_what_a_key_may_do(pg_app: FastAPI, app_db: Database) -> None:
     keys = await make_org_keys(app_db)
     expected = {
-        # (key, route): status. Jobs API = operator routes: admin only.
+        # (key, route): status. Every key reads its own organisation's queues (see test_tenancy).
         (keys.member, "/api/v1/api-keys"): 403,
         (keys.member, "/api/v1/audit-logs"): 403,
-        (keys.member, "/api/v1/queues"): 403,
+        (keys.member, "/api/v1/queues"): 200,
+        (keys.member, "/api/v1/queues/audit-logs/jobs?state=waiting"): 403,
         (keys.owner, "/api/v1/api-keys"): 200,
         (keys.owner, "/api/v1/audit-logs"): 200,
-        (keys.owner, "/api/v1/queues"): 403,
+        (keys.owner, "/api/v1/queues"): 200,
+        (keys.owner, "/api/v1/queues/audit-logs/jobs?state=waiting"): 200,
         (keys.admin, "/api/v1/api-keys"): 200,
         (keys.admin, "/api/v1/queues"): 200,
         # The operator key belongs to no organisation: tenant routes have nothing for it.

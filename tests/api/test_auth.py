@@ -47,7 +47,7 @@ async def test_no_admin_key_configured_rejects_everything(
     assert response.status_code == 401
 
 
-async def test_plugged_in_non_admin_key_is_403_on_the_jobs_api(
+async def test_a_plugged_in_member_key_reads_but_may_not_manage(
     anon: httpx.AsyncClient, app: FastAPI
 ) -> None:
     """The hook the database-backed keys use: an extra authenticator in the chain."""
@@ -59,8 +59,21 @@ async def test_plugged_in_non_admin_key_is_403_on_the_jobs_api(
         return None
 
     app.state.resources.authenticators.append(member_keys)
-    response = await anon.get(QUEUES, headers={"Authorization": "Bearer member-key"})
+    member = {"Authorization": "Bearer member-key"}
+    assert (await anon.get(QUEUES, headers=member)).status_code == 200
+    response = await anon.post(f"{QUEUES}/my-new-job/retry-failed", headers=member)
     assert response.status_code == 403
     assert response.json()["code"] == "forbidden"
-    admin = await anon.get(QUEUES, headers={"Authorization": "Bearer test-admin-key"})
-    assert admin.status_code == 200
+    operator = {"Authorization": "Bearer test-admin-key"}
+    assert (
+        await anon.post(f"{QUEUES}/my-new-job/retry-failed", headers=operator)
+    ).status_code == 200
+
+
+def test_only_the_operator_is_without_an_organisation() -> None:
+    with pytest.raises(ValueError, match="operator"):
+        Principal(role=Role.OPERATOR, org_id=uuid.uuid4())
+    with pytest.raises(ValueError, match="operator"):
+        Principal(role=Role.ADMIN)
+    assert Principal(role=Role.ADMIN, org_id=uuid.uuid4()).at_least(Role.OWNER)
+    assert not Principal(role=Role.ADMIN, org_id=uuid.uuid4()).at_least(Role.OPERATOR)

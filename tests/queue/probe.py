@@ -1,6 +1,7 @@
 """A probe queue whose handler records every execution, so tests assert what really ran."""
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ PROBE = "probe"
 class ProbeData(BaseModel):
     tag: str
     mode: str = "ok"
-    """ok | fail | fail-until-<n> | unrecoverable | sleep"""
+    """ok | fail | fail-until-<n> | unrecoverable | sleep | swallow-cancel | longer-on-retry"""
     seconds: float = 0.0
 
 
@@ -24,15 +25,31 @@ class Probe:
     runs: list[tuple[str, int, float]] = field(default_factory=list)
     """(tag, attempt, loop time) per execution, in execution order."""
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: list[tuple[str, int]] = field(default_factory=list)
+    """(tag, attempt) of every execution that returned or raised, even one the worker abandoned."""
     broken: bool = False
     """Mode `fail-if-broken` fails while this is set: a dependency that an operator later fixes."""
 
     async def handle(self, job: Job[ProbeData]) -> dict[str, Any]:
         self.runs.append((job.data.tag, job.attempt, asyncio.get_running_loop().time()))
         self.started.set()
+        try:
+            return await self._behave(job)
+        finally:
+            self.ended.append((job.data.tag, job.attempt))
+
+    async def _behave(self, job: Job[ProbeData]) -> dict[str, Any]:
         mode = job.data.mode
         if mode == "sleep":
             await asyncio.sleep(job.data.seconds)
+        if mode == "swallow-cancel" and job.attempt == 1:
+            # A retry loop with a bare except: every cancellation is caught and the wait goes on.
+            end = asyncio.get_running_loop().time() + job.data.seconds
+            while (left := end - asyncio.get_running_loop().time()) > 0:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(left)
+        if mode == "longer-on-retry":
+            await asyncio.sleep(job.data.seconds * (1 if job.attempt == 1 else 3))
         if mode == "fail":
             raise RuntimeError(f"probe {job.data.tag} failed on attempt {job.attempt}")
         if mode.startswith("fail-until-") and job.attempt < int(mode.removeprefix("fail-until-")):

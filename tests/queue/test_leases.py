@@ -94,3 +94,20 @@ async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_job(
     assert late == [0]
     job = await queue.get_job(added.id)
     assert job is not None and job.state is JobState.COMPLETED
+
+
+async def test_an_attempt_that_lost_its_lease_no_longer_renews_the_next_holders_lease(
+    queue: Queue,
+) -> None:
+    added = await queue.add(ProbeData(tag="x"), JobOptions(attempts=3))
+    stale = await _claim_as_dead_worker(queue, lease_ms=50)
+    await asyncio.sleep(0.1)
+    current = await _claim_as_dead_worker(queue, lease_ms=1_000)  # recovered and claimed again
+    assert current[0] == stale[0] and current[7] != stale[7]
+    lease = await queue.redis.zscore(queue.keys.active, added.id)
+    extend = scripts_for(queue.redis).extend
+    args = [job_key_prefix(queue.prefix), 60_000]
+    assert await extend(keys=[queue.keys.active], args=[*args, added.id, stale[7]]) == 0
+    assert await queue.redis.zscore(queue.keys.active, added.id) == lease
+    assert await extend(keys=[queue.keys.active], args=[*args, added.id, current[7]]) == 1
+    assert (await queue.redis.zscore(queue.keys.active, added.id) or 0) > (lease or 0) + 50_000

@@ -1,5 +1,5 @@
-"""The retention sweep removes what each queue's rules no longer keep, including jobs failed by
-lease expiry, which never pass through the finish script's trim."""
+"""The retention sweep removes what each queue's rules no longer keep, whatever rule the jobs
+finished under (here: failed by lease expiry while their options kept every failure)."""
 
 import asyncio
 
@@ -14,13 +14,14 @@ from redis.asyncio import Redis
 
 from tests.queue.probe import PROBE, Probe, ProbeData
 
-KEEP_TWO_FAILED = JobOptions(remove_on_fail=KeepJobs(count=2))
+KEEP_EVERY_FAILURE = JobOptions(remove_on_fail=False)
+KEEP_TWO_FAILED = KeepJobs(count=2)
 
 
 async def _fail_by_lease_expiry(queue: Queue, n: int, probe: Probe, redis_url: str) -> None:
     """n jobs claimed by a worker that dies; the next claim fails them (attempts spent)."""
     for i in range(n):
-        await queue.add(ProbeData(tag=f"lost-{i}"), KEEP_TWO_FAILED)
+        await queue.add(ProbeData(tag=f"lost-{i}"), KEEP_EVERY_FAILURE)
     k = queue.keys
     await scripts_for(queue.redis).claim(
         keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
@@ -30,12 +31,12 @@ async def _fail_by_lease_expiry(queue: Queue, n: int, probe: Probe, redis_url: s
     await run_burst_worker(redis_url, [probe.handler()], prefix=queue.prefix)
 
 
-async def test_sweep_trims_jobs_failed_by_lease_expiry_to_the_count(
+async def test_sweep_trims_failures_kept_under_a_looser_rule_to_the_queues_count(
     queue: Queue, probe: Probe, redis_url: str
 ) -> None:
     await _fail_by_lease_expiry(queue, 5, probe, redis_url)
-    assert (await queue.counts())[JobState.FAILED] == 5, "lease expiry skips the trim"
-    rules = {PROBE: QueueRetention(completed=False, failed=KEEP_TWO_FAILED.remove_on_fail)}
+    assert (await queue.counts())[JobState.FAILED] == 5
+    rules = {PROBE: QueueRetention(completed=False, failed=KEEP_TWO_FAILED)}
     removed = await sweep_retention(queue.redis, rules, prefix=queue.prefix)
     assert removed == {PROBE: {JobState.COMPLETED: 0, JobState.FAILED: 3}}
     page = await queue.get_jobs(JobState.FAILED)

@@ -264,7 +264,12 @@ async def test_state_changing_routes_record_their_own_events(
         assert (await admin.post("/api/v1/queues/my-new-job/retry-failed")).status_code == 200
         clean = {"state": "completed", "older_than_s": 0}
         assert (await admin.post("/api/v1/queues/my-new-job/clean", json=clean)).status_code == 200
-        email = {"to": "jane@acme.example.com", "subject": "Hi", "template": "welcome"}
+        email = {
+            "to": "jane@acme.example.com",
+            "subject": "Hi",
+            "template": "notification",
+            "variables": {"message": "m"},
+        }
         assert (await admin.post("/api/v1/notifications/email", json=email)).status_code == 202
     async with as_key(pg_app, OPERATOR_KEY) as operator:
         assert (await operator.post("/api/v1/queues/my-new-job/jobs", json=job)).status_code == 202

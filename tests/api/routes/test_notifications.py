@@ -152,6 +152,35 @@ async def test_other_invalid_fields_are_422(
     await assert_nothing_queued(queue)
 
 
+@pytest.mark.parametrize(
+    ("variables", "reason"),
+    [
+        ({"name": "Jane"}, "needs the variable 'action_url'"),
+        ({"name": "Jane", "action_url": "javascript:alert(1)"}, "not an absolute http(s) URL"),
+        ({"name": "Jane", "action_url": "//evil.example.com"}, "not an absolute http(s) URL"),
+    ],
+)
+async def test_variables_the_template_would_refuse_are_422(
+    client: httpx.AsyncClient, queue: Queue, variables: dict[str, str], reason: str
+) -> None:
+    response = await client.post(URL, json={**VALID, "variables": variables})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "variables"]
+    assert reason in error["msg"]
+    await assert_nothing_queued(queue)
+
+
+async def test_the_generic_enqueue_route_checks_the_template_too(
+    client: httpx.AsyncClient, queue: Queue
+) -> None:
+    data = {**VALID, "variables": {"name": "Jane", "action_url": "javascript:alert(1)"}}
+    response = await client.post("/api/v1/queues/notification-email/jobs", json={"data": data})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["data", "variables"]
+    await assert_nothing_queued(queue)
+
+
 async def test_a_repeated_idempotency_key_returns_the_first_job(
     client: httpx.AsyncClient, queue: Queue
 ) -> None:
@@ -171,8 +200,10 @@ async def test_idempotency_keys_are_scoped_to_the_callers_organisation(
     operator = await client.post(URL, json=body)
     member = await anon.post(URL, json=body, headers={"Authorization": "Bearer member-key"})
     assert (operator.status_code, member.status_code) == (202, 202)
-    assert operator.json()["id"] != member.json()["id"]
-    assert str(member_org) in member.json()["id"]
+    # Each organisation's ids are its own: the same key names two jobs, neither hiding the other.
+    assert operator.json()["created"] is member.json()["created"] is True
+    assert str(member_org) not in member.json()["id"]
+    assert (await queue.counts())[JobState.WAITING] == 2
 
 
 @pytest.fixture

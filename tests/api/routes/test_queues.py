@@ -202,7 +202,7 @@ async def test_a_job_id_already_used_by_another_queue_is_409(client: httpx.Async
             "to": "jane@example.com",
             "subject": "hi",
             "template": "notification",
-            "variables": {"title": "t", "body": "b"},
+            "variables": {"message": "m"},
         },
         "options": {"job_id": "taken-id"},
     }

@@ -1,6 +1,7 @@
 """`AuditDep`: how a route records the state change it just made. The event is enqueued (the
-audit-logs job writes it), never written inline, and an unreachable Redis is not swallowed: the
-error propagates and the caller gets a 503, so nobody believes an unrecorded change was recorded."""
+audit-logs job writes it), never written inline, so recording works while the database is down;
+an unreachable Redis is not swallowed: the error propagates and the caller gets a 503, so nobody
+believes an unrecorded change was recorded. The job belongs to the event's organisation."""
 
 import ipaddress
 import uuid
@@ -12,7 +13,7 @@ from forgestack_shared.catalog import AUDIT_LOGS
 from forgestack_shared.jobs.audit_log import AuditChanges, AuditLogData
 
 from .auth import Principal
-from .deps import PrincipalDep, QueueServiceDep
+from .deps import JobsDep, PrincipalDep
 from .queue_service import QueueService
 
 OPERATOR_ACTOR_ID = "operator"
@@ -20,10 +21,15 @@ MAX_USER_AGENT = 500
 
 
 def audit_job_options(event: AuditLogData) -> JobOptions:
-    """The job id derives from the event id (per organisation), so enqueueing the same event twice
-    keeps one job; the table's unique `event_id` catches what retention let through."""
-    scope = event.org_id or "platform"
-    return JobOptions(job_id=f"{AUDIT_LOGS.name.value}:{scope}:{event.event_id}")
+    """The job id derives from the event id, so enqueueing the same event twice keeps one job; ids
+    are per owner (the event's organisation), so no organisation can take another's. The table's
+    unique `event_id` catches what retention let through."""
+    return JobOptions(job_id=f"{AUDIT_LOGS.name.value}:{event.event_id}")
+
+
+def owner_of(event: AuditLogData) -> str | None:
+    """An event's job belongs to its organisation; platform events to nobody (operator only)."""
+    return None if event.org_id is None else str(event.org_id)
 
 
 class AuditRecorder:
@@ -78,7 +84,8 @@ class AuditRecorder:
 
 async def enqueue_audit_event(queues: QueueService, event: AuditLogData) -> bool:
     """True when a job was created, False when one for this event already existed."""
-    result = await queues.add(AUDIT_LOGS, event, audit_job_options(event))
+    owned = queues if queues.owner == owner_of(event) else queues.for_owner(owner_of(event))
+    result = await owned.add(AUDIT_LOGS, event, audit_job_options(event))
     return result.created
 
 
@@ -91,7 +98,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _recorder(queues: QueueServiceDep, principal: PrincipalDep, request: Request) -> AuditRecorder:
+async def _recorder(queues: JobsDep, principal: PrincipalDep, request: Request) -> AuditRecorder:
     return AuditRecorder(queues, principal, request)
 
 

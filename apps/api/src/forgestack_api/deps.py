@@ -1,5 +1,5 @@
-"""Annotated dependencies: what a route declares in its signature to get settings, the queue
-service, the database engine or the authenticated caller."""
+"""Annotated dependencies: what a route declares in its signature to get settings, the caller's
+queue service, the database engine or the authenticated caller."""
 
 from typing import Annotated
 
@@ -17,21 +17,21 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def _settings(request: Request) -> Settings:
+# Dependencies are coroutines: FastAPI runs a plain `def` one in its thread pool, a hop per request.
+async def _resources(request: Request) -> AppResources:
+    return resources_of(request)
+
+
+async def _settings(request: Request) -> Settings:
     return resources_of(request).settings
 
 
-def _queue_service(request: Request) -> QueueService:
-    return resources_of(request).queues
-
-
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return resources_of(request).engine
 
 
-ResourcesDep = Annotated[AppResources, Depends(resources_of)]
+ResourcesDep = Annotated[AppResources, Depends(_resources)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-QueueServiceDep = Annotated[QueueService, Depends(_queue_service)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 
 
@@ -51,11 +51,10 @@ async def require_principal(
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
 
 
-async def require_admin(principal: PrincipalDep) -> Principal:
-    """Operator routes (the jobs API): a valid key without the admin role is a 403."""
-    if not principal.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this route needs an admin key")
-    return principal
+async def _jobs(request: Request, principal: PrincipalDep) -> QueueService:
+    """The caller's jobs only: bound to the key's organisation (never to anything in the body)."""
+    return resources_of(request).queues.for_owner(principal.owner)
 
 
-AdminDep = Annotated[Principal, Depends(require_admin)]
+JobsDep = Annotated[QueueService, Depends(_jobs)]
+"""The queues as the caller may see them: its organisation's jobs, or all for the operator."""

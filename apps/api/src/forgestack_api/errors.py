@@ -11,10 +11,17 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from forgestack_queue.errors import InvalidJobStateError, JobIdInUseError, JobNotFoundError
+from forgestack_queue.errors import (
+    InvalidJobStateError,
+    JobIdInUseError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+)
 from loguru import logger
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+
+from .database_errors import DatabaseUnavailableError
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -83,6 +90,12 @@ async def _job_id_in_use(_: Request, exc: Exception) -> JSONResponse:
     return _error(409, "job_id_in_use", str(exc))
 
 
+async def _payload_too_large(_: Request, exc: Exception) -> JSONResponse:
+    """The job layer's own cap (for producers that bypass HTTP), under the request body cap."""
+    assert isinstance(exc, PayloadTooLargeError)
+    return _error(413, "payload_too_large", str(exc), limit=exc.limit)
+
+
 async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # redis-py's messages carry host and port, never the password of the URL.
     logger.warning("redis unavailable during {} {}: {}", request.method, request.url.path, exc)
@@ -92,6 +105,20 @@ async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
         f"the job store (Redis) is unreachable ({type(exc).__name__}); retry, with the same "
         "job_id to make the retry safe",
         dependency="redis",
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Only the cause's type is logged and returned: driver messages may name users or hosts.
+    cause = exc.__cause__ or exc
+    logger.warning(
+        "database unavailable during {} {}: {}", request.method, request.url.path, type(cause)
+    )
+    return _error(
+        503,
+        "dependency_unavailable",
+        f"the database is unreachable ({type(cause).__name__}); retry shortly",
+        dependency="database",
     )
 
 
@@ -121,5 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(JobNotFoundError, _job_not_found)
     app.add_exception_handler(InvalidJobStateError, _invalid_state)
     app.add_exception_handler(JobIdInUseError, _job_id_in_use)
+    app.add_exception_handler(PayloadTooLargeError, _payload_too_large)
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
+    app.add_exception_handler(DatabaseUnavailableError, _database_unavailable)

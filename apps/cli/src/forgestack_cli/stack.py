@@ -9,17 +9,17 @@ Start such services as child processes, not threads: the supervisor stays single
 """
 
 import os
-import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from forgestack_shared.dev_redis import dev_redis_url_file
+from forgestack_shared.redact import redact_url
 from forgestack_shared.settings import Settings
 
 from .db_commands import prepare_dev_database
+from .dev_key import KEY_FILE, dev_admin_key
 from .embedded_redis import port_is_free, start_embedded_redis
 from .mail_catcher import use_or_start_mail_catcher
 from .processes import ManagedProcess, spawn
@@ -73,17 +73,6 @@ class DevStack:
 DevStep = Callable[[DevStack], None]
 
 
-def redact_url(url: str) -> str:
-    """A URL fit to print: any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def use_or_start_redis(stack: DevStack) -> None:
     if stack.settings.redis_url:
         stack.report("Redis", f"{redact_url(stack.settings.redis_url)} (REDIS_URL)")
@@ -106,9 +95,10 @@ def use_or_generate_admin_key(stack: DevStack) -> None:
     if stack.settings.forgestack_admin_api_key is not None:
         stack.report("Admin API key", "from FORGESTACK_ADMIN_API_KEY (not shown)")
         return
-    key = secrets.token_urlsafe(32)
+    key, made = dev_admin_key(stack.data_dir)
     stack.env["FORGESTACK_ADMIN_API_KEY"] = key
-    stack.report("Admin API key", key)
+    kept = f"{'new, ' if made else ''}kept in {stack.data_dir / KEY_FILE}"
+    stack.report("Admin API key", f"{key}  ($KEY in the README's examples; {kept})")
 
 
 def start_app_processes(stack: DevStack) -> None:

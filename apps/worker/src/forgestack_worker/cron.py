@@ -2,8 +2,9 @@
 enqueued with an idempotent id, see forgestack_queue.cron. A tick that raises is a failed job in
 the `cron` queue's failed store, like any other job.
 
-- Retention sweep (every 5 minutes): the finish script trims as jobs finish, but jobs failed by
-  lease expiry (their worker died) skip it; the sweep applies every queue's rules to all.
+- Retention sweep (every 5 minutes): the finish script trims by the rule each job was enqueued
+  with; the sweep applies each queue's current rule to every finished job (jobs enqueued under a
+  looser rule, or kept by an older version), through `Queue.trim`.
 - Queue health (every minute): counts per queue and state, logged and kept in Redis for a day.
 - Idle API keys (daily): a key nobody used for API_KEY_IDLE_REVOKE_DAYS is a leaked-credential
   risk with no user to miss it; revoking it is the control SaaS security reviews ask for, and it

@@ -13,7 +13,8 @@ from .types import BigIntegerPK, JSONDocument, UTCDateTime, utcnow
 
 
 class ApiKeyRole(StrEnum):
-    """What a key may do inside its organisation; `admin` also reaches the operator (jobs) API."""
+    """What a key may do inside its organisation, and only there (`admin` included): the
+    operator key from settings is the only cross-organisation caller."""
 
     MEMBER = "member"
     OWNER = "owner"

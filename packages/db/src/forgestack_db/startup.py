@@ -1,5 +1,7 @@
 """How the API and the worker open the database: guarded before anything else uses it."""
 
+import asyncio
+
 from loguru import logger
 from sqlalchemy.exc import DBAPIError
 
@@ -25,3 +27,15 @@ async def open_database(url: str, settings: GuardSettings, *, pool_size: int = 5
             exc,
         )
     return db
+
+
+def check_database_login(url: str, settings: GuardSettings) -> None:
+    """The guard once, before a process starts serving, so an unsafe login stops it with the
+    guard's message rather than a traceback from inside uvicorn or arq. Raises
+    `UnsafeDatabaseRoleError`; a database that is down passes (see `open_database`)."""
+
+    async def check() -> None:
+        db = await open_database(url, settings, pool_size=1)
+        await db.dispose()
+
+    asyncio.run(check())

@@ -35,3 +35,12 @@ class JobIdInUseError(QueueError):
         super().__init__(f"job id {job_id!r} is already used by queue {queue!r}")
         self.job_id = job_id
         self.queue = queue
+
+
+class PayloadTooLargeError(QueueError):
+    """A job's serialised data is over the queue's `max_payload_bytes`: nothing was written."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"job data is {size} bytes; the limit is {limit}")
+        self.size = size
+        self.limit = limit

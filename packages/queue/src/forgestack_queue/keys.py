@@ -19,6 +19,16 @@ def queues_key(prefix: str) -> str:
     return f"{prefix}:queues"
 
 
+STATE_PARTS = {
+    JobState.WAITING: "wait",
+    JobState.DELAYED: "delayed",
+    JobState.ACTIVE: "active",
+    JobState.COMPLETED: "completed",
+    JobState.FAILED: "failed",
+}
+"""Each state's key suffix, as the Lua scripts name them."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
     prefix: str
@@ -26,6 +36,11 @@ class QueueKeys:
 
     def _k(self, part: str) -> str:
         return f"{self.prefix}:q:{self.queue}:{part}"
+
+    @property
+    def base(self) -> str:
+        """`<prefix>:q:<queue>:`: scripts build the owner index keys from it (index_move)."""
+        return self._k("")
 
     @property
     def wait(self) -> str:
@@ -57,13 +72,12 @@ class QueueKeys:
         return self._k("marker")
 
     def state_set(self, state: JobState) -> str:
-        return {
-            JobState.WAITING: self.wait,
-            JobState.DELAYED: self.delayed,
-            JobState.ACTIVE: self.active,
-            JobState.COMPLETED: self.completed,
-            JobState.FAILED: self.failed,
-        }[state]
+        return self._k(STATE_PARTS[state])
+
+    def owner_set(self, owner: str, state: JobState) -> str:
+        """An owner's index of one state: the same members and scores as the queue's state set,
+        restricted to that owner's jobs; every script that moves a job keeps it in step."""
+        return self._k(f"o:{owner}:{STATE_PARTS[state]}")
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"

@@ -5,8 +5,19 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MAX_PRIORITY = 2**21
-"""Priorities share a sorted-set score with a 32-bit sequence; 21 bits keep it exact in a double."""
+MAX_PRIORITY = 2**10
+"""Priorities share a sorted-set score with a 43-bit FIFO sequence (_prelude.lua run_score): 10
+bits keep the score exact in a double, and the sequence does not wrap in practice."""
+
+DAY_MS = 24 * 3600 * 1000
+MAX_DELAY_MS = 365 * DAY_MS
+"""Longest `delay`; the scripts also cap every due time they compute at this (MAX_DUE_DELAY)."""
+MAX_TIMEOUT_MS = DAY_MS
+MAX_BACKOFF_MS = 30 * DAY_MS
+"""Longest wait before one retry: bounds `delay`, schedule entries and every computed backoff."""
+MAX_BACKOFF_SCHEDULE = 100
+MAX_KEEP_AGE_S = 10 * 365 * 24 * 3600
+MAX_KEEP_COUNT = 1_000_000
 
 
 class Backoff(BaseModel):
@@ -15,25 +26,29 @@ class Backoff(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["fixed", "exponential"] = "exponential"
-    delay: int = Field(default=1000, ge=0, description="Base delay in milliseconds.")
+    delay: int = Field(
+        default=1000, ge=0, le=MAX_BACKOFF_MS, description="Base delay in milliseconds."
+    )
     jitter: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Fraction of the delay randomised away (0 to 1)."
     )
-    schedule: list[Annotated[int, Field(ge=0)]] | None = Field(
+    schedule: list[Annotated[int, Field(ge=0, le=MAX_BACKOFF_MS)]] | None = Field(
         default=None,
         min_length=1,
+        max_length=MAX_BACKOFF_SCHEDULE,
         description="Milliseconds before retry 1, 2, ...; the last entry repeats. Wins over `type`.",
     )
 
     def delay_for(self, attempts_made: int, rng: random.Random | None = None) -> int:
-        """Milliseconds to wait before the next try, after `attempts_made` tries have failed."""
+        """Milliseconds to wait before the next try, after `attempts_made` tries have failed;
+        never over MAX_BACKOFF_MS, however many attempts (2^(n-1) passes year 9999 near n=39)."""
         n = max(attempts_made, 1)
         if self.schedule:
             base = self.schedule[min(n, len(self.schedule)) - 1]
         elif self.type == "fixed":
             base = self.delay
         else:
-            base = self.delay * 2 ** (n - 1)
+            base = min(self.delay * 2 ** min(n - 1, 64), MAX_BACKOFF_MS)
         if self.jitter and base:
             base -= int(base * self.jitter * (rng or random).random())
         return base
@@ -44,11 +59,16 @@ class KeepJobs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    age: int | None = Field(default=None, ge=0, description="Seconds.")
-    count: int | None = Field(default=None, ge=0)
+    age: int | None = Field(default=None, ge=0, le=MAX_KEEP_AGE_S, description="Seconds.")
+    count: int | None = Field(default=None, ge=0, le=MAX_KEEP_COUNT)
 
 
-Retention = bool | Annotated[int, Field(ge=0)] | KeepJobs
+DEFAULT_KEEP_COMPLETED = KeepJobs(age=3600, count=1000)
+"""The layer's own default: completed jobs are kept an hour, at most 1,000 per queue."""
+DEFAULT_KEEP_FAILED = KeepJobs(age=7 * 24 * 3600, count=10_000)
+"""The layer's own default: failed jobs are kept a week, at most 10,000 per queue."""
+
+Retention = bool | Annotated[int, Field(ge=0, le=MAX_KEEP_COUNT)] | KeepJobs
 """`True` removes at once, `False` keeps forever, `N` keeps the newest N per queue."""
 
 
@@ -85,15 +105,17 @@ class JobOptions(BaseModel):
 
     attempts: int = Field(default=1, ge=1, le=1000, description="Total tries, the first included.")
     backoff: Backoff | None = Field(default=None, description="None retries at once.")
-    delay: int = Field(default=0, ge=0, description="Milliseconds before the job may run.")
+    delay: int = Field(
+        default=0, ge=0, le=MAX_DELAY_MS, description="Milliseconds before the job may run."
+    )
     priority: int = Field(
         default=0,
         ge=0,
         lt=MAX_PRIORITY,
         description="0 (no priority) runs before 1, 1 before 2, ...; FIFO within one priority.",
     )
-    remove_on_complete: Retention = Field(default=False)
-    remove_on_fail: Retention = Field(default=False)
+    remove_on_complete: Retention = Field(default=DEFAULT_KEEP_COMPLETED)
+    remove_on_fail: Retention = Field(default=DEFAULT_KEEP_FAILED)
     job_id: str | None = Field(
         default=None,
         min_length=1,
@@ -102,7 +124,10 @@ class JobOptions(BaseModel):
         description="Idempotency key: adding an existing id returns the existing job.",
     )
     timeout: int | None = Field(
-        default=None, gt=0, description="Milliseconds one attempt may run before it fails."
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT_MS,
+        description="Milliseconds one attempt may run before it fails.",
     )
     arq: ArqCallOptions | None = Field(
         default=None, description="Set by `ArqRedis.enqueue_job`'s `_expires` and `_job_try`."

@@ -42,12 +42,19 @@ class OutcomeWriter:
         self._outbox: list[Entry] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
-        """Returns once the outcome is stored (or could not be: the lease then recovers the job)."""
+    def submit(self, job: ClaimedJob, outcome: Outcome | None) -> "asyncio.Future[None]":
+        """Queues the outcome for the next write; the future is done once it is stored (or could
+        not be: the lease then recovers the job). For callers that cannot wait, like the
+        watchdog recording an attempt whose handler ignores cancellation."""
         done = asyncio.get_running_loop().create_future()
         self._outbox.append((job, outcome, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_all())
+        return done
+
+    async def record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
+        """Returns once the outcome is stored (or could not be: the lease then recovers the job)."""
+        done = self.submit(job, outcome)
         try:
             await asyncio.shield(done)
         except asyncio.CancelledError:

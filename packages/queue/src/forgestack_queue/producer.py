@@ -1,23 +1,38 @@
 """`Queue`: add jobs and read or manage their state. One Lua call per add (or per batch)."""
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
-from .errors import InvalidJobStateError, JobIdInUseError, JobNotFoundError
+from .errors import (
+    InvalidJobStateError,
+    JobIdInUseError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+)
 from .keys import QueueKeys, job_key_prefix, queues_key
 from .options import JobOptions
-from .records import JobRecord, record_from_hash
+from .owners import full_id, local_id, validate_owner
+from .reads import find_job, read_page
+from .records import JobRecord
 from .scripts import scripts_for
 from .serializer import dumps
 from .states import JobState
 
 NEWEST_FIRST = frozenset({JobState.COMPLETED, JobState.FAILED})
+FINISHED = NEWEST_FIRST
 _DEFAULT_OPTIONS = JobOptions()
+DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
+"""Serialised job data over this is refused (PayloadTooLargeError): Redis holds every waiting
+job in memory, and the API's request cap (1 MiB) leaves room for the envelope."""
+CLEAN_BATCH = 1000
+"""Jobs removed per clean script call: each call is atomic and short (< ~10 ms)."""
+CLEAN_SCAN_WINDOW = 1000
+"""Waiting/delayed members examined per clean call (they are not ordered by age)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,26 +53,45 @@ _options_json: dict[int, tuple[JobOptions, str]] = {}
 
 
 def _options_to_json(opts: JobOptions) -> str:
-    """Callers reuse a few option objects (the catalog's); serialise each once, not per job."""
+    """Callers reuse a few option objects (the catalog's); serialise each once, not per job.
+    Retention is always written: the claim script applies remove_on_fail to a job whose lease
+    expired, and it cannot know Python's defaults."""
     hit = _options_json.get(id(opts))
     if hit is not None and hit[0] is opts:
         return hit[1]
     if len(_options_json) > 1024:
         _options_json.clear()
-    text = opts.model_dump_json(exclude_defaults=True)
+    fields = opts.model_dump(mode="json", exclude_defaults=True)
+    fields |= opts.model_dump(mode="json", include={"remove_on_complete", "remove_on_fail"})
+    text = json.dumps(fields, separators=(",", ":"))
     _options_json[id(opts)] = (opts, text)
     return text
 
 
 class Queue:
-    """A named queue on one Redis. Options given here are final: merge catalog defaults before."""
+    """A named queue on one Redis. Options given here are final: merge catalog defaults before.
 
-    def __init__(self, redis: Redis, name: str, *, prefix: str = "fs") -> None:
+    Bound to an `owner` (the API passes the organisation), every method acts only on that owner's
+    jobs and takes and returns its local ids; another owner's job is simply not found. Without an
+    owner it is the operator's view: every job of the queue, by full id (`<owner>~<id>` for owned
+    jobs), and the jobs it adds are unowned."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        name: str,
+        *,
+        prefix: str = "fs",
+        owner: str | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
         if not name or ":" in name:
             raise ValueError(f"queue name {name!r} must be non-empty and contain no ':'")
         self.redis = redis
         self.name = name
         self.prefix = prefix
+        self.owner = None if owner is None else validate_owner(owner)
+        self.max_payload_bytes = max_payload_bytes
         self.keys = QueueKeys(prefix, name)
         self._scripts = scripts_for(redis)
 
@@ -70,36 +104,56 @@ class Queue:
     async def add_bulk(
         self, jobs: Sequence[tuple[Any, JobOptions | None]], *, name: str | None = None
     ) -> list[AddResult]:
-        """All jobs in one script call: one round trip, and all-or-nothing on a Redis error."""
+        """All jobs in one script call: one round trip, and all or nothing (an oversized payload
+        or an id of another queue writes no job of the batch)."""
         if not jobs:
             return []
-        args: list[str | bytes | int] = [job_key_prefix(self.prefix), self.name]
+        k = self.keys
+        args: list[str | bytes | int] = [
+            job_key_prefix(self.prefix),
+            k.base,
+            self.name,
+            self.owner or "",
+        ]
         for data, options in jobs:
             opts = options or _DEFAULT_OPTIONS
+            payload = dumps(data)
+            if len(payload) > self.max_payload_bytes:
+                raise PayloadTooLargeError(len(payload), self.max_payload_bytes)
             args += [
-                opts.job_id or uuid.uuid4().hex,
+                full_id(self.owner, opts.job_id or uuid.uuid4().hex),
                 name or self.name,
-                dumps(data),
+                payload,
                 _options_to_json(opts),
                 opts.priority,
                 opts.delay,
-                opts.attempts,
             ]
-        k = self.keys
         rows = await self._scripts.add(
             keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix)], args=args
         )
-        results = []
-        for job_id, created, state, owner in rows:
-            if owner.decode() != self.name:
-                raise JobIdInUseError(job_id.decode(), owner.decode())
-            results.append(
-                AddResult(id=job_id.decode(), created=bool(created), state=JobState(state.decode()))
+        if rows and rows[0] == b"clash":
+            _, job_id, queue = rows
+            raise JobIdInUseError(self._local(job_id.decode()), queue.decode())
+        return [
+            AddResult(
+                id=self._local(job_id.decode()),
+                created=bool(created),
+                state=JobState(state.decode()),
             )
-        return results
+            for job_id, created, state in rows
+        ]
+
+    def _local(self, job_id: str) -> str:
+        return local_id(self.owner, job_id) or job_id
+
+    def _set(self, state: JobState) -> str:
+        """The set this view reads: the owner's index, or the queue's own state set."""
+        if self.owner is None:
+            return self.keys.state_set(state)
+        return self.keys.owner_set(self.owner, state)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        record = await find_job(self.redis, job_id, prefix=self.prefix)
+        record = await find_job(self.redis, job_id, prefix=self.prefix, owner=self.owner)
         if record is None or record.queue != self.name:
             return None
         return record
@@ -107,7 +161,7 @@ class Queue:
     async def counts(self) -> dict[JobState, int]:
         async with self.redis.pipeline(transaction=True) as pipe:
             for state in JobState:
-                pipe.zcard(self.keys.state_set(state))
+                pipe.zcard(self._set(state))
             values = await pipe.execute()
         return dict(zip(JobState, values, strict=True))
 
@@ -118,26 +172,31 @@ class Queue:
 
         The cursor is an offset into the state's set: cheap, and exact while the set is unchanged."""
         start = int(cursor) if cursor else 0
-        key = self.keys.state_set(state)
+        key = self._set(state)
         end = start + limit - 1
         if state in NEWEST_FIRST:
             ids = await self.redis.zrevrange(key, start, end)
         else:
             ids = await self.redis.zrange(key, start, end)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for raw_id in ids:
-                pipe.hgetall(self.keys.job(raw_id.decode()))
-            hashes = await pipe.execute() if ids else []
-        jobs = [record_from_hash(h) for h in hashes if h]
+        jobs = await read_page(self.redis, self.prefix, self.name, state, ids, self.owner)
         next_cursor = str(start + limit) if len(ids) == limit else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
+    def _full(self, job_id: str) -> str | None:
+        """The Redis id of one of this view's jobs; None when the id cannot be one of them."""
+        if self.owner is not None and "~" in job_id:
+            return None
+        return full_id(self.owner, job_id)
+
     async def retry(self, job_id: str) -> JobRecord:
         """Failed -> waiting with attempts reset, as an operator's manual retry."""
+        full = self._full(job_id)
+        if full is None:
+            raise JobNotFoundError(job_id)
         k = self.keys
         moved, state = await self._scripts.retry(
-            keys=[k.failed, k.wait, k.seq, k.marker],
-            args=[job_key_prefix(self.prefix), self.name, "one", job_id],
+            keys=[k.failed, k.failed, k.wait, k.seq, k.marker],
+            args=[job_key_prefix(self.prefix), k.base, self.name, "one", full],
         )
         if not moved:
             if state == b"missing":
@@ -153,18 +212,21 @@ class Queue:
         total = 0
         while True:
             moved, _ = await self._scripts.retry(
-                keys=[k.failed, k.wait, k.seq, k.marker],
-                args=[job_key_prefix(self.prefix), self.name, "bulk", batch],
+                keys=[self._set(JobState.FAILED), k.failed, k.wait, k.seq, k.marker],
+                args=[job_key_prefix(self.prefix), k.base, self.name, "bulk", batch],
             )
             total += int(moved)
             if moved < batch:
                 return total
 
     async def remove(self, job_id: str) -> None:
+        full = self._full(job_id)
+        if full is None:
+            raise JobNotFoundError(job_id)
         k = self.keys
         outcome = await self._scripts.remove(
-            keys=[k.job(job_id), k.wait, k.delayed, k.completed, k.failed],
-            args=[job_id, self.name],
+            keys=[k.job(full), k.wait, k.delayed, k.completed, k.failed],
+            args=[full, self.name, k.base],
         )
         if outcome == b"missing":
             raise JobNotFoundError(job_id)
@@ -172,25 +234,64 @@ class Queue:
             raise InvalidJobStateError(job_id, outcome.decode(), "not active")
 
     async def clean(self, state: JobState, older_than_s: float, *, limit: int = 10_000) -> int:
-        """Removes jobs of `state` older than the cut-off; active jobs are never cleaned."""
+        """Removes up to `limit` jobs of `state` older than the cut-off; active jobs are never
+        cleaned. Works in atomic batches of CLEAN_BATCH, so any size is safe and Redis never
+        stalls; jobs added or moved while it runs may be kept until the next clean."""
         if state is JobState.ACTIVE:
             raise InvalidJobStateError("*", state.value, "waiting, delayed, completed or failed")
-        removed = await self._scripts.clean(
-            keys=[self.keys.state_set(state)],
-            args=[job_key_prefix(self.prefix), state.value, int(older_than_s * 1000), limit],
+        k = self.keys
+        part = k.state_set(state).removeprefix(k.base)
+        total, start = 0, 0
+        while total < limit:
+            removed, start = await self._scripts.clean(
+                keys=[self._set(state)],
+                args=[
+                    job_key_prefix(self.prefix),
+                    k.base,
+                    part,
+                    int(older_than_s * 1000),
+                    min(CLEAN_BATCH, limit - total),
+                    start,
+                    CLEAN_SCAN_WINDOW,
+                ],
+            )
+            total += int(removed)
+            if start < 0:
+                break
+        return total
+
+    async def trim(
+        self,
+        state: JobState,
+        *,
+        count: int | None = None,
+        age_s: int | None = None,
+        limit: int = 1000,
+    ) -> int:
+        """Applies a retention rule to the queue's completed or failed jobs (every owner's),
+        removing at most `limit`: a retention cron calls it until it returns less than `limit`.
+        Keeps the newest `count` and those younger than `age_s`; None means no such rule."""
+        if self.owner is not None:
+            raise ValueError("trim applies a queue's retention to every owner: operator view only")
+        if state not in FINISHED:
+            raise InvalidJobStateError("*", state.value, "completed or failed")
+        k = self.keys
+        removed = await self._scripts.trim(
+            args=[
+                job_key_prefix(self.prefix),
+                k.base,
+                k.state_set(state).removeprefix(k.base),
+                -1 if count is None else count,
+                -1 if age_s is None else age_s,
+                limit,
+            ]
         )
         return int(removed)
-
-
-async def find_job(redis: Redis, job_id: str, *, prefix: str = "fs") -> JobRecord | None:
-    """Any queue's job by id: ids are unique across queues."""
-    try:
-        raw: dict[bytes, bytes] = await redis.hgetall(job_key_prefix(prefix) + job_id)  # type: ignore[misc]
-    except ResponseError:
-        return None  # not a hash: a corrupt record is reported when a worker claims it
-    return record_from_hash(raw) if raw else None
 
 
 async def known_queues(redis: Redis, *, prefix: str = "fs") -> list[str]:
     members: set[bytes] = await redis.smembers(queues_key(prefix))  # type: ignore[misc]
     return sorted(m.decode() for m in members)
+
+
+__all__ = ["AddResult", "JobPage", "Queue", "find_job", "known_queues"]

@@ -1,17 +1,27 @@
-"""What readers (API, dashboard) see of a job: decoded from its Redis hash in one place."""
+"""What readers (API, dashboard) see of a job: decoded from its Redis hash in one place.
+
+Decoding never raises: a record that is corrupt, partial or out of range (a field overwritten by
+hand, a key that is not a hash, a date past year 9999) comes back flagged `corrupt` with the
+reason, so one bad record shows as such instead of failing a whole page."""
 
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 
 from .options import JobOptions
+from .owners import local_id
 from .serializer import loads
 from .states import JobState
+
+_MAX_MS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() * 1000)
+_REQUIRED = ("queue", "state", "data")
+"""The fields every add writes; the others have defaults (see add.lua)."""
 
 
 class JobRecord(BaseModel):
     id: str
+    """As the reader names it: the local id for an owner-bound queue, else the full id."""
     queue: str
     name: str
     state: JobState
@@ -19,6 +29,7 @@ class JobRecord(BaseModel):
     options: JobOptions
     priority: int
     attempts_made: int
+    owner: str | None = None
     result: Any = None
     failed_reason: str | None = None
     stacktrace: str | None = None
@@ -26,54 +37,122 @@ class JobRecord(BaseModel):
     processed_at: datetime | None = None
     finished_at: datetime | None = None
     delay_until: datetime | None = None
+    corrupt: str | None = Field(
+        default=None, description="Why the stored record is unreadable in part; None when sound."
+    )
 
 
-def _ms(raw: dict[str, bytes], key: str) -> datetime | None:
-    value = raw.get(key)
-    if not value:
-        return None
-    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+class _Decoder:
+    """Reads fields of one hash, collecting what is wrong instead of raising."""
+
+    def __init__(self, raw: dict[bytes, bytes]) -> None:
+        self.fields = {k.decode("utf-8", "replace"): v for k, v in raw.items()}
+        self.problems = [f"missing field {name}" for name in _REQUIRED if name not in self.fields]
+
+    def text(self, key: str) -> str | None:
+        value = self.fields.get(key)
+        return None if value is None else value.decode("utf-8", "replace")
+
+    def integer(self, key: str) -> int:
+        value = self.fields.get(key)
+        if value is None:
+            return 0
+        try:
+            return int(value)
+        except ValueError:
+            self.problems.append(f"{key} is not an integer")
+            return 0
+
+    def ms(self, key: str) -> datetime | None:
+        value = self.fields.get(key)
+        if not value:
+            return None
+        try:
+            ms = int(value)
+        except ValueError:
+            self.problems.append(f"{key} is not a timestamp")
+            return None
+        if not 0 <= ms <= _MAX_MS:
+            self.problems.append(f"{key} is out of range")
+            return None
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+    def json(self, key: str) -> Any:
+        value = self.fields.get(key)
+        if value is None:
+            return None
+        try:
+            return loads(value)
+        except ValueError:
+            # A poisoned payload is shown as text so an operator can see what was written.
+            self.problems.append(f"{key} is not JSON")
+            return value.decode("utf-8", "replace")
+
+    def state(self, listed: JobState | None) -> JobState:
+        text = self.text("state")
+        try:
+            return JobState(text or "")
+        except ValueError:
+            if text is not None:
+                self.problems.append(f"unknown state {text!r}")
+            return listed or JobState.FAILED
+
+    def options(self) -> JobOptions:
+        try:
+            return JobOptions.model_validate_json(self.fields.get("opts", b"{}"))
+        except ValidationError:
+            self.problems.append("options do not validate")
+            return JobOptions()
 
 
-def _text(raw: dict[str, bytes], key: str) -> str | None:
-    value = raw.get(key)
-    return None if value is None else value.decode("utf-8", "replace")
+def record_from_hash(
+    raw: dict[bytes, bytes],
+    *,
+    owner: str | None = None,
+    listed_id: str | None = None,
+    listed_state: JobState | None = None,
+) -> JobRecord:
+    """`owner` names the reader (ids come back local to it); `listed_id`/`listed_state` say where
+    a listing found the job, which stand in for fields the record lacks."""
+    d = _Decoder(raw)
+    full = d.text("id") or listed_id or ""
+    queue = d.text("queue") or ""
+    record = JobRecord(
+        id=local_id(owner, full) or full,
+        queue=queue,
+        name=d.text("name") or queue,
+        state=d.state(listed_state),
+        data=d.json("data"),
+        options=d.options(),
+        priority=d.integer("priority"),
+        attempts_made=d.integer("attempts_made"),
+        owner=d.text("owner"),
+        result=d.json("result"),
+        failed_reason=d.text("failed_reason"),
+        stacktrace=d.text("stacktrace"),
+        created_at=d.ms("created_at"),
+        processed_at=d.ms("processed_at"),
+        finished_at=d.ms("finished_at"),
+        delay_until=d.ms("delay_until"),
+    )
+    if d.problems:
+        record.corrupt = "; ".join(d.problems)
+    return record
 
 
-def _json(raw: dict[str, bytes], key: str) -> Any:
-    value = raw.get(key)
-    if value is None:
-        return None
-    try:
-        return loads(value)
-    except ValueError:
-        # A poisoned payload is shown as text so an operator can see what was written.
-        return value.decode("utf-8", "replace")
-
-
-def _options(raw: dict[str, bytes]) -> JobOptions:
-    try:
-        return JobOptions.model_validate_json(raw.get("opts", b"{}"))
-    except ValueError:
-        return JobOptions()
-
-
-def record_from_hash(raw: dict[bytes, bytes]) -> JobRecord:
-    fields = {k.decode(): v for k, v in raw.items()}
+def unreadable_record(
+    job_id: str, queue: str, state: JobState, reason: str, *, owner: str | None = None
+) -> JobRecord:
+    """A listed id whose key is not a job hash at all (overwritten with another Redis type)."""
     return JobRecord(
-        id=_text(fields, "id") or "",
-        queue=_text(fields, "queue") or "",
-        name=_text(fields, "name") or _text(fields, "queue") or "",
-        state=JobState(_text(fields, "state") or JobState.FAILED),
-        data=_json(fields, "data"),
-        options=_options(fields),
-        priority=int(fields.get("priority", b"0")),
-        attempts_made=int(fields.get("attempts_made", b"0")),
-        result=_json(fields, "result"),
-        failed_reason=_text(fields, "failed_reason"),
-        stacktrace=_text(fields, "stacktrace"),
-        created_at=_ms(fields, "created_at"),
-        processed_at=_ms(fields, "processed_at"),
-        finished_at=_ms(fields, "finished_at"),
-        delay_until=_ms(fields, "delay_until"),
+        id=local_id(owner, job_id) or job_id,
+        queue=queue,
+        name=queue,
+        state=state,
+        data=None,
+        options=JobOptions(),
+        priority=0,
+        attempts_made=0,
+        owner=owner,
+        corrupt=reason,
     )

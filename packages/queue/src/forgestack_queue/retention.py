@@ -1,23 +1,20 @@
 """Retention sweep: applies each queue's `remove_on_complete` / `remove_on_fail` to the jobs
-already finished, so jobs that never passed through the finish script's trim (failed by lease
-expiry in the claim script, or finished under an older, looser rule) are removed too."""
+already finished, so jobs that finished under another rule (enqueued with looser options, or
+kept by an older version of the scripts) are removed too."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from .options import Retention, retention_limits
 from .producer import Queue
 from .states import JobState
 
 SWEEP_LIMIT = 1_000
-"""Jobs removed per queue, state and rule per sweep: bounds the sweep's run time; the next
-sweep takes the rest."""
-
-
-TRIM_TRIES = 3
+"""Jobs one `Queue.trim` call removes at most: bounds each Lua call's run time."""
+MAX_CALLS = 20
+"""Trim calls per queue and state per sweep; a larger backlog goes on at the next sweep."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,38 +23,24 @@ class QueueRetention:
     failed: Retention
 
 
-async def _trim_to_count(queue: Queue, state: JobState, count: int) -> int:
-    """Removes the jobs beyond the newest `count` as clean.lua removes a job (its hash and its
-    set entry), under WATCH: if the set changes meanwhile (a job finishes, an operator retries
-    one), nothing is removed and the next try, or sweep, starts again from the new set."""
-    key = queue.keys.state_set(state)
-    for _ in range(TRIM_TRIES):
-        async with queue.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(key)
-                ids = await pipe.zrevrange(key, count, count + SWEEP_LIMIT - 1)
-                if not ids:
-                    return 0
-                pipe.multi()  # type: ignore[no-untyped-call]
-                for raw in ids:
-                    pipe.delete(queue.keys.job(raw.decode()))
-                pipe.zrem(key, *ids)
-                await pipe.execute()
-                return len(ids)
-            except WatchError:
-                continue
-    return 0
-
-
 async def sweep_queue(queue: Queue, rules: QueueRetention) -> dict[JobState, int]:
+    """`Queue.trim` is the finish script's own retention code, run over the whole set, so
+    per-owner indexes stay in step and the rule means exactly what it means at finish time."""
     removed: dict[JobState, int] = {}
     for state, rule in ((JobState.COMPLETED, rules.completed), (JobState.FAILED, rules.failed)):
         count, age_s = retention_limits(rule)
         total = 0
-        if age_s >= 0:
-            total += await queue.clean(state, age_s, limit=SWEEP_LIMIT)
-        if count >= 0:
-            total += await _trim_to_count(queue, state, count)
+        if count >= 0 or age_s >= 0:
+            for _ in range(MAX_CALLS):
+                n = await queue.trim(
+                    state,
+                    count=None if count < 0 else count,
+                    age_s=None if age_s < 0 else age_s,
+                    limit=SWEEP_LIMIT,
+                )
+                total += n
+                if n < SWEEP_LIMIT:
+                    break
         removed[state] = total
     return removed
 

@@ -27,6 +27,8 @@ class Scripts:
     remove: AsyncScript
     clean: AsyncScript
     extend: AsyncScript
+    trim: AsyncScript
+    release_claim: AsyncScript
 
 
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
@@ -39,7 +41,17 @@ def scripts_for(redis: Redis) -> Scripts:
         loaded = Scripts(
             **{
                 name: redis.register_script(_source(name))
-                for name in ("add", "claim", "finish", "retry", "remove", "clean", "extend")
+                for name in (
+                    "add",
+                    "claim",
+                    "finish",
+                    "retry",
+                    "remove",
+                    "clean",
+                    "extend",
+                    "trim",
+                    "release_claim",
+                )
             }
         )
         _by_client[redis] = loaded

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,13 @@ from redis.exceptions import RedisError
 from .arq_compat import arq_function
 from .arq_functions import handlers_from_functions
 from .arq_pool import QueueContract
-from .cron import CRON_OPTIONS, CRON_QUEUE, CronTick, cron_handler, tick_id
-from .deadlines import Deadlines
+from .claims import Claimer
+from .cron import add_due_ticks, cron_handler
+from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
 from .outbox import OutcomeWriter
-from .producer import Queue, known_queues
+from .producer import known_queues
 from .runner import (
     ClaimedJob,
     Handler,
@@ -55,6 +57,7 @@ class ForgeWorker(_ARQ_WORKER):
         block_ms: int = 1_000,
         claim_batch: int = 50,
         burst_horizon_ms: int = 5_000,
+        cancel_grace_ms: int = 1_000,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -85,22 +88,18 @@ class ForgeWorker(_ARQ_WORKER):
         self.worker_id = uuid.uuid4().hex[:12]
         self._queues = sorted(self.handlers)
         self._keys = {q: QueueKeys(queue_prefix, q) for q in self._queues}
-        self._claim_keys = [
-            key
-            for q in self._queues
-            for key in (
-                self._keys[q].wait,
-                self._keys[q].delayed,
-                self._keys[q].active,
-                self._keys[q].seq,
-                self._keys[q].failed,
-            )
-        ]
         self._markers = [self._keys[q].marker for q in self._queues]
+        # Attempts are keyed by claim token and job id, never by job id alone: one worker may hold
+        # two attempts of a job (its lease lapsed in an event-loop stall and it claimed it again).
         self._running: dict[str, ClaimedJob] = {}
-        self._deadlines = Deadlines()
+        self._settled: set[str] = set()
+        """Attempts whose outcome is handed to the outbox: their leases are no longer renewed, and
+        any later outcome of theirs is discarded."""
+        self._abandoned: dict[str, asyncio.Task[None]] = {}
+        """Tasks that ignored cancellation twice: no longer holding a slot, kept referenced."""
+        self._grace_s = cancel_grace_ms / 1000
+        self._deadlines = Deadlines(self._grace_s, self._on_stuck)
         self._slot_freed = asyncio.Event()
-        self._rotation = 0
         self._ended = 0
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
 
@@ -113,6 +112,13 @@ class ForgeWorker(_ARQ_WORKER):
                 default_queue_name=self.queue_name,
             )
         self._scripts = scripts_for(self.pool)
+        self._claimer = Claimer(
+            self._scripts,
+            self.queue_prefix,
+            self._queues,
+            worker_id=self.worker_id,
+            lease_ms=self.lease_ms,
+        )
         self._outcomes = OutcomeWriter(
             self._scripts,
             job_key_prefix(self.queue_prefix),
@@ -149,6 +155,8 @@ class ForgeWorker(_ARQ_WORKER):
             leases.cancel()
             watchdog.cancel()
             await self._outcomes.drain()
+            with contextlib.suppress(RedisError):
+                await self._claimer.release_lost()
 
     async def _warn_unserved_queues(self) -> None:
         queues = await known_queues(self.pool, prefix=self.queue_prefix)
@@ -201,7 +209,7 @@ class ForgeWorker(_ARQ_WORKER):
     async def _claim(self, want: int) -> tuple[list[ClaimedJob], int, int]:
         """Shielded: if shutdown cancels the loop mid-claim, what the script claimed is released
         at once instead of sitting active until the lease expires."""
-        call = asyncio.ensure_future(self._claim_script(want))
+        call = asyncio.ensure_future(self._claimer.claim(want))
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -211,39 +219,26 @@ class ForgeWorker(_ARQ_WORKER):
                     await self._outcomes.record(job, None)
             raise
 
-    async def _claim_script(self, want: int) -> tuple[list[ClaimedJob], int, int]:
-        self._rotation = (self._rotation + 1) % len(self._queues)
-        reply = await self._scripts.claim(
-            keys=self._claim_keys,
-            args=[
-                job_key_prefix(self.queue_prefix),
-                want,
-                self.lease_ms,
-                self.worker_id,
-                self._rotation,
-                *self._queues,
-            ],
-        )
-        now, next_due = int(reply[0]), int(reply[1])
-        return [ClaimedJob.from_row(row) for row in reply[2:]], next_due, now
-
     def _start(self, job: ClaimedJob) -> None:
-        self._running[job.id] = job
-        task = self.loop.create_task(self._attempt(job))
-        self.tasks[job.id] = task
+        key = _key(job)
+        self._running[key] = job
+        task = self.loop.create_task(self._attempt(job, key))
+        self.tasks[key] = task
         if job.options.timeout is not None:
-            self._deadlines.watch(job.id, task, job.options.timeout / 1000)
-        task.add_done_callback(lambda _: self._done(job.id))
+            self._deadlines.watch(key, task, job.options.timeout / 1000)
+        task.add_done_callback(lambda _: self._done(key))
 
-    def _done(self, job_id: str) -> None:
+    def _done(self, key: str) -> None:
         self._ended += 1
-        self._deadlines.forget(job_id)
-        self.tasks.pop(job_id, None)
-        self._running.pop(job_id, None)
+        self._deadlines.forget(key)
+        self.tasks.pop(key, None)
+        self._running.pop(key, None)
+        self._settled.discard(key)
+        self._abandoned.pop(key, None)
         self._slot_freed.set()
 
-    async def _attempt(self, job: ClaimedJob) -> None:
-        log = logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
+    async def _attempt(self, job: ClaimedJob, key: str) -> None:
+        log = _log(job)
         handler = self.handlers[job.queue]
         started = perf_counter()
         try:
@@ -254,11 +249,14 @@ class ForgeWorker(_ARQ_WORKER):
             outcome = failure(job.options, exc)
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
-            if self._deadlines.expired(job.id) and task is not None and task.uncancel() == 0:
+            if key in self._settled:
+                return  # recorded already, by the watchdog or shutdown, after it ignored a cancel
+            if self._deadlines.expired(key) and task is not None and task.uncancel() == 0:
                 reason = f"timed out after {job.options.timeout} ms"
                 outcome = failure_or_retry(job.options, job.attempt, exc, reason)
             elif task is not None and task.cancelling():
                 log.warning("worker stopping: job released back to waiting")
+                self._settled.add(key)
                 await self._outcomes.record(job, None)
                 return
             else:
@@ -268,8 +266,63 @@ class ForgeWorker(_ARQ_WORKER):
         except Exception as exc:
             log.exception("the job runner itself failed")
             outcome = failure(job.options, exc)
+        if key in self._settled:
+            log.warning("ended as {} after the worker recorded it: discarded", outcome.kind)
+            return
         self._log_outcome(log, outcome, (perf_counter() - started) * 1000)
+        self._settled.add(key)
         await self._outcomes.record(job, outcome)
+
+    def _on_stuck(self, key: str) -> None:
+        """The handler ignored its timeout's cancellation for a grace period: the attempt is
+        recorded without it (failed or retried), its lease is no longer renewed so the record is
+        final, and it is cancelled once more; if it still runs a grace later, it is abandoned."""
+        job = self._running.get(key)
+        task = self.tasks.get(key)
+        if job is None or task is None or key in self._settled:
+            return  # ended meanwhile, or ending: its own outcome is on its way
+        reason = f"timed out after {job.options.timeout} ms; the handler ignored cancellation"
+        outcome = failure_or_retry(job.options, job.attempt, TimeoutError(reason), reason)
+        outcome = replace(outcome, stacktrace=stuck_at(task))
+        self._log_outcome(_log(job), outcome, (job.options.timeout or 0) + self._grace_s * 1000)
+        self._settled.add(key)
+        self._outcomes.submit(job, outcome)
+        task.cancel()
+        self.loop.call_later(self._grace_s, self._abandon, key)
+
+    def _abandon(self, key: str) -> None:
+        """Frees the slot of a task that survived a second cancellation. It runs on unobserved
+        (nothing can stop a coroutine that refuses to); whatever it returns is discarded."""
+        task = self.tasks.get(key)
+        if task is None or task.done():
+            return
+        del self.tasks[key]
+        self._abandoned[key] = task
+        job = self._running.get(key)
+        if job is not None:
+            _log(job).error("the handler ignores cancellation: task abandoned, its slot freed")
+        self._slot_freed.set()
+
+    async def close(self) -> None:
+        """arq's close waits for every job task, so one handler that ignores cancellation would
+        hold shutdown for ever: attempts still running a grace after their cancellation are
+        released (not spent, as on any shutdown) and abandoned."""
+        self.allow_pick_jobs = False
+        if self.tasks:
+            for task in self.tasks.values():
+                if not task.cancelling():
+                    task.cancel()
+            _, pending = await asyncio.wait(list(self.tasks.values()), timeout=self._grace_s)
+            for key, task in list(self.tasks.items()):
+                if task not in pending:
+                    continue
+                job = self._running.get(key)
+                if job is not None and key not in self._settled:
+                    self._settled.add(key)
+                    self._outcomes.submit(job, None)  # released, as on any shutdown
+                self._abandon(key)
+            await self._outcomes.drain()
+        await super().close()
 
     def _log_outcome(self, log: "Logger", outcome: Outcome, ms: float) -> None:
         reason = outcome.value.decode("utf-8", "backslashreplace")
@@ -292,12 +345,14 @@ class ForgeWorker(_ARQ_WORKER):
         while True:
             await asyncio.sleep(self.lease_ms / 3000)
             by_queue: dict[str, list[str]] = defaultdict(list)
-            for job in list(self._running.values()):
-                by_queue[job.queue].append(job.id)
-            for queue, ids in by_queue.items():
+            for key, job in list(self._running.items()):
+                if key not in self._settled:
+                    by_queue[job.queue] += (job.id, job.token)
+            for queue, pairs in by_queue.items():
                 try:
                     await self._scripts.extend(
-                        keys=[self._keys[queue].active], args=[self.lease_ms, *ids]
+                        keys=[self._keys[queue].active],
+                        args=[job_key_prefix(self.queue_prefix), self.lease_ms, *pairs],
                     )
                 except Exception:  # a missed renewal is retried next round
                     logger.exception("lease renewal failed for queue {}", queue)
@@ -308,24 +363,15 @@ class ForgeWorker(_ARQ_WORKER):
 
     async def run_cron(self, n: datetime, delay: float, num_windows: int = 2) -> None:
         """arq's schedule arithmetic, but ticks go through our queue with an idempotent id."""
-        horizon = n.timestamp() + delay * num_windows
-        for cron_job in self.cron_jobs:
-            if cron_job.next_run is None:
-                if cron_job.run_at_startup:
-                    cron_job.next_run = n
-                else:
-                    cron_job.calculate_next(n)
-                    continue
-            if cron_job.next_run.timestamp() < horizon:
-                at = cron_job.next_run
-                delay_ms = max(
-                    0, int((at.timestamp() - datetime.now(tz=self.timezone).timestamp()) * 1000)
-                )
-                await Queue(self.pool, CRON_QUEUE, prefix=self.queue_prefix).add(
-                    CronTick(scheduled_at=at),
-                    CRON_OPTIONS.model_copy(
-                        update={"job_id": tick_id(cron_job, at), "delay": delay_ms}
-                    ),
-                    name=cron_job.name,
-                )
-                cron_job.calculate_next(at)
+        await add_due_ticks(
+            self.pool, self.queue_prefix, self.cron_jobs, n, n.timestamp() + delay * num_windows
+        )
+
+
+def _key(job: ClaimedJob) -> str:
+    """One claim call stamps one token on every job it claims; the job id tells them apart."""
+    return f"{job.token}/{job.id}"
+
+
+def _log(job: ClaimedJob) -> "Logger":
+    return logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)

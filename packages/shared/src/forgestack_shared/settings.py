@@ -1,13 +1,32 @@
-"""Process settings, read from the environment or `.env` once per process through `get_settings()`."""
+"""Process settings, read from the environment or `.env` once per process through `get_settings()`.
 
+Each field's description and `shown_default` are the README's configuration table and
+`.env.example` (`python -m forgestack_shared.settings_doc --write` regenerates both)."""
+
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .dev_redis import dev_redis_url
+from .redis_url import parse_redis_url
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+def _shown(default: str) -> dict[str, Any]:
+    """How the table shows a default that the type alone cannot (unset, or a dev override)."""
+    return {"shown_default": default}
 
 
 class Settings(BaseSettings):
@@ -15,20 +34,32 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    environment: Environment = Field(
+        default=Environment.DEV,
+        description="`dev` or `prod`. In `prod` the API and the worker refuse to start on the "
+        "SQLite fallback (DATABASE_URL unset), and the API without FORGESTACK_ADMIN_API_KEY.",
+    )
     redis_url: str | None = Field(
         default=None,
-        description="Redis for the queues; unset means 127.0.0.1:6379 (dev: embedded).",
+        description="Redis holding the queues: `redis://host:6379/0`, `rediss://` (TLS), "
+        "`unix:///path.sock`, or a Sentinel set as "
+        "`redis+sentinel://[user:password@]host:26379,host2:26379/<master>/<db>`.",
+        json_schema_extra=_shown(
+            f"unset: `{DEFAULT_REDIS_URL}` (`forgestack dev`: embedded server)"
+        ),
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy async URL the API and worker use; unset means SQLite under the data "
-        "dir. On PostgreSQL it must log in as a member of DATABASE_APP_ROLE: not superuser, not "
-        "BYPASSRLS, not the tables' owner.",
+        description="SQLAlchemy async URL of the API and worker (`postgresql+asyncpg://...` or "
+        "`sqlite+aiosqlite://...`). On PostgreSQL it must log in as a member of "
+        "DATABASE_APP_ROLE: not superuser, not BYPASSRLS, not the tables' owner.",
+        json_schema_extra=_shown("unset: SQLite at `$FORGESTACK_DATA_DIR/forgestack.db`"),
     )
     database_migration_url: str | None = Field(
         default=None,
-        description="URL `forgestack db upgrade` uses: the schema owner's login. Unset means "
-        "DATABASE_URL (fine for SQLite; on PostgreSQL the owner must differ from the app login).",
+        description="URL the migrations use: the schema owner's login (on PostgreSQL it must "
+        "differ from the app login).",
+        json_schema_extra=_shown("unset: `DATABASE_URL`"),
     )
     database_app_role: str = Field(
         default="forgestack_app",
@@ -38,49 +69,129 @@ class Settings(BaseSettings):
     )
     forgestack_data_dir: Path = Field(
         default=Path(".forgestack"),
-        description="Where dev data lives (embedded Redis, SQLite, mail).",
+        description="Where dev data lives: embedded Redis, SQLite, caught mail, the dev admin key.",
     )
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    api_workers: int = Field(default=1, ge=1)
+    api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
+    api_workers: int = Field(
+        default=1, ge=1, description="uvicorn worker processes of `uv run api`."
+    )
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body the API accepts; a larger one is `413 "
+        "payload_too_large`, refused on its `Content-Length` or, for a chunked body, as soon as "
+        "the bytes read pass the cap (never held whole).",
+    )
+    api_key_outage_grace_s: int = Field(
+        default=300,
+        ge=0,
+        description="While the database is down, an organisation key this API process verified "
+        "within this many seconds still works for routes that need only Redis (enqueue, emails, "
+        "recording audit events); other keys get `503`. `0`: every key is `503` during an outage.",
+    )
     forgestack_admin_api_key: SecretStr | None = Field(
-        default=None, description="Operator key accepted as an admin bearer token."
+        default=None,
+        description="The operator key (platform staff: every organisation, see Roles). Never "
+        "logged or returned.",
+        json_schema_extra=_shown(
+            "unset (`forgestack dev`: kept in `$FORGESTACK_DATA_DIR/admin-api-key`)"
+        ),
     )
-    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_json: bool = False
-    worker_concurrency: int = Field(default=10, ge=1)
+    log_level: LogLevel = Field(
+        default="INFO",
+        description="`TRACE`, `DEBUG`, `INFO`, `SUCCESS`, `WARNING`, `ERROR` or `CRITICAL`, in "
+        "any case. `DEBUG` also shows the traceback of a start-up error.",
+    )
+    log_json: bool = Field(default=False, description="JSON log lines (production).")
+    worker_concurrency: int = Field(
+        default=10, ge=1, description="Jobs one worker process runs at once."
+    )
     worker_shutdown_grace_s: int = Field(
         default=10,
         ge=0,
-        description="On SIGTERM, seconds running jobs may finish before they are released.",
+        description="On SIGTERM, seconds running jobs may finish; the rest go back to `waiting` "
+        "without spending an attempt.",
+        json_schema_extra=_shown("`10` (`forgestack dev`: `3`)"),
     )
-    queue_prefix: str = Field(default="fs", pattern=r"^[A-Za-z0-9_-]+$")
+    queue_prefix: str = Field(
+        default="fs",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Prefix of every Redis key, so several deployments (or test runs) share one "
+        "Redis.",
+    )
     api_key_idle_revoke_days: int = Field(
         default=180,
         ge=0,
-        description="The worker's daily cron revokes API keys unused this long; 0 keeps them.",
+        description="The worker's daily cron revokes API keys unused (never used: since created) "
+        "this many days; `0` keeps them.",
     )
 
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
-    smtp_tls: bool = False
-    smtp_timeout_s: float = 10.0
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for notification emails; the worker's emails fail while unset.",
+        json_schema_extra=_shown("unset (`forgestack dev`: its mail catcher)"),
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if needed.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    smtp_tls: bool = Field(default=False, description="Connect with implicit TLS (port 465 style).")
+    smtp_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds before an SMTP operation gives up (and the job is retried).",
+    )
     smtp_max_connections: int = Field(
         default=4, ge=1, description="SMTP connections one worker process keeps open at most."
     )
-    mail_from: str = "ForgeStack <no-reply@forgestack.invalid>"
+    mail_from: str = Field(
+        default="ForgeStack <no-reply@forgestack.invalid>",
+        description="Sender of notification emails.",
+    )
 
     allow_superuser_db: bool = Field(
         default=False,
-        description="Development only: let the app connect to PostgreSQL as superuser.",
+        description="Development only: let the app connect to PostgreSQL as a superuser.",
     )
+
+    @field_validator(
+        "redis_url",
+        "database_url",
+        "database_migration_url",
+        "forgestack_admin_api_key",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`KEY=` in a .env or a manifest means unset, never an empty password or key."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _accepted_redis_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_redis_url(value)
+        return value
 
     @property
     def effective_redis_url(self) -> str:
-        return self.redis_url or DEFAULT_REDIS_URL
+        """REDIS_URL; else the Redis a running `forgestack dev` embedded under this data dir (never
+        on the default port), so `arq worker.WorkerSettings --check` beside it needs no variable."""
+        return self.redis_url or dev_redis_url(self.forgestack_data_dir) or DEFAULT_REDIS_URL
 
     @property
     def effective_database_url(self) -> str:

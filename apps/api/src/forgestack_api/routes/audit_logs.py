@@ -13,7 +13,6 @@ from forgestack_db.audit import (
     InvalidCursorError,
     list_audit_events,
 )
-from forgestack_db.database import Database
 from forgestack_db.models import ApiKeyRole, AuditLog
 from forgestack_shared.jobs.audit_log import ActorType, AuditChanges, AuditLogData
 from pydantic import (
@@ -28,9 +27,10 @@ from pydantic import (
 
 from ..audit import AuditDep, enqueue_audit_event
 from ..auth import Principal, Role
-from ..deps import PrincipalDep, QueueServiceDep
+from ..database_errors import GuardedDatabase
+from ..deps import JobsDep, PrincipalDep
 from ..errors import JobInputError, validation_errors
-from ..tenant import ROLE_RANK, DatabaseDep
+from ..tenant import DatabaseDep
 
 router = APIRouter(prefix="/audit-logs", tags=["audit logs"])
 
@@ -117,7 +117,7 @@ class AuditEventPage(BaseModel):
 async def record_event(
     body: AuditEventRequest,
     principal: PrincipalDep,
-    queues: QueueServiceDep,
+    queues: JobsDep,
     audit: AuditDep,
     response: Response,
 ) -> AuditEventAccepted:
@@ -153,7 +153,7 @@ async def list_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> AuditEventPage:
-    if ROLE_RANK[principal.role] < ROLE_RANK[Role.OWNER]:
+    if not principal.at_least(Role.OWNER):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "reading the audit log needs an owner or admin key"
         )
@@ -175,7 +175,7 @@ async def list_events(
     )
 
 
-async def _read(db: Database, principal: Principal, query: AuditQuery) -> AuditPage:
+async def _read(db: GuardedDatabase, principal: Principal, query: AuditQuery) -> AuditPage:
     if principal.org_id is None:
         async with db.service_context(PLATFORM_REASON) as session:
             return await list_audit_events(session, None, query)

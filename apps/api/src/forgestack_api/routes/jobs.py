@@ -1,33 +1,43 @@
-"""Single jobs by id: read, retry a failed one, remove one that is not running."""
+"""Single jobs by id: read, retry a failed one, remove one that is not running.
+
+Ids are the caller's: an organisation's key sees its organisation's jobs under their own ids, and
+another organisation's job is a 404 like a missing one; the operator sees every job."""
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 from forgestack_queue.records import JobRecord
 
+from ..access import require_manage, require_read
 from ..audit import AuditDep
-from ..deps import QueueServiceDep, require_admin
+from ..deps import JobsDep, PrincipalDep
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No job has this id (or it was removed by retention)."}
+    404: {"description": "No job of yours has this id (or it was removed by retention)."}
 }
+_OWNERS: dict[int | str, dict[str, Any]] = {403: {"description": "Needs an owner key or above."}}
 
 
 @router.get(
     "/{job_id}", summary="A job's state, data, options, result or failure", responses=_NOT_FOUND
 )
-async def get_job(job_id: str, queues: QueueServiceDep) -> JobRecord:
-    return await queues.get_job(job_id)
+async def get_job(job_id: str, queues: JobsDep, principal: PrincipalDep) -> JobRecord:
+    record = await queues.get_job(job_id)
+    require_read(principal, record.queue)
+    return record
 
 
 @router.post(
     "/{job_id}/retry",
-    summary="Move a failed job back to waiting with its attempts reset",
-    responses={**_NOT_FOUND, 409: {"description": "The job is not failed."}},
+    summary="Move a failed job back to waiting with its attempts reset (owners)",
+    responses={**_NOT_FOUND, **_OWNERS, 409: {"description": "The job is not failed."}},
 )
-async def retry_job(job_id: str, queues: QueueServiceDep, audit: AuditDep) -> JobRecord:
+async def retry_job(
+    job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
+) -> JobRecord:
+    require_manage(principal)
     record = await queues.retry(job_id)
     await audit.record("job.retried", "job", job_id, resource_name=record.queue)
     return record
@@ -36,10 +46,13 @@ async def retry_job(job_id: str, queues: QueueServiceDep, audit: AuditDep) -> Jo
 @router.delete(
     "/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Remove a waiting, delayed, completed or failed job",
-    responses={**_NOT_FOUND, 409: {"description": "The job is active."}},
+    summary="Remove a waiting, delayed, completed or failed job (owners)",
+    responses={**_NOT_FOUND, **_OWNERS, 409: {"description": "The job is active."}},
 )
-async def remove_job(job_id: str, queues: QueueServiceDep, audit: AuditDep) -> Response:
+async def remove_job(
+    job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
+) -> Response:
+    require_manage(principal)
     await queues.remove(job_id)
     await audit.record("job.removed", "job", job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

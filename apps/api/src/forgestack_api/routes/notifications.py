@@ -1,8 +1,8 @@
 """Notifications: the tenant-facing door to the notification email job.
 
-Any valid API key may call it (unlike the operator routes under /queues and /jobs). The body is
-validated with the job's own types, so an address or subject that could inject a header, or a
-template the worker does not have, is a 422 and nothing reaches Redis.
+Any valid API key may call it; the job belongs to the key's organisation. The body is validated
+with the job's own types, so an address or subject that could inject a header, a template the
+worker does not have, or variables its template would refuse, is a 422 and nothing reaches Redis.
 """
 
 import hashlib
@@ -12,16 +12,18 @@ from fastapi import APIRouter, Response, status
 from forgestack_queue.options import JobOptions
 from forgestack_queue.states import JobState
 from forgestack_shared.catalog import NOTIFICATION_EMAIL
+from forgestack_shared.jobs.email_templates import PRODUCER_CONTEXT
 from forgestack_shared.jobs.notification_email import (
     NotificationEmailContent,
     NotificationEmailData,
     new_message_id,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ..audit import AuditDep
 from ..auth import Principal
-from ..deps import PrincipalDep, QueueServiceDep
+from ..deps import JobsDep, PrincipalDep
+from ..errors import JobInputError, validation_errors
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -68,20 +70,21 @@ def _message_id(scope: str, key: str | None) -> str:
 async def send_email(
     body: NotificationEmailRequest,
     principal: PrincipalDep,
-    queues: QueueServiceDep,
+    queues: JobsDep,
     audit: AuditDep,
     response: Response,
 ) -> NotificationEmailAccepted:
-    scope = _scope(principal)
-    data = NotificationEmailData(
-        **body.model_dump(exclude={"idempotency_key"}),
-        message_id=_message_id(scope, body.idempotency_key),
-    )
+    fields = body.model_dump(exclude={"idempotency_key"})
+    fields["message_id"] = _message_id(_scope(principal), body.idempotency_key)
+    try:
+        data = NotificationEmailData.model_validate(fields, context=PRODUCER_CONTEXT)
+    except ValidationError as exc:
+        raise JobInputError(validation_errors(exc, "body")) from exc
     options = None
     if body.idempotency_key is not None:
-        options = JobOptions(
-            job_id=f"{NOTIFICATION_EMAIL.name.value}:{scope}:{body.idempotency_key}"
-        )
+        # Job ids are per owner (the key's organisation): the same key in two organisations
+        # names two jobs, and nothing in the id lets one organisation take another's.
+        options = JobOptions(job_id=f"{NOTIFICATION_EMAIL.name.value}:{body.idempotency_key}")
     result = await queues.add(NOTIFICATION_EMAIL, data, options)
     if not result.created:
         response.status_code = status.HTTP_200_OK

@@ -1,13 +1,18 @@
-"""Queues: their counts, enqueueing into one, listing its jobs, and bulk operator actions."""
+"""Queues: their counts, enqueueing into one, listing its jobs, and bulk actions.
 
+Everything acts within the caller's organisation (the operator: every organisation), so counts,
+listings, retry-failed and clean of one organisation never see or touch another's jobs."""
+
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from forgestack_queue.producer import AddResult, JobPage
 from forgestack_queue.states import JobState
 
+from ..access import require_enqueue, require_manage, require_read
 from ..audit import AuditDep
-from ..deps import QueueServiceDep, require_admin
+from ..deps import JobsDep, PrincipalDep
 from ..schemas import (
     BulkEnqueueRequest,
     CleanRequest,
@@ -19,10 +24,13 @@ from ..schemas import (
     RetryFailedResult,
 )
 
-router = APIRouter(prefix="/queues", tags=["queues"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/queues", tags=["queues"])
 
 _UNKNOWN_QUEUE: dict[int | str, dict[str, Any]] = {
     404: {"description": "The queue is not in the catalog."}
+}
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The key's role may not do this on this queue (see the README's roles)."}
 }
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "Data or options do not validate; `detail` lists each field."}
@@ -33,14 +41,17 @@ def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
     return EnqueuedJob(id=result.id, queue=queue, state=result.state, created=result.created)
 
 
-@router.get("", summary="Every queue of the catalog with its job counts")
-async def list_queues(queues: QueueServiceDep) -> list[QueueSummary]:
-    summaries = []
-    for name in queues.queue_names:
-        counts = await queues.counts(name)
-        by_state = {state.value: count for state, count in counts.items()}
-        summaries.append(QueueSummary(name=name.value, counts=JobCounts(**by_state)))
-    return summaries
+@router.get("", summary="Every queue of the catalog with the counts of the caller's jobs")
+async def list_queues(queues: JobsDep) -> list[QueueSummary]:
+    names = queues.queue_names
+    all_counts = await asyncio.gather(*(queues.counts(name) for name in names))
+    return [
+        QueueSummary(
+            name=name.value,
+            counts=JobCounts(**{state.value: count for state, count in counts.items()}),
+        )
+        for name, counts in zip(names, all_counts, strict=True)
+    ]
 
 
 @router.post(
@@ -50,12 +61,19 @@ async def list_queues(queues: QueueServiceDep) -> list[QueueSummary]:
     responses={
         200: {"description": "`options.job_id` named an existing job: it is returned, unchanged."},
         **_UNKNOWN_QUEUE,
+        **_FORBIDDEN,
         **_INVALID,
     },
 )
 async def enqueue(
-    queue: str, body: EnqueueRequest, queues: QueueServiceDep, audit: AuditDep, response: Response
+    queue: str,
+    body: EnqueueRequest,
+    queues: JobsDep,
+    principal: PrincipalDep,
+    audit: AuditDep,
+    response: Response,
 ) -> EnqueuedJob:
+    require_enqueue(principal, queues.known_queue(queue))
     result = await queues.add_raw(queue, body.data, body.options)
     if not result.created:
         response.status_code = status.HTTP_200_OK
@@ -68,11 +86,16 @@ async def enqueue(
     "/{queue}/jobs:bulk",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue up to 1,000 jobs at once, all or none",
-    responses={**_UNKNOWN_QUEUE, **_INVALID},
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID},
 )
 async def enqueue_bulk(
-    queue: str, body: BulkEnqueueRequest, queues: QueueServiceDep, audit: AuditDep
+    queue: str,
+    body: BulkEnqueueRequest,
+    queues: JobsDep,
+    principal: PrincipalDep,
+    audit: AuditDep,
 ) -> list[EnqueuedJob]:
+    require_enqueue(principal, queues.known_queue(queue))
     results = await queues.add_bulk_raw(queue, [(job.data, job.options) for job in body.jobs])
     created = sum(result.created for result in results)
     await audit.record("jobs.enqueued", "queue", queue, metadata={"created": created})
@@ -82,24 +105,30 @@ async def enqueue_bulk(
 @router.get(
     "/{queue}/jobs",
     summary="One page of a queue's jobs in one state (completed and failed: newest first)",
-    responses=_UNKNOWN_QUEUE,
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN},
 )
 async def list_jobs(
     queue: str,
-    queues: QueueServiceDep,
+    queues: JobsDep,
+    principal: PrincipalDep,
     state: JobState,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
 ) -> JobPage:
+    require_read(principal, queues.known_queue(queue))
     return await queues.list_jobs(queue, state, limit, cursor)
 
 
 @router.post(
     "/{queue}/retry-failed",
-    summary="Move every failed job of the queue back to waiting",
-    responses=_UNKNOWN_QUEUE,
+    summary="Move every failed job of the queue (of the caller's organisation) back to waiting",
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN},
 )
-async def retry_failed(queue: str, queues: QueueServiceDep, audit: AuditDep) -> RetryFailedResult:
+async def retry_failed(
+    queue: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
+) -> RetryFailedResult:
+    queues.known_queue(queue)
+    require_manage(principal)
     retried = await queues.retry_failed(queue)
     await audit.record("queue.failed_retried", "queue", queue, metadata={"retried": retried})
     return RetryFailedResult(retried=retried)
@@ -107,12 +136,14 @@ async def retry_failed(queue: str, queues: QueueServiceDep, audit: AuditDep) -> 
 
 @router.post(
     "/{queue}/clean",
-    summary="Remove the queue's jobs in one state that are older than a given age",
-    responses=_UNKNOWN_QUEUE,
+    summary="Remove the queue's jobs (of the caller's organisation) in one state older than an age",
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN},
 )
 async def clean(
-    queue: str, body: CleanRequest, queues: QueueServiceDep, audit: AuditDep
+    queue: str, body: CleanRequest, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
 ) -> CleanResult:
+    queues.known_queue(queue)
+    require_manage(principal)
     removed = await queues.clean(queue, body.state, body.older_than_s)
     await audit.record(
         "queue.cleaned",

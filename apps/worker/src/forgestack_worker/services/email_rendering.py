@@ -7,8 +7,8 @@ HTML is autoescaped, so a variable holding `<script>` arrives as text. Undefined
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from urllib.parse import urlsplit
 
+from forgestack_shared.jobs.email_templates import check_http_url
 from jinja2 import (
     BaseLoader,
     Environment,
@@ -34,12 +34,11 @@ class RenderedEmail:
 
 
 def http_url(value: object) -> str:
-    """Jinja filter for links: only absolute http(s) URLs, so no `javascript:` href gets through."""
-    url = str(value)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise TemplateRenderError(f"not an absolute http(s) URL: {url[:200]!r}")
-    return url
+    """Jinja filter for links, with the rule producers check too (`check_http_url`)."""
+    try:
+        return check_http_url(str(value))
+    except ValueError as exc:
+        raise TemplateRenderError(str(exc)) from exc
 
 
 class EmailRenderer:

@@ -1,37 +1,63 @@
 -- Adds jobs atomically; an id that already exists is returned, never created twice (idempotent add).
+-- All or nothing: every id is checked before anything is written, so a batch with one id that
+-- belongs to another queue writes no job at all.
 -- KEYS: wait, delayed, seq, marker, queues
--- ARGV: job key prefix, queue, then groups of 7: id, name, data, opts, priority, delay_ms, attempts
--- Returns one {id, created (1|0), state, queue} per job (for an existing id: its own queue).
+-- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, owner ('' for none),
+--   then groups of 6: id, name, data, opts, priority, delay_ms
+-- Returns {'clash', id, its queue} when an id is another queue's (or not a job record), else one
+-- {id, created (1|0), state} per job.
 local now, t = server_now()
-local jp, queue = ARGV[1], ARGV[2]
-local out, woke = {}, false
-redis.call('SADD', KEYS[5], queue)
-for i = 3, #ARGV, 7 do
+local jp, q, queue, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local found = {}
+for i = 5, #ARGV, 6 do
   local id = ARGV[i]
   local key = jp .. id
-  if redis.call('EXISTS', key) == 1 then
-    local state, owner = 'failed', ''
-    if redis.call('TYPE', key)['ok'] == 'hash' then
-      state = redis.call('HGET', key, 'state') or 'failed'
-      owner = redis.call('HGET', key, 'queue') or ''
-    end
-    out[#out + 1] = {id, 0, state, owner}
+  local typ = redis.call('TYPE', key)['ok']
+  if typ ~= 'none' then
+    local f = {false, false}
+    if typ == 'hash' then f = redis.call('HMGET', key, 'queue', 'state') end
+    if f[1] ~= queue then return {'clash', id, f[1] or ''} end
+    found[id] = f[2] or 'failed'
+  end
+end
+
+local out, woke = {}, false
+redis.call('SADD', KEYS[5], queue)
+for i = 5, #ARGV, 6 do
+  local id = ARGV[i]
+  if found[id] then
+    out[#out + 1] = {id, 0, found[id]}
   else
+    local key = jp .. id
     local prio, delay = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
     local state = 'waiting'
-    redis.call('HSET', key, 'id', id, 'queue', queue, 'name', ARGV[i + 1], 'data', ARGV[i + 2],
-      'opts', ARGV[i + 3], 'priority', ARGV[i + 4], 'attempts', ARGV[i + 6], 'attempts_made', 0,
-      'attempts_started', 0, 'created_at', num(now))
+    -- Only fields that differ from what readers assume when absent (id: the key; name: the
+    -- queue; priority and attempt counters: 0; attempts: in opts): every field is ~60 bytes of
+    -- Redis memory once the payload makes the hash a hashtable.
+    local f = {'queue', queue, 'data', ARGV[i + 2], 'opts', ARGV[i + 3], 'created_at', num(now)}
+    if ARGV[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = ARGV[i + 1] end
+    if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = ARGV[i + 4] end
+    if owner ~= '' then f[#f + 1] = 'owner'; f[#f + 1] = owner end
     if delay > 0 then
       state = 'delayed'
-      redis.call('ZADD', KEYS[2], num(now + delay), id)
-      redis.call('HSET', key, 'state', state, 'delay_until', num(now + delay))
+      local due = num(due_at(now, delay))
+      redis.call('ZADD', KEYS[2], due, id)
+      -- ord: add order, so jobs due in the same millisecond are promoted in the order added.
+      for _, v in ipairs({'delay_until', due, 'ord', redis.call('INCR', KEYS[3])}) do
+        f[#f + 1] = v
+      end
+      index_move(q, id, nil, 'delayed', due)
     else
-      redis.call('ZADD', KEYS[1], run_score(prio, KEYS[3]), id)
-      redis.call('HSET', key, 'state', state)
+      local score = run_score(prio, KEYS[3])
+      redis.call('ZADD', KEYS[1], score, id)
+      index_move(q, id, nil, 'wait', score)
     end
+    f[#f + 1] = 'state'; f[#f + 1] = state
+    redis.call('HSET', key, unpack(f))
+    -- A repeated id within the batch returns the job just written.
+    found[id] = state
     woke = true
-    out[#out + 1] = {id, 1, state, queue}
+    out[#out + 1] = {id, 1, state}
   end
 end
 if woke then redis.call('ZADD', KEYS[4], 0, '0') end

@@ -1,5 +1,6 @@
 -- Claims up to N runnable jobs across the worker's queues in one atomic step: promotes due delayed
 -- jobs, recovers jobs whose lease expired (their worker died), then pops by priority then FIFO.
+-- Every move is mirrored in the job's owner index (index_move).
 -- KEYS: per queue, 5 keys: wait, delayed, active, seq, failed
 -- ARGV: job key prefix, max jobs, lease ms, worker token, first queue index (rotation), queue names...
 -- Returns {now, next_due (-1 when none), job, job, ...};
@@ -11,18 +12,57 @@ local nq = #KEYS / 5
 local out = {num(now), '-1'}
 local next_due = -1
 
-local function requeue(wait, seq, key, id)
-  local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
-  redis.call('ZADD', wait, run_score(prio, seq), id)
+local function requeue(q, wait, seq, key, id, from)
+  local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
+  local score = run_score(prio, seq)
+  redis.call('ZADD', wait, score, id)
   redis.call('HSET', key, 'state', 'waiting')
+  index_move(q, id, from, 'wait', score)
 end
 
-local function quarantine(failed, key, id, queue, typ)
+local function quarantine(q, failed, key, id, queue, typ, from)
   redis.call('DEL', key)
-  redis.call('HSET', key, 'id', id, 'queue', queue, 'name', queue, 'state', 'failed',
+  redis.call('HSET', key, 'queue', queue, 'state', 'failed',
     'failed_reason', 'job record is a Redis ' .. typ .. ', not a hash: not run',
-    'finished_at', num(now), 'attempts_made', 0, 'priority', 0, 'opts', '{}')
+    'finished_at', num(now), 'opts', '{}')
+  local owner = owner_of(id)
+  if owner then redis.call('HSET', key, 'owner', owner) end
   redis.call('ZADD', failed, num(now), id)
+  index_move(q, id, from, 'failed', num(now))
+end
+
+-- A job's options (decoded only on the rare lease-expiry path; {} when they do not decode).
+local function job_opts(key)
+  local ok, opts = pcall(cjson.decode, redis.call('HGET', key, 'opts') or '{}')
+  if ok and type(opts) == 'table' then return opts end
+  return {}
+end
+
+-- (count, age s) of a remove_on_fail rule as options.retention_limits computes it.
+local function fail_retention(opts)
+  local rule = opts['remove_on_fail'] or false
+  if rule == true then return 0, -1 end
+  if type(rule) == 'number' then return rule, -1 end
+  if type(rule) == 'table' then
+    local count, age = tonumber(rule['count']) or -1, tonumber(rule['age']) or -1
+    return count, age
+  end
+  return -1, -1
+end
+
+-- Orders a batch of due delayed jobs by the order they were added (their 'ord').
+local function in_add_order(due)
+  local rows = {}
+  for i = 1, #due, 2 do
+    local ok, ord = pcall(redis.call, 'HGET', jp .. due[i], 'ord')
+    rows[#rows + 1] = {due[i], tonumber(due[i + 1]), ok and tonumber(ord) or 0}
+  end
+  table.sort(rows, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    if a[3] ~= b[3] then return a[3] < b[3] end
+    return a[1] < b[1]
+  end)
+  return rows
 end
 
 for k = 0, nq - 1 do
@@ -30,14 +70,25 @@ for k = 0, nq - 1 do
   local wait, delayed, active, seq, failed =
     KEYS[qi * 5 + 1], KEYS[qi * 5 + 2], KEYS[qi * 5 + 3], KEYS[qi * 5 + 4], KEYS[qi * 5 + 5]
   local queue = ARGV[6 + qi]
+  local q = string.sub(wait, 1, -5)
 
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', num(now), 'LIMIT', 0, 1000)
-  for _, id in ipairs(due) do
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', num(now), 'WITHSCORES', 'LIMIT', 0, 1000)
+  if #due == 2000 then
+    -- A full batch may split jobs due in one millisecond: take that millisecond whole.
+    local last = due[#due]
+    local before = redis.call('ZRANGEBYSCORE', delayed, '-inf', '(' .. last, 'WITHSCORES')
+    local tied = redis.call('ZRANGEBYSCORE', delayed, last, last, 'WITHSCORES')
+    due = before
+    for _, v in ipairs(tied) do due[#due + 1] = v end
+  end
+  for _, row in ipairs(in_add_order(due)) do
+    local id = row[1]
     local key = jp .. id
     redis.call('ZREM', delayed, id)
     local typ = redis.call('TYPE', key)['ok']
-    if typ == 'hash' then requeue(wait, seq, key, id)
-    elseif typ ~= 'none' then quarantine(failed, key, id, queue, typ) end
+    if typ == 'hash' then requeue(q, wait, seq, key, id, 'delayed')
+    elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
+    else index_move(q, id, 'delayed', nil) end
   end
 
   local stalled = redis.call('ZRANGEBYSCORE', active, '-inf', num(now), 'LIMIT', 0, 100)
@@ -48,12 +99,24 @@ for k = 0, nq - 1 do
       local made = redis.call('HGET', key, 'attempts_started')
       redis.call('HSET', key, 'attempts_made', made, 'token', '',
         'failed_reason', 'worker lost: lease expired during attempt ' .. made)
-      if tonumber(made) >= tonumber(redis.call('HGET', key, 'attempts') or '1') then
-        redis.call('HSET', key, 'state', 'failed', 'finished_at', num(now))
-        redis.call('ZADD', failed, num(now), id)
+      local opts = job_opts(key)
+      if tonumber(made) >= (tonumber(opts['attempts']) or 1) then
+        -- The same retention as a failure the handler reported (remove_on_fail).
+        local count, age = fail_retention(opts)
+        if count == 0 then
+          redis.call('DEL', key)
+          index_move(q, id, 'active', nil)
+        else
+          redis.call('HSET', key, 'state', 'failed', 'finished_at', num(now))
+          redis.call('ZADD', failed, num(now), id)
+          index_move(q, id, 'active', 'failed', num(now))
+          trim_finished(jp, q, 'failed', count, age, 1000, now)
+        end
       else
-        requeue(wait, seq, key, id)
+        requeue(q, wait, seq, key, id, 'active')
       end
+    else
+      index_move(q, id, 'active', nil)
     end
   end
 
@@ -67,22 +130,26 @@ for k = 0, nq - 1 do
       if typ == 'hash' then
         local started = redis.call('HINCRBY', key, 'attempts_started', 1)
         local token = worker .. ':' .. started
+        local deadline = num(now + lease)
         redis.call('HSET', key, 'state', 'active', 'processed_at', num(now), 'token', token,
           'queue', queue)
-        redis.call('ZADD', active, num(now + lease), id)
+        redis.call('ZADD', active, deadline, id)
+        index_move(q, id, 'wait', 'active', deadline)
         -- id and queue come from where the job was found, not from fields a writer may lack.
         local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at')
         out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token}
         want = want - 1
       elseif typ ~= 'none' then
-        quarantine(failed, key, id, queue, typ)
+        quarantine(q, failed, key, id, queue, typ, 'wait')
+      else
+        index_move(q, id, 'wait', nil)
       end
     end
   end
 
   if want == 0 and redis.call('ZCARD', wait) > 0 then
     -- Runnable jobs remain after this worker filled up: wake another idle worker for them.
-    redis.call('ZADD', KEYS[qi * 5 + 1]:gsub(':wait$', ':marker'), 0, '0')
+    redis.call('ZADD', q .. 'marker', 0, '0')
   end
 
   local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')

@@ -1,6 +1,7 @@
 -- Records the end of several attempts in one call (the worker groups attempts that end together).
 -- An attempt is recorded only for the worker still holding the job (its token), so a worker whose
--- lease expired cannot overwrite the attempt that replaced it.
+-- lease expired cannot overwrite the attempt that replaced it. Every move is mirrored in the
+-- job's owner index (index_move).
 -- ARGV: job key prefix, queue key prefix, JSON array of rows:
 --   [queue, id, token, outcome (completed|failed|retry|release), value (result JSON or reason),
 --    stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay ms]
@@ -13,27 +14,13 @@ local now, t = server_now()
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local out, trims = {}, {}
 
-local function trim(set, count, age)
-  if age >= 0 then
-    local old = redis.call('ZRANGEBYSCORE', set, '-inf', num(now - age * 1000), 'LIMIT', 0, 1000)
-    for _, old_id in ipairs(old) do redis.call('DEL', jp .. old_id) end
-    if #old > 0 then redis.call('ZREM', set, unpack(old)) end
-  end
-  if count > 0 then
-    local excess = redis.call('ZCARD', set) - count
-    if excess > 0 then
-      local ids = redis.call('ZRANGE', set, 0, excess - 1)
-      for _, old_id in ipairs(ids) do redis.call('DEL', jp .. old_id) end
-      redis.call('ZREMRANGEBYRANK', set, 0, excess - 1)
-    end
-  end
-end
-
 local function requeue(q, key, id)
-  local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
-  redis.call('ZADD', q .. 'wait', run_score(prio, q .. 'seq'), id)
+  local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
+  local score = run_score(prio, q .. 'seq')
+  redis.call('ZADD', q .. 'wait', score, id)
   redis.call('HSET', key, 'state', 'waiting')
   redis.call('ZADD', q .. 'marker', 0, '0')
+  index_move(q, id, 'active', 'wait', score)
 end
 
 for _, row in ipairs(rows) do
@@ -56,21 +43,26 @@ for _, row in ipairs(rows) do
       local count, age = row[7], row[8]
       if count == 0 then
         redis.call('DEL', key)
+        index_move(q, id, 'active', nil)
       else
-        local set = q .. outcome
         finished_us = finished_us + 0.001
-        redis.call('ZADD', set, string.format('%.3f', finished_us), id)
+        local score = string.format('%.3f', finished_us)
+        redis.call('ZADD', q .. outcome, score, id)
+        index_move(q, id, 'active', outcome, score)
         -- Trim once per set and rule per call, not once per job.
-        trims[set .. '\0' .. count .. '\0' .. age] = {set, count, age}
+        trims[q .. outcome .. '\0' .. count .. '\0' .. age] = {q, outcome, count, age}
       end
     elseif outcome == 'retry' then
       redis.call('HSET', key, 'token', '', 'failed_reason', row[5], 'stacktrace', row[6],
         'attempts_made', made)
       local delay = row[9]
       if delay > 0 then
-        redis.call('ZADD', q .. 'delayed', num(now + delay), id)
-        redis.call('HSET', key, 'state', 'delayed', 'delay_until', num(now + delay))
+        local due = num(due_at(now, delay))
+        redis.call('ZADD', q .. 'delayed', due, id)
+        redis.call('HSET', key, 'state', 'delayed', 'delay_until', due,
+          'ord', redis.call('INCR', q .. 'seq'))
         redis.call('ZADD', q .. 'marker', 0, '0')
+        index_move(q, id, 'active', 'delayed', due)
       else
         requeue(q, key, id)
       end
@@ -81,5 +73,7 @@ for _, row in ipairs(rows) do
     end
   end
 end
-for _, rule in pairs(trims) do trim(rule[1], rule[2], rule[3]) end
+-- At most 1,000 removals per set and rule per call: a count rule set low over a large set
+-- finishes over later calls (or Queue.trim) instead of stalling Redis.
+for _, rule in pairs(trims) do trim_finished(jp, rule[1], rule[2], rule[3], rule[4], 1000, now) end
 return out

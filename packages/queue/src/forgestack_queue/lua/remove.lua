@@ -1,13 +1,17 @@
--- Removes one job that is not running.
+-- Removes one job that is not running, with its owner index entry.
 -- KEYS: job, wait, delayed, completed, failed
--- ARGV: id, queue
+-- ARGV: id, queue, queue key prefix
 -- Returns 'ok', 'missing' or the blocking state ('active').
-local key, id = KEYS[1], ARGV[1]
+local key, id, q = KEYS[1], ARGV[1], ARGV[3]
 if redis.call('TYPE', key)['ok'] ~= 'hash' or redis.call('HGET', key, 'queue') ~= ARGV[2] then
   return 'missing'
 end
 local state = redis.call('HGET', key, 'state')
 if state == 'active' then return state end
-for i = 2, 5 do redis.call('ZREM', KEYS[i], id) end
+local parts = {'wait', 'delayed', 'completed', 'failed'}
+for i = 2, 5 do
+  redis.call('ZREM', KEYS[i], id)
+  index_move(q, id, parts[i - 1], nil)
+end
 redis.call('DEL', key)
 return 'ok'

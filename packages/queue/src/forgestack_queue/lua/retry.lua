@@ -1,29 +1,34 @@
 -- Moves failed jobs back to waiting with their attempts reset: one id, or up to N of the oldest.
--- KEYS: failed, wait, seq, marker
--- ARGV: job key prefix, queue, mode ('one'|'bulk'), id or batch size
+-- KEYS: failed set to take ids from (the queue's, or an owner's index), queue failed, wait, seq,
+--   marker
+-- ARGV: job key prefix, queue key prefix, queue, mode ('one'|'bulk'), id or batch size
 -- Returns {moved count, state of the job when mode is 'one' and it was not failed}.
-local jp, queue, mode = ARGV[1], ARGV[2], ARGV[3]
+local jp, q, queue, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ids
 if mode == 'one' then
-  local key = jp .. ARGV[4]
+  local key = jp .. ARGV[5]
   if redis.call('TYPE', key)['ok'] ~= 'hash' or redis.call('HGET', key, 'queue') ~= queue then
     return {0, 'missing'}
   end
   local state = redis.call('HGET', key, 'state')
   if state ~= 'failed' then return {0, state} end
-  ids = {ARGV[4]}
+  ids = {ARGV[5]}
 else
-  ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
+  ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[5]) - 1)
 end
 for _, id in ipairs(ids) do
   local key = jp .. id
-  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
   if redis.call('TYPE', key)['ok'] == 'hash' then
-    local prio = tonumber(redis.call('HGET', key, 'priority') or '0')
+    local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
     redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'finished_at', 'processed_at', 'result')
     redis.call('HSET', key, 'state', 'waiting', 'attempts_made', 0, 'attempts_started', 0)
-    redis.call('ZADD', KEYS[2], run_score(prio, KEYS[3]), id)
+    local score = run_score(prio, KEYS[4])
+    redis.call('ZADD', KEYS[3], score, id)
+    index_move(q, id, 'failed', 'wait', score)
+  else
+    index_move(q, id, 'failed', nil)
   end
 end
-if #ids > 0 then redis.call('ZADD', KEYS[4], 0, '0') end
+if #ids > 0 then redis.call('ZADD', KEYS[5], 0, '0') end
 return {#ids, 'failed'}

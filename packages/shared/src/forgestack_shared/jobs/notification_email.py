@@ -12,7 +12,17 @@ from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from typing import Annotated, Literal
 
 import email_validator
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from .email_templates import PRODUCER_CONTEXT, template_problems
 
 EmailTemplate = Literal["welcome", "invitation", "notification"]
 """Each name is a pair of files, `<name>.html` and `<name>.txt`, beside the worker's handler."""
@@ -127,6 +137,18 @@ class NotificationEmailContent(BaseModel):
     template: EmailTemplate
     variables: Variables = Field(default_factory=dict)
     reply_to: Mailbox | None = None
+
+    @field_validator("variables")
+    @classmethod
+    def _fit_the_template(cls, variables: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """Producers only (see PRODUCER_CONTEXT): the worker's renderer is the check at run time."""
+        template = info.data.get("template")
+        if info.context != PRODUCER_CONTEXT or template is None:
+            return variables
+        problems = template_problems(template, variables)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return variables
 
 
 class NotificationEmailData(NotificationEmailContent):

@@ -1,0 +1,81 @@
+"""The worker's claim call. Each call passes a fresh random token, which claim.lua stamps on every
+job it claims: a claim whose reply was lost (the connection dropped after the script ran) can then
+be undone by token, so those jobs do not sit active until their lease expires and spend an attempt
+they never ran. The token costs nothing on the hot path; only a lost reply costs one more call.
+
+Random per call also means a token never recurs, not even after an operator retry resets a job's
+attempt count, so a late outcome from an earlier run can never pass the finish script's fence."""
+
+import secrets
+
+from loguru import logger
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .keys import QueueKeys, job_key_prefix
+from .runner import ClaimedJob
+from .scripts import Scripts
+
+
+class Claimer:
+    def __init__(
+        self,
+        scripts: Scripts,
+        queue_prefix: str,
+        queues: list[str],
+        *,
+        worker_id: str,
+        lease_ms: int,
+    ) -> None:
+        self._scripts = scripts
+        self._job_prefix = job_key_prefix(queue_prefix)
+        self._queues = queues
+        self._worker_id = worker_id
+        self._lease_ms = lease_ms
+        keys = [QueueKeys(queue_prefix, q) for q in queues]
+        self._claim_keys = [
+            key for k in keys for key in (k.wait, k.delayed, k.active, k.seq, k.failed)
+        ]
+        self._release_keys = [key for k in keys for key in (k.wait, k.active, k.seq, k.marker)]
+        self._rotation = 0
+        self._lost: list[str] = []
+        """Tokens of claims whose reply never arrived and that are not yet undone."""
+
+    async def claim(self, want: int) -> tuple[list[ClaimedJob], int, int]:
+        """Up to `want` jobs, the server's next delayed due time (-1: none) and its clock (ms)."""
+        # Raises while Redis is still unreachable: the worker's loop backs off and comes back.
+        await self.release_lost()
+        self._rotation = (self._rotation + 1) % len(self._queues)
+        token = f"{self._worker_id}:{secrets.token_hex(6)}"
+        try:
+            reply = await self._scripts.claim(
+                keys=self._claim_keys,
+                args=[
+                    self._job_prefix,
+                    want,
+                    self._lease_ms,
+                    token,
+                    self._rotation,
+                    *self._queues,
+                ],
+            )
+        except (RedisConnectionError, RedisTimeoutError):
+            # The script may have run: whatever it claimed is undone before the next claim.
+            self._lost.append(token)
+            raise
+        now, next_due = int(reply[0]), int(reply[1])
+        return [ClaimedJob.from_row(row) for row in reply[2:]], next_due, now
+
+    async def release_lost(self) -> None:
+        """Undoes the claims whose reply was lost; a no-op (no call) when there are none."""
+        if not self._lost:
+            return
+        released = await self._scripts.release_claim(
+            keys=self._release_keys, args=[self._job_prefix, *self._lost]
+        )
+        if released:
+            logger.warning(
+                "{} jobs of a claim whose reply was lost went back to waiting, attempt not spent",
+                released,
+            )
+        self._lost.clear()

@@ -1,0 +1,37 @@
+-- Undoes claims whose reply never reached the worker (the connection dropped after claim.lua ran):
+-- their jobs go back to waiting with the attempt not spent, as if they had never been claimed.
+-- Active sets hold at most the fleet's concurrency, so reading them whole is bounded.
+-- KEYS: per queue, 4 keys: wait, active, seq, marker
+-- ARGV: job key prefix, then the worker token each lost claim passed to claim.lua
+-- Returns the number of jobs released.
+local jp = ARGV[1]
+local released = 0
+for q = 0, #KEYS / 4 - 1 do
+  local wait, active, seq, marker = KEYS[q * 4 + 1], KEYS[q * 4 + 2], KEYS[q * 4 + 3], KEYS[q * 4 + 4]
+  local here = 0
+  for _, id in ipairs(redis.call('ZRANGE', active, 0, -1)) do
+    local key = jp .. id
+    -- pcall: a record overwritten with another type is not one of ours.
+    local held = redis.pcall('HGET', key, 'token')
+    if type(held) == 'string' then
+      for i = 2, #ARGV do
+        -- claim.lua's token is `<worker token>:<attempts started>`.
+        local claim = ARGV[i] .. ':'
+        if string.sub(held, 1, #claim) == claim then
+          local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
+          redis.call('ZREM', active, id)
+          redis.call('HINCRBY', key, 'attempts_started', -1)
+          redis.call('HSET', key, 'token', '', 'state', 'waiting')
+          local score = run_score(prio, seq)
+          redis.call('ZADD', wait, score, id)
+          index_move(string.sub(wait, 1, -5), id, 'active', 'wait', score)
+          here = here + 1
+          break
+        end
+      end
+    end
+  end
+  if here > 0 then redis.call('ZADD', marker, 0, '0') end
+  released = released + here
+end
+return released
