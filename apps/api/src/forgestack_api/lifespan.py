@@ -4,11 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from arq.connections import ArqRedis, create_pool
 from fastapi import FastAPI, Request
 from forgestack_db.database import Database
 from forgestack_db.startup import open_database
-from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
+from forgestack_queue.arq_pool import ForgeArqRedis, create_pool
+from forgestack_shared.catalog import CATALOG
 from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
 from loguru import logger
@@ -24,7 +24,7 @@ class AppResources:
     """Everything a request may need; routes reach it through the dependencies in `deps.py`."""
 
     settings: Settings
-    redis: ArqRedis
+    redis: ForgeArqRedis
     engine: AsyncEngine
     queues: QueueService
     db: Database
@@ -36,11 +36,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     # First, so an unsafe database login (superuser, BYPASSRLS, owner) stops the app before anything.
     db = await open_database(settings.effective_database_url, settings)
-    # arq's own pool, with JSON on both sides: pickle from Redis would let any writer run code.
+    # arq's pool (built by arq's create_pool) whose enqueue_job is our atomic, catalog-checked add.
     redis = await create_pool(
         parse_redis_url(settings.effective_redis_url),
-        job_serializer=arq_job_serializer,
-        job_deserializer=arq_job_deserializer,
+        queue_prefix=settings.queue_prefix,
+        contracts=CATALOG,
     )
     app.state.resources = AppResources(
         settings=settings,

@@ -20,6 +20,7 @@ from .lifespan import lifespan
 from .routes import (
     api_keys,
     audit_logs,
+    cron,
     health,
     jobs,
     notifications,
@@ -54,6 +55,7 @@ def create_app() -> FastAPI:
     api.include_router(api_keys.router)
     api.include_router(webhook_endpoints.router)
     api.include_router(webhook_deliveries.router)
+    api.include_router(cron.router)
     app.include_router(api)
     return app
 

@@ -13,9 +13,11 @@ Routes get one bound to the caller (`deps.JobsDep`), never the unbound one the l
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
+from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.errors import JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
+from forgestack_queue.queue_stats import QueueCounts, history
 from forgestack_queue.records import JobRecord
 from forgestack_queue.states import JobState
 from forgestack_shared.catalog import CATALOG, QueueSpec, spec_for
@@ -173,6 +175,15 @@ class QueueService:
 
     async def clean(self, queue_name: str, state: JobState, older_than_s: int) -> int:
         return await self.queue(_spec(queue_name).name).clean(state, older_than_s)
+
+    async def list_cron_ticks(self, state: JobState, limit: int, cursor: str | None) -> JobPage:
+        """The worker's internal `cron` queue: read-only here, ticks are enqueued by workers."""
+        cron = Queue(self._redis, CRON_QUEUE, prefix=self._prefix)
+        return await cron.get_jobs(state, limit=limit, cursor=cursor)
+
+    async def queue_health(self, limit: int) -> list[QueueCounts]:
+        """The queue-health cron's snapshots, newest first."""
+        return await history(self._redis, prefix=self._prefix, limit=limit)
 
     def _queue_of(self, record: JobRecord) -> Queue:
         """A job's own queue, even one the catalog no longer lists (its jobs stay manageable)."""

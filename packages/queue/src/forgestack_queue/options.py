@@ -86,6 +86,18 @@ def retention_limits(rule: Retention) -> tuple[int, int]:
     )
 
 
+class ArqCallOptions(BaseModel):
+    """What arq's `enqueue_job(_expires=, _job_try=)` asked for; enforced by the handlers built
+    from arq `Function`s (forgestack_queue.arq_functions)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expires_at: int | None = Field(
+        default=None, ge=0, description="Epoch ms after which no attempt starts (arq `_expires`)."
+    )
+    job_try: int = Field(default=1, ge=1, description="arq's try number of the first attempt.")
+
+
 class JobOptions(BaseModel):
     """Per-call options; fields left unset fall back to the queue's defaults (see `merged_over`)."""
 
@@ -116,6 +128,9 @@ class JobOptions(BaseModel):
         gt=0,
         le=MAX_TIMEOUT_MS,
         description="Milliseconds one attempt may run before it fails.",
+    )
+    arq: ArqCallOptions | None = Field(
+        default=None, description="Set by `ArqRedis.enqueue_job`'s `_expires` and `_job_try`."
     )
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from time import perf_counter
@@ -19,6 +19,8 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from .arq_compat import arq_function
+from .arq_functions import handlers_from_functions
+from .arq_pool import QueueContract
 from .claims import Claimer
 from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
@@ -49,6 +51,7 @@ class ForgeWorker(_ARQ_WORKER):
         functions: Sequence[Any] = (),
         *,
         handlers: Sequence[Handler[Any, Any]] = (),
+        queue_contracts: Mapping[Any, QueueContract] | None = None,
         queue_prefix: str = "fs",
         lease_ms: int = 30_000,
         block_ms: int = 1_000,
@@ -58,15 +61,22 @@ class ForgeWorker(_ARQ_WORKER):
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
-        all_handlers = list(handlers)
+        # arq `func(...)`s are handlers too (typed when `queue_contracts` names their queue).
+        max_tries = kwargs.get("max_tries") or 5
+        all_handlers = [
+            *handlers,
+            *handlers_from_functions(
+                functions,
+                queue_contracts or {},
+                default_max_tries=max_tries,
+                queue_prefix=queue_prefix,
+            ),
+        ]
         if cron_jobs:
             all_handlers.append(cron_handler(cron_jobs))
         self.handlers: dict[str, Handler[Any, Any]] = {h.queue: h for h in all_handlers}
         if len(self.handlers) != len(all_handlers):
             raise ValueError("two handlers registered for one queue")
-        if functions:
-            # They would sit in arq's queue, which this worker does not poll: refuse, not ignore.
-            raise ValueError("ForgeWorker runs `handlers`; plain arq `functions` are not served")
         kwargs.setdefault("job_serializer", arq_job_serializer)
         kwargs.setdefault("job_deserializer", arq_job_deserializer)
         super().__init__([arq_function(h) for h in all_handlers], **kwargs)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .dev_redis import dev_redis_url
 from .redis_url import parse_redis_url
 from .ssrf import parse_allowlist
 
@@ -120,6 +121,12 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key, so several deployments (or test runs) share one "
         "Redis.",
     )
+    api_key_idle_revoke_days: int = Field(
+        default=180,
+        ge=0,
+        description="The worker's daily cron revokes API keys unused (never used: since created) "
+        "this many days; `0` keeps them.",
+    )
 
     smtp_host: str | None = Field(
         default=None,
@@ -217,7 +224,9 @@ class Settings(BaseSettings):
 
     @property
     def effective_redis_url(self) -> str:
-        return self.redis_url or DEFAULT_REDIS_URL
+        """REDIS_URL; else the Redis a running `forgestack dev` embedded under this data dir (never
+        on the default port), so `arq worker.WorkerSettings --check` beside it needs no variable."""
+        return self.redis_url or dev_redis_url(self.forgestack_data_dir) or DEFAULT_REDIS_URL
 
     @property
     def effective_database_url(self) -> str:
