@@ -81,12 +81,15 @@ local function allowance(q, active, qi)
   local base = 5 + nq + qi * 3
   local take = want
   local cap = tonumber(c[4]) or tonumber(ARGV[base + 3]) or 0
-  if cap > 0 then take = math.min(take, cap - redis.call('ZCARD', active)) end
-  if take <= 0 then
-    -- At its cap: the next attempt of the queue to end wakes a worker (finish.lua).
-    redis.call('HSET', ctl_key(q), 'capped', '1')
-    return 0, -1
+  if cap > 0 then
+    local room = cap - redis.call('ZCARD', active)
+    if room <= take then
+      -- The cap binds: the next attempt of the queue to end wakes a worker (finish.lua).
+      redis.call('HSET', ctl_key(q), 'capped', '1')
+      take = room
+    end
   end
+  if take <= 0 then return 0, -1 end
   local max = tonumber(c[2]) or tonumber(ARGV[base + 1]) or 0
   if max > 0 then
     local dur = tonumber(c[3]) or tonumber(ARGV[base + 2])
