@@ -8,6 +8,7 @@ import typing
 
 import arq.worker
 from arq.worker import Function
+import pytest
 from forgestack_queue.arq_cli import use_forge_worker
 from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.worker import ForgeWorker
@@ -57,6 +58,18 @@ def test_arq_cli_builds_a_forge_worker_from_worker_settings(settings: Settings) 
         "prune-webhook-deliveries",
         "sweep-webhook-endpoints",
     }
+    assert worker.lease_ms == settings.worker_lease_ms
+    assert worker.limits == {spec.name.value: spec.limits for spec in CATALOG.values()}
+
+
+def test_the_lease_is_a_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from forgestack_shared.settings import get_settings
+
+    monkeypatch.setenv("WORKER_LEASE_MS", "10000")
+    get_settings.cache_clear()
+    use_forge_worker()
+    worker = arq.worker.create_worker(load_worker_settings(), handle_signals=False)
+    assert worker.lease_ms == 10_000
 
 
 def test_arq_check_reports_no_running_worker(settings: Settings) -> None:

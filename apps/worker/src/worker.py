@@ -2,7 +2,9 @@
 
 `use_forge_worker()` makes arq's CLI build our `ForgeWorker` (forgestack_queue.arq_cli): the same
 `WorkerSettings`, served by the job layer (atomic claims, leases, retries, retention). Settings
-are read once, here, rather than in any library module."""
+are read once, here, rather than in any library module.
+Redis need not be up yet: the worker waits for it (ForgeWorker.main), so a fleet restarted in
+any order comes up by itself."""
 
 from forgestack_db.guard import UnsafeDatabaseRoleError
 from forgestack_db.startup import check_database_login
@@ -13,7 +15,6 @@ from forgestack_shared.logging import configure_logging
 from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.startup import (
     check_production,
-    check_redis,
     exit_on_startup_error,
     load_settings,
     unsafe_database_login,
@@ -25,8 +26,6 @@ from forgestack_worker.settings import on_shutdown, on_startup
 with exit_on_startup_error("worker"):
     _settings = load_settings()
     check_production(_settings, needs_admin_key=False)
-    # Before arq's CLI, whose own connection retries end in a traceback.
-    check_redis(_settings)
     try:
         check_database_login(_settings.effective_database_url, _settings)
     except UnsafeDatabaseRoleError as exc:
@@ -51,3 +50,5 @@ class WorkerSettings:
     # ForgeStack's own settings: the key prefix, and each queue's payload model and defaults.
     queue_prefix = _settings.queue_prefix
     queue_contracts = CATALOG
+    lease_ms = _settings.worker_lease_ms
+    limits = {spec.name.value: spec.limits for spec in CATALOG.values()}

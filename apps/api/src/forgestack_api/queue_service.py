@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from forgestack_queue.cron import CRON_QUEUE
+from forgestack_queue.controls import QueueControls
 from forgestack_queue.errors import JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
@@ -184,6 +185,21 @@ class QueueService:
     async def queue_health(self, limit: int) -> list[QueueCounts]:
         """The queue-health cron's snapshots, newest first."""
         return await history(self._redis, prefix=self._prefix, limit=limit)
+    async def cancel(self, job_id: str) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).cancel(job_id)
+
+    async def promote(self, job_id: str) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).promote(job_id)
+
+    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).set_priority(job_id, priority)
+
+    def controls(self, name: QueueName) -> QueueControls:
+        """Queue-wide (every organisation's jobs): routes allow them to the operator only."""
+        return QueueControls(self._redis, name.value, prefix=self._prefix)
 
     def _queue_of(self, record: JobRecord) -> Queue:
         """A job's own queue, even one the catalog no longer lists (its jobs stay manageable)."""
