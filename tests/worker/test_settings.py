@@ -7,8 +7,8 @@ import sys
 import typing
 
 import arq.worker
-from arq.worker import Function
 import pytest
+from arq.worker import Function
 from forgestack_queue.arq_cli import use_forge_worker
 from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.worker import ForgeWorker

@@ -13,8 +13,8 @@ Routes get one bound to the caller (`deps.JobsDep`), never the unbound one the l
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.controls import QueueControls
+from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.errors import JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
@@ -185,6 +185,7 @@ class QueueService:
     async def queue_health(self, limit: int) -> list[QueueCounts]:
         """The queue-health cron's snapshots, newest first."""
         return await history(self._redis, prefix=self._prefix, limit=limit)
+
     async def cancel(self, job_id: str) -> JobRecord:
         record = await self.get_job(job_id)
         return await self._queue_of(record).cancel(job_id)

@@ -29,7 +29,9 @@ def redis_client(settings: RedisSettings, redis_class: type[ArqRedis] = ArqRedis
     }
     if settings.sentinel:
         sentinel = Sentinel(sentinels=settings.host, ssl=settings.ssl, **kwargs)  # type: ignore[no-untyped-call]
-        client = cast(ArqRedis, sentinel.master_for(settings.sentinel_master, redis_class=redis_class))
+        client = cast(
+            ArqRedis, sentinel.master_for(settings.sentinel_master, redis_class=redis_class)
+        )
     else:
         client = functools.partial(
             redis_class,
