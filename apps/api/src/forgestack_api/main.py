@@ -15,6 +15,7 @@ from forgestack_shared.startup import (
 )
 
 from .body_limit import BodyLimitMiddleware
+from .dashboard import install_dashboard
 from .errors import install_error_handlers
 from .lifespan import lifespan
 from .routes import api_keys, audit_logs, health, jobs, notifications, queues
@@ -42,6 +43,7 @@ def create_app() -> FastAPI:
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)
     app.include_router(api)
+    install_dashboard(app)
     return app
 
 
