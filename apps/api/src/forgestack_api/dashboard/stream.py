@@ -66,9 +66,9 @@ async def events(
         try:
             record = await queues.get_job(job_id)
         except JobNotFoundError:
-            return {"id": job_id, "state": "missing", "html": ""}
+            return {"state": "missing", "html": ""}
         if not user.principal.at_least(access_of(record.queue).read):
-            return {"id": job_id, "state": "missing", "html": ""}
+            return {"state": "missing", "html": ""}
         html = templates.get_template("_job_detail.html").render(
             job=record, user=user, actions=job_actions_for(user, record.state)
         )
