@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import arq.worker
+import pytest
 from forgestack_queue.arq_cli import use_forge_worker
 from forgestack_queue.worker import ForgeWorker
 from forgestack_shared.catalog import CATALOG
@@ -24,6 +25,18 @@ def test_arq_cli_builds_a_forge_worker_from_worker_settings(settings: Settings) 
     assert worker.queue_prefix == settings.queue_prefix
     assert worker.max_jobs == settings.worker_concurrency
     assert set(worker.handlers) == {h.queue for h in HANDLERS}
+    assert worker.lease_ms == settings.worker_lease_ms
+    assert worker.limits == {spec.name.value: spec.limits for spec in CATALOG.values()}
+
+
+def test_the_lease_is_a_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from forgestack_shared.settings import get_settings
+
+    monkeypatch.setenv("WORKER_LEASE_MS", "10000")
+    get_settings.cache_clear()
+    use_forge_worker()
+    worker = arq.worker.create_worker(build_worker_settings(get_settings()), handle_signals=False)
+    assert worker.lease_ms == 10_000
 
 
 def test_arq_check_reports_no_running_worker(settings: Settings) -> None:

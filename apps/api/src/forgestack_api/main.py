@@ -8,7 +8,6 @@ from forgestack_shared.logging import configure_logging
 from forgestack_shared.settings import get_settings
 from forgestack_shared.startup import (
     check_production,
-    check_redis,
     exit_on_startup_error,
     load_settings,
     unsafe_database_login,
@@ -18,7 +17,7 @@ from .body_limit import BodyLimitMiddleware
 from .dashboard import install_dashboard
 from .errors import install_error_handlers
 from .lifespan import lifespan
-from .routes import api_keys, audit_logs, health, jobs, notifications, queues
+from .routes import api_keys, audit_logs, health, jobs, notifications, queue_controls, queues
 
 API_PREFIX = "/api/v1"
 
@@ -38,6 +37,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
+    api.include_router(queue_controls.router)
     api.include_router(jobs.router)
     api.include_router(notifications.router)
     api.include_router(audit_logs.router)
@@ -50,11 +50,11 @@ def create_app() -> FastAPI:
 def run() -> None:
     """`uv run api`: host, port and worker count come from settings (API_HOST, API_PORT, ...).
 
-    Settings and Redis are checked here, before uvicorn, whose start-up failure is a traceback."""
+    Settings are checked here, before uvicorn, whose start-up failure is a traceback. Redis need
+    not be up: the app starts, `/readyz` answers 503 until Redis does (see the lifespan)."""
     with exit_on_startup_error("api"):
         settings = load_settings()
         check_production(settings, needs_admin_key=True)
-        check_redis(settings)
         try:
             check_database_login(settings.effective_database_url, settings)
         except UnsafeDatabaseRoleError as exc:

@@ -13,6 +13,7 @@ Routes get one bound to the caller (`deps.JobsDep`), never the unbound one the l
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
+from forgestack_queue.controls import QueueControls
 from forgestack_queue.errors import JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
@@ -167,6 +168,22 @@ class QueueService:
 
     async def clean(self, queue_name: str, state: JobState, older_than_s: int) -> int:
         return await self.queue(_spec(queue_name).name).clean(state, older_than_s)
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).cancel(job_id)
+
+    async def promote(self, job_id: str) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).promote(job_id)
+
+    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).set_priority(job_id, priority)
+
+    def controls(self, name: QueueName) -> QueueControls:
+        """Queue-wide (every organisation's jobs): routes allow them to the operator only."""
+        return QueueControls(self._redis, name.value, prefix=self._prefix)
 
     def _queue_of(self, record: JobRecord) -> Queue:
         """A job's own queue, even one the catalog no longer lists (its jobs stay manageable)."""

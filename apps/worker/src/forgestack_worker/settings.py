@@ -3,6 +3,7 @@
 from typing import Any
 
 from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
+from forgestack_shared.catalog import CATALOG
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
@@ -36,6 +37,8 @@ def build_worker_settings(settings: Settings) -> type:
             "redis_settings": parse_redis_url(settings.effective_redis_url),
             "queue_prefix": settings.queue_prefix,
             "max_jobs": settings.worker_concurrency,
+            "lease_ms": settings.worker_lease_ms,
+            "limits": {spec.name.value: spec.limits for spec in CATALOG.values()},
             "on_startup": on_startup,
             "on_shutdown": on_shutdown,
             "job_serializer": arq_job_serializer,

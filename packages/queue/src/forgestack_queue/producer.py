@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from .actions import JobActions
 from .errors import (
     InvalidJobStateError,
     JobIdInUseError,
@@ -68,7 +69,7 @@ def _options_to_json(opts: JobOptions) -> str:
     return text
 
 
-class Queue:
+class Queue(JobActions):
     """A named queue on one Redis. Options given here are final: merge catalog defaults before.
 
     Bound to an `owner` (the API passes the organisation), every method acts only on that owner's

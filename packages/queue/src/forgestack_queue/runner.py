@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import PayloadError, UnrecoverableError
+from .errors import PayloadError, RateLimited, UnrecoverableError
 from .job import Job
 from .options import JobOptions, retention_limits
 from .serializer import dumps
@@ -63,13 +63,14 @@ class ClaimedJob:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    kind: Literal["completed", "failed", "retry"]
+    kind: Literal["completed", "failed", "retry", "limited"]
     value: bytes = b""
     """Result JSON when completed, else the reason."""
     stacktrace: str = ""
     keep_count: int = -1
     keep_age_s: int = -1
     retry_delay_ms: int = 0
+    """Retry: the backoff's delay. Limited: how long the whole queue is held."""
 
 
 @lru_cache(maxsize=1024)
@@ -126,6 +127,9 @@ class Handler(Generic[DataT, ResultT]):
                 if isinstance(result, BaseModel)
                 else dumps(result)
             )
+        except RateLimited as exc:
+            # Not the job's fault: it waits again, its attempt unspent, and the queue is held.
+            return Outcome("limited", str(exc).encode(), retry_delay_ms=exc.delay_ms)
         except (PayloadError, UnrecoverableError) as exc:
             return failure(opts, exc)
         except Exception as exc:

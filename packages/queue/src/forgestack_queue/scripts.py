@@ -29,6 +29,9 @@ class Scripts:
     extend: AsyncScript
     trim: AsyncScript
     release_claim: AsyncScript
+    cancel: AsyncScript
+    promote: AsyncScript
+    set_priority: AsyncScript
 
 
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
@@ -51,6 +54,9 @@ def scripts_for(redis: Redis) -> Scripts:
                     "extend",
                     "trim",
                     "release_claim",
+                    "cancel",
+                    "promote",
+                    "set_priority",
                 )
             }
         )

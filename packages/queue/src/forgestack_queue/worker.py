@@ -6,24 +6,27 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import arq.worker
-from arq.connections import create_pool
+from arq.connections import RedisSettings
 from arq.cron import CronJob
 from loguru import logger
 from redis.exceptions import RedisError
 
 from .arq_compat import arq_function
+from .cancels import CancelListener
 from .claims import Claimer
+from .connect import redis_client, wait_for_redis
 from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
+from .limits import QueueLimits
 from .outbox import OutcomeWriter
 from .producer import known_queues
 from .runner import (
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
     from loguru import Logger
 
 _ARQ_WORKER = arq.worker.Worker
+CANCELLED = "cancelled"
+"""The failed reason of a job an operator cancelled (as cancel.lua writes it)."""
 
 
 class ForgeWorker(_ARQ_WORKER):
@@ -55,6 +60,7 @@ class ForgeWorker(_ARQ_WORKER):
         claim_batch: int = 50,
         burst_horizon_ms: int = 5_000,
         cancel_grace_ms: int = 1_000,
+        limits: Mapping[str, QueueLimits] | None = None,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -75,6 +81,7 @@ class ForgeWorker(_ARQ_WORKER):
         self.block_s = block_ms / 1000
         self.claim_batch = claim_batch
         self.burst_horizon_ms = burst_horizon_ms
+        self.limits = dict(limits or {})
         self.worker_id = uuid.uuid4().hex[:12]
         self._queues = sorted(self.handlers)
         self._keys = {q: QueueKeys(queue_prefix, q) for q in self._queues}
@@ -85,6 +92,8 @@ class ForgeWorker(_ARQ_WORKER):
         self._settled: set[str] = set()
         """Attempts whose outcome is handed to the outbox: their leases are no longer renewed, and
         any later outcome of theirs is discarded."""
+        self._cancelled: set[str] = set()
+        """Attempts an operator cancelled: they end failed as `cancelled`, whatever they do."""
         self._abandoned: dict[str, asyncio.Task[None]] = {}
         """Tasks that ignored cancellation twice: no longer holding a slot, kept referenced."""
         self._grace_s = cancel_grace_ms / 1000
@@ -95,12 +104,11 @@ class ForgeWorker(_ARQ_WORKER):
 
     async def main(self) -> None:
         if self._pool is None:
-            self._pool = await create_pool(
-                self.redis_settings,
-                job_deserializer=self.job_deserializer,
-                job_serializer=self.job_serializer,
-                default_queue_name=self.queue_name,
-            )
+            # A fleet restarts in any order: wait for Redis rather than exit (arq would, after
+            # a few retries).
+            self._pool = redis_client(self.redis_settings or RedisSettings())
+            self._pool.default_queue_name = self.queue_name
+            await wait_for_redis(self._pool, "worker")
         self._scripts = scripts_for(self.pool)
         self._claimer = Claimer(
             self._scripts,
@@ -108,6 +116,7 @@ class ForgeWorker(_ARQ_WORKER):
             self._queues,
             worker_id=self.worker_id,
             lease_ms=self.lease_ms,
+            limits=self.limits,
         )
         self._outcomes = OutcomeWriter(
             self._scripts,
@@ -125,6 +134,9 @@ class ForgeWorker(_ARQ_WORKER):
         await self._warn_unserved_queues()
         if self.on_startup:
             await self.on_startup(self.ctx)
+        cancels = CancelListener(self.pool, self.queue_prefix, self.worker_id, self._cancel)
+        await cancels.subscribe()
+        listener = asyncio.create_task(cancels.run())
         leases = asyncio.create_task(self._extend_leases())
         watchdog = asyncio.create_task(self._deadlines.run())
         pause = 0.0
@@ -142,6 +154,7 @@ class ForgeWorker(_ARQ_WORKER):
                 if self.burst and idle and not self.tasks:
                     return
         finally:
+            listener.cancel()
             leases.cancel()
             watchdog.cancel()
             await self._outcomes.drain()
@@ -224,6 +237,7 @@ class ForgeWorker(_ARQ_WORKER):
         self.tasks.pop(key, None)
         self._running.pop(key, None)
         self._settled.discard(key)
+        self._cancelled.discard(key)
         self._abandoned.pop(key, None)
         self._slot_freed.set()
 
@@ -241,7 +255,10 @@ class ForgeWorker(_ARQ_WORKER):
             task = asyncio.current_task()
             if key in self._settled:
                 return  # recorded already, by the watchdog or shutdown, after it ignored a cancel
-            if self._deadlines.expired(key) and task is not None and task.uncancel() == 0:
+            if key in self._cancelled and task is not None:
+                task.uncancel()
+                outcome = failure(job.options, exc, CANCELLED)
+            elif self._deadlines.expired(key) and task is not None and task.uncancel() == 0:
                 reason = f"timed out after {job.options.timeout} ms"
                 outcome = failure_or_retry(job.options, job.attempt, exc, reason)
             elif task is not None and task.cancelling():
@@ -259,9 +276,22 @@ class ForgeWorker(_ARQ_WORKER):
         if key in self._settled:
             log.warning("ended as {} after the worker recorded it: discarded", outcome.kind)
             return
+        if key in self._cancelled and outcome.kind != "failed":
+            # It finished its work despite the cancel (it ignored or swallowed it): still cancelled.
+            outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
         self._log_outcome(log, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
         await self._outcomes.record(job, outcome)
+
+    def _cancel(self, job_id: str) -> None:
+        """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here."""
+        for key, job in list(self._running.items()):
+            task = self.tasks.get(key)
+            if job.id != job_id or task is None or key in self._settled or key in self._cancelled:
+                continue
+            _log(job).warning("cancelled by an operator")
+            self._cancelled.add(key)
+            task.cancel()
 
     def _on_stuck(self, key: str) -> None:
         """The handler ignored its timeout's cancellation for a grace period: the attempt is
@@ -319,6 +349,10 @@ class ForgeWorker(_ARQ_WORKER):
         if outcome.kind == "completed":
             self.jobs_complete += 1
             log.debug("completed in {:.1f} ms", ms)
+        elif outcome.kind == "limited":
+            log.warning(
+                "rate limited by the remote side; queue held for {} ms", outcome.retry_delay_ms
+            )
         elif outcome.kind == "retry":
             self.jobs_retried += 1
             log.warning(
@@ -340,12 +374,15 @@ class ForgeWorker(_ARQ_WORKER):
                     by_queue[job.queue] += (job.id, job.token)
             for queue, pairs in by_queue.items():
                 try:
-                    await self._scripts.extend(
+                    _, cancelled = await self._scripts.extend(
                         keys=[self._keys[queue].active],
                         args=[job_key_prefix(self.queue_prefix), self.lease_ms, *pairs],
                     )
                 except Exception:  # a missed renewal is retried next round
                     logger.exception("lease renewal failed for queue {}", queue)
+                    continue
+                for job_id in cancelled:  # a cancel message this worker missed
+                    self._cancel(job_id.decode())
 
     async def heart_beat(self) -> None:
         await self.record_health()

@@ -4,6 +4,7 @@ both the API (validation before enqueue) and the worker (validation before run) 
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from forgestack_queue.limits import NO_LIMITS, QueueLimits
 from forgestack_queue.options import Backoff, JobOptions, KeepJobs
 from pydantic import BaseModel
 
@@ -27,6 +28,10 @@ class QueueSpec(Generic[DataT, ResultT]):
     data_model: type[DataT]
     result_model: type[ResultT]
     defaults: JobOptions
+    limits: QueueLimits = NO_LIMITS
+    """Enforced by every worker's claim (a rate limit, a fleet-wide concurrency cap), e.g.
+    `QueueLimits(rate_limit=RateLimit(max=10, duration_ms=1000), concurrency=3)`; an operator
+    may override them at run time (`PUT /api/v1/queues/{queue}/limits`)."""
 
 
 MY_NEW_JOB = QueueSpec(

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         "without spending an attempt.",
         json_schema_extra=_shown("`10` (`forgestack dev`: `3`)"),
     )
+    worker_lease_ms: int = Field(
+        default=30_000,
+        ge=3_000,
+        le=600_000,
+        description="How long a running job's lease lasts (renewed every third of it): a "
+        "SIGKILLed worker's job runs again elsewhere about this long after the kill. A slow "
+        "but alive job keeps its lease however long it runs.",
+    )
     queue_prefix: str = Field(
         default="fs",
         pattern=r"^[A-Za-z0-9_-]+$",

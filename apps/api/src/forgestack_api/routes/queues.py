@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from forgestack_queue.producer import AddResult, JobPage
 from forgestack_queue.states import JobState
+from forgestack_shared.catalog import CATALOG
 
 from ..access import require_enqueue, require_manage, require_read
 from ..audit import AuditDep
@@ -45,12 +46,16 @@ def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
 async def list_queues(queues: JobsDep) -> list[QueueSummary]:
     names = queues.queue_names
     all_counts = await asyncio.gather(*(queues.counts(name) for name in names))
+    controls = await asyncio.gather(*(queues.controls(name).read() for name in names))
     return [
         QueueSummary(
             name=name.value,
             counts=JobCounts(**{state.value: count for state, count in counts.items()}),
+            paused=control.paused,
+            limits=control.limits_override or CATALOG[name].limits,
+            limits_source="catalog" if control.limits_override is None else "operator",
         )
-        for name, counts in zip(names, all_counts, strict=True)
+        for name, counts, control in zip(names, all_counts, controls, strict=True)
     ]
 
 
