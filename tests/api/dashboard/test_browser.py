@@ -167,3 +167,26 @@ def test_another_organisation_sees_nothing(
     assert response is not None and response.status == 404
     assert "sk-browser-secret" not in page.content()
     page.screenshot(path=tmp_path / "other-org-404.png", full_page=True)
+
+
+def test_the_operator_pauses_and_resumes(
+    open_page: OpenPage, live_api: LiveApi, tmp_path: Path
+) -> None:
+    live = live_api
+    page = open_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page, live, "test-admin-key")  # the `settings` fixture's operator key
+    page.goto(f"{live.base_url}/dashboard/queues/my-new-job")
+    page.locator("summary", has_text="Queue actions").click()
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator(".flash")).to_contain_text("my-new-job is paused")
+    expect(page.locator("h1 .paused")).to_be_visible()
+    page.goto(f"{live.base_url}/dashboard")
+    expect(page.locator('[data-live="my-new-job:paused"]')).to_be_visible()
+    expect(page.locator('[data-live="notification-email:paused"]')).to_be_hidden()
+    page.screenshot(path=tmp_path / "paused.png", full_page=True)
+    page.goto(f"{live.base_url}/dashboard/queues/my-new-job")
+    page.locator("summary", has_text="Queue actions").click()
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator(".flash")).to_contain_text("my-new-job is running again")
+    expect(page.locator("h1 .paused")).to_be_hidden()

@@ -142,3 +142,17 @@ async def test_a_member_reads_but_cannot_act(orgs: Orgs, session: httpx.AsyncCli
     assert retry.status_code == 403
     audit = await session.get("/dashboard/queues/audit-logs")
     assert audit.status_code == 403
+
+
+async def test_an_organisations_admin_cannot_pause_a_shared_queue(
+    orgs: Orgs, session: httpx.AsyncClient
+) -> None:
+    await sign_in(session, orgs.b.admin)
+    page = (await session.get("/dashboard/queues/my-new-job")).text
+    assert 'data-action="retry-failed"' in page
+    assert 'data-action="pause"' not in page
+    csrf = await csrf_of(session)
+    paused = await session.post(
+        "/dashboard/queues/my-new-job/actions/pause", data={"csrf": csrf, "confirmed": "yes"}
+    )
+    assert paused.status_code == 403

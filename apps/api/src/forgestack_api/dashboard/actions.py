@@ -1,13 +1,15 @@
 """Every dashboard action, job-level and queue-level, as data: the pages render one confirmed form
-per entry that applies, and one route runs any of them. Adding pause/resume, promote or cancel
-when the operations routes land is one entry here (a label, the confirmation, the states it
-applies to and the `QueueService` call), not a template or route change."""
+per entry that applies (by state and role), and one route runs any of them. A new action is one
+entry here (a label, the confirmation, the states or queue condition it applies to, the least
+role, and the `QueueService` call), not a template or route change."""
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from forgestack_queue.states import JobState
 
+from ..access import MANAGE
+from ..auth import Role
 from ..queue_service import QueueService
 
 JobRun = Callable[[QueueService, str], Awaitable[str]]
@@ -24,6 +26,7 @@ class JobAction:
     audit_event: str
     run: JobRun
     danger: bool = False
+    role: Role = MANAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,9 @@ class QueueAction:
     params: tuple[str, ...] = field(default=())
     """Form fields the action reads (rendered by the queue page's own markup for it)."""
     danger: bool = False
+    role: Role = MANAGE
+    when_paused: bool | None = None
+    """Shown only while the queue is (True) or is not (False) paused; None: always."""
 
 
 async def _retry(queues: QueueService, job_id: str) -> str:
@@ -51,6 +57,26 @@ async def _remove(queues: QueueService, job_id: str) -> str:
 async def _retry_failed(queues: QueueService, queue: str, _: Mapping[str, str]) -> str:
     retried = await queues.retry_failed(queue)
     return f"{retried} failed job(s) of {queue} are waiting again."
+
+
+async def _cancel(queues: QueueService, job_id: str) -> str:
+    record = await queues.cancel(job_id)
+    return f"Job {record.id} is cancelled."
+
+
+async def _promote(queues: QueueService, job_id: str) -> str:
+    record = await queues.promote(job_id)
+    return f"Job {record.id} is waiting now."
+
+
+async def _pause(queues: QueueService, queue: str, _: Mapping[str, str]) -> str:
+    await queues.controls(queues.known_queue(queue)).pause()
+    return f"{queue} is paused: no worker starts another of its jobs."
+
+
+async def _resume(queues: QueueService, queue: str, _: Mapping[str, str]) -> str:
+    await queues.controls(queues.known_queue(queue)).resume()
+    return f"{queue} is running again."
 
 
 class ActionInputError(ValueError):
@@ -84,6 +110,23 @@ JOB_ACTIONS: dict[str, JobAction] = {
             _retry,
         ),
         JobAction(
+            "promote",
+            "Run now",
+            "Move this delayed job to waiting now?",
+            frozenset({JobState.DELAYED}),
+            "job.promoted",
+            _promote,
+        ),
+        JobAction(
+            "cancel",
+            "Cancel",
+            "Cancel this job? It ends failed as cancelled and is never retried.",
+            frozenset({JobState.WAITING, JobState.DELAYED, JobState.ACTIVE}),
+            "job.cancelled",
+            _cancel,
+            danger=True,
+        ),
+        JobAction(
             "remove",
             "Remove",
             "Remove this job for good?",
@@ -98,6 +141,24 @@ JOB_ACTIONS: dict[str, JobAction] = {
 QUEUE_ACTIONS: dict[str, QueueAction] = {
     a.name: a
     for a in (
+        QueueAction(
+            "pause",
+            "Pause",
+            "Pause this queue for every organisation? Running jobs finish; no new one starts.",
+            "queue.paused",
+            _pause,
+            role=Role.OPERATOR,
+            when_paused=False,
+        ),
+        QueueAction(
+            "resume",
+            "Resume",
+            "Resume this queue?",
+            "queue.resumed",
+            _resume,
+            role=Role.OPERATOR,
+            when_paused=True,
+        ),
         QueueAction(
             "retry-failed",
             "Retry all failed",

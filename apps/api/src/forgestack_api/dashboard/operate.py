@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from forgestack_queue.options import JobOptions
 from forgestack_shared.catalog import spec_for
 
-from ..access import require_enqueue, require_manage
+from ..access import require_enqueue, require_role
 from ..audit import AuditRecorder
 from ..errors import JobInputError
 from ..queue_service import QueueService
@@ -58,7 +58,7 @@ async def job_action(
     if spec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r}")
     record = await queues.get_job(job_id)
-    require_manage(user.principal)
+    require_role(user.principal, spec.role, f"{spec.label.lower()} on a job")
     if form.get("confirmed") != "yes":
         return _confirm_page(request, user, spec.confirm, form)
     message = await spec.run(queues, job_id)
@@ -80,7 +80,7 @@ async def queue_action(
     spec = QUEUE_ACTIONS.get(action)
     if spec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r}")
-    require_manage(user.principal)
+    require_role(user.principal, spec.role, f"{spec.label.lower()} on a queue")
     if form.get("confirmed") != "yes":
         return _confirm_page(request, user, spec.confirm, form)
     try:

@@ -1,8 +1,8 @@
 """What the overview shows of each queue: counts per state, and throughput and failure rate over
 the last minutes, computed from the finish times the completed and failed sets are scored by.
 
-`paused` and live workers are not known to the job layer yet; they are None/absent here and the
-page shows nothing for them, so the operations routes can fill them in without a template change."""
+Live workers are not known to the job layer yet: the page shows none, and a field here is all the
+events branch's worker registry needs to add them."""
 
 import asyncio
 from dataclasses import asdict, dataclass
@@ -24,7 +24,8 @@ class QueueOverview:
     completed_recent: int
     failed_recent: int
     window_s: int
-    paused: bool | None = None
+    paused: bool
+    """Queue-wide (an operator's control), shown to every organisation as the API's GET /queues."""
 
     @property
     def throughput_per_min(self) -> float:
@@ -46,8 +47,10 @@ class QueueOverview:
 async def queue_overview(
     queues: QueueService, name: QueueName, window_s: int = WINDOW_S
 ) -> QueueOverview:
-    counts, finished = await asyncio.gather(
-        queues.counts(name), queues.finished_within(name, window_s * 1000)
+    counts, finished, control = await asyncio.gather(
+        queues.counts(name),
+        queues.finished_within(name, window_s * 1000),
+        queues.controls(name).read(),
     )
     return QueueOverview(
         name=name.value,
@@ -55,6 +58,7 @@ async def queue_overview(
         completed_recent=finished[JobState.COMPLETED],
         failed_recent=finished[JobState.FAILED],
         window_s=window_s,
+        paused=control.paused,
     )
 
 

@@ -8,8 +8,7 @@ from forgestack_queue.errors import JobNotFoundError
 from forgestack_queue.states import JobState
 
 from ..access import access_of, require_read
-from ..auth import Role
-from .actions import CLEANABLE, JOB_ACTIONS, QUEUE_ACTIONS, JobAction
+from .actions import CLEANABLE, JOB_ACTIONS, QUEUE_ACTIONS, JobAction, QueueAction
 from .deps import QueuesDep, UserDep
 from .overview import overview, queue_overview
 from .rendering import DashboardRoute, page
@@ -90,9 +89,10 @@ async def queue_page(
             return RedirectResponse(f"/dashboard/jobs/{record.id}", status.HTTP_303_SEE_OTHER)
         search_miss = job_id.strip()
     jobs = await queues.list_jobs(name.value, state, PAGE_SIZE, cursor)
+    summary = await queue_overview(queues, name)
     context = {
         "user": user,
-        "queue": await queue_overview(queues, name),
+        "queue": summary,
         "state": state,
         "states": list(JobState),
         "page": jobs,
@@ -100,9 +100,8 @@ async def queue_page(
         "page_size": PAGE_SIZE,
         "search_miss": search_miss,
         "message": message,
-        "can_manage": user.principal.at_least(Role.OWNER),
         "can_add": user.principal.at_least(access_of(name).enqueue),
-        "queue_actions": list(QUEUE_ACTIONS.values()),
+        "queue_actions": queue_actions_for(user, summary.paused),
         "cleanable": CLEANABLE,
     }
     return page(request, "queue.html", context)
@@ -128,6 +127,14 @@ async def job_page(
 
 
 def job_actions_for(user: DashboardUser, state: JobState) -> list[JobAction]:
-    if not user.principal.at_least(Role.OWNER):
-        return []
-    return [a for a in JOB_ACTIONS.values() if state in a.states]
+    return [
+        a for a in JOB_ACTIONS.values() if state in a.states and user.principal.at_least(a.role)
+    ]
+
+
+def queue_actions_for(user: DashboardUser, paused: bool) -> list[QueueAction]:
+    return [
+        a
+        for a in QUEUE_ACTIONS.values()
+        if user.principal.at_least(a.role) and a.when_paused in (None, paused)
+    ]
