@@ -1,7 +1,10 @@
 """Operations on one job that an owner may ask for at any time: cancel, promote, re-prioritise.
 Each is one atomic script that keeps the owner indexes in step; a `Queue` mixes them in."""
 
+from typing import TYPE_CHECKING
+
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from .errors import InvalidJobStateError, JobNotFoundError
 from .keys import QueueKeys, job_key_prefix, worker_channel_prefix
@@ -19,11 +22,11 @@ class JobActions:
     keys: QueueKeys
     _scripts: Scripts
 
-    def _full(self, job_id: str) -> str | None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # defined by `Queue`
 
-    async def get_job(self, job_id: str) -> JobRecord | None:
-        raise NotImplementedError
+        def _full(self, job_id: str) -> str | None: ...
+
+        async def get_job(self, job_id: str) -> JobRecord | None: ...
 
     async def cancel(self, job_id: str) -> JobRecord:
         """Waiting or delayed: failed as `cancelled` now. Active: its worker cancels the handler
@@ -50,12 +53,12 @@ class JobActions:
             raise InvalidJobStateError(job_id, state, "waiting or delayed")
         return await self._record(job_id)
 
-    async def _act(self, script: object, job_id: str, *extra: str | int) -> str:
+    async def _act(self, script: AsyncScript, job_id: str, *extra: str | int) -> str:
         full = self._full(job_id)
         if full is None:
             raise JobNotFoundError(job_id)
         args = [job_key_prefix(self.prefix), self.keys.base, self.name, full, *extra]
-        state: bytes = await script(args=args)  # type: ignore[operator]
+        state: bytes = await script(args=args)
         if state == b"missing":
             raise JobNotFoundError(job_id)
         return state.decode()
