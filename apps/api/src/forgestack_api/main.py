@@ -14,6 +14,7 @@ from forgestack_shared.startup import (
 )
 
 from .body_limit import BodyLimitMiddleware
+from .dashboard import install_dashboard
 from .errors import install_error_handlers
 from .lifespan import lifespan
 from .routes import (
@@ -58,6 +59,7 @@ def create_app() -> FastAPI:
     api.include_router(webhook_deliveries.router)
     api.include_router(cron.router)
     app.include_router(api)
+    install_dashboard(app)
     return app
 
 

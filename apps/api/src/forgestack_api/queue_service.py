@@ -163,6 +163,9 @@ class QueueService:
     async def counts(self, name: QueueName) -> dict[JobState, int]:
         return await self.queue(name).counts()
 
+    async def finished_within(self, name: QueueName, window_ms: int) -> dict[JobState, int]:
+        return await self.queue(name).finished_within(window_ms)
+
     async def retry(self, job_id: str) -> JobRecord:
         record = await self.get_job(job_id)
         return await self._queue_of(record).retry(job_id)
