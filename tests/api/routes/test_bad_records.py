@@ -121,3 +121,24 @@ async def test_an_organisations_corrupt_record_shows_to_it_as_corrupt(
         (job,) = page.json()["jobs"]
         assert (job["id"], job["owner"]) == (job_id, str(keys.org_id))
         assert job["corrupt"]
+
+
+@pytest.mark.parametrize("cursor", ["9" * 19, "9223372036854775807", "9" * 20])
+async def test_a_cursor_past_redis_integers_is_422_not_500(
+    client: httpx.AsyncClient, cursor: str
+) -> None:
+    """Redis ranks are signed 64-bit: a 19- or 20-digit cursor (plus the limit) overflows them."""
+    for state in ("waiting", "completed"):
+        response = await client.get(
+            f"{QUEUE}/jobs", params={"state": state, "cursor": cursor, "limit": 1000}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "invalid_request"
+
+
+async def test_the_longest_cursor_accepted_answers_an_empty_page(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        f"{QUEUE}/jobs", params={"state": "completed", "cursor": "9" * 18, "limit": 1000}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"jobs": [], "next_cursor": None}
