@@ -142,3 +142,30 @@ async def test_the_longest_cursor_accepted_answers_an_empty_page(client: httpx.A
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"jobs": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("damage", ["a string", "no queue field", "a queue name with a colon"])
+async def test_retrying_or_removing_a_record_that_names_no_usable_queue_is_409(
+    pg_app: FastAPI, app_db: Database, redis: aioredis.Redis, queue_prefix: str, damage: str
+) -> None:
+    keys = await make_org_keys(app_db)
+    async with as_key(pg_app, keys.owner) as owner:
+        job_id = (await owner.post(f"{QUEUE}/jobs", json={"data": DATA})).json()["id"]
+        stored = job_key_prefix(queue_prefix) + f"{keys.org_id}~{job_id}"
+        if damage == "a string":
+            await redis.delete(stored)
+            await redis.set(stored, "not a record")
+        elif damage == "no queue field":
+            await redis.hdel(stored, "queue")
+        else:
+            await redis.hset(stored, "queue", "gone:queue")
+        assert (await owner.get(f"/api/v1/jobs/{job_id}")).json()["corrupt"] or damage.endswith(
+            "colon"
+        )
+        for response in (
+            await owner.post(f"/api/v1/jobs/{job_id}/retry"),
+            await owner.delete(f"/api/v1/jobs/{job_id}"),
+        ):
+            assert response.status_code == 409, response.text
+            assert response.json()["code"] == "invalid_job_state"
+            assert response.json()["state"] == "corrupt"
