@@ -107,3 +107,20 @@ def test_a_malformed_allowlist_setting_stops_the_process_at_start(
     monkeypatch.setenv("WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8,10.0.0.0/33")
     with pytest.raises(ValidationError, match=r"10\.0\.0\.0/33"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://[zz]/",
+        "http://" + "a" * 64 + ".example.com/",
+        "http://a..example.com/",
+        "http://\ud800.example.com/",
+    ],
+)
+async def test_a_malformed_url_is_refused_with_a_reason_not_a_crash(url: str) -> None:
+    """urlsplit rejects broken IPv6 brackets with ValueError, and the resolver's IDNA encoding an
+    over-long or empty label with UnicodeError: both must read as a refused URL."""
+    with pytest.raises(BlockedUrlError):
+        await check_url(url)

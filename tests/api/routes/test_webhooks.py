@@ -262,3 +262,33 @@ async def test_the_sqlite_dev_path_end_to_end(
     Webhook(created["secret"]).verify(request.body.decode(), request.headers)
     assert [d["status"] for d in page["deliveries"]] == ["delivered"]
     assert [d["id"] for d in page["deliveries"]] == sent["delivery_ids"]
+
+
+@pytest.mark.parametrize("url", ["http://[::1/hook", "http://" + "a" * 64 + ".example.com/"])
+async def test_a_malformed_url_is_a_422_on_create_and_update(
+    app: FastAPI, app_db: Database, receiver: Receiver, url: str
+) -> None:
+    keys = await make_org_keys(app_db)
+    created = await _create(app, keys.owner, receiver.url())
+    async with as_key(app, keys.owner) as client:
+        refused = [
+            await client.post(f"{BASE}/endpoints", json={"url": url}),
+            await client.patch(f"{BASE}/endpoints/{created['id']}", json={"url": url}),
+        ]
+    for response in refused:
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "webhook_url_refused"
+
+
+async def test_a_null_enabled_is_a_400_and_changes_nothing(
+    app: FastAPI, app_db: Database, receiver: Receiver
+) -> None:
+    keys = await make_org_keys(app_db)
+    created = await _create(app, keys.owner, receiver.url())
+    async with as_key(app, keys.owner) as client:
+        response = await client.patch(
+            f"{BASE}/endpoints/{created['id']}", json={"enabled": None, "description": "x"}
+        )
+        after = (await client.get(f"{BASE}/endpoints/{created['id']}")).json()
+    assert response.status_code == 400, response.text
+    assert after["enabled"] is True and after["description"] is None

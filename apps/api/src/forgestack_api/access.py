@@ -51,12 +51,13 @@ def require_role(principal: Principal, role: Role, action: str) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{action} needs the {role} role or above")
 
 
+# str(): routes pass a QueueName, whose repr would put `<QueueName.X: 'x'>` in the answer.
 def require_enqueue(principal: Principal, queue: str) -> None:
-    require_role(principal, access_of(queue).enqueue, f"adding jobs to {queue!r} directly")
+    require_role(principal, access_of(queue).enqueue, f"adding jobs to {str(queue)!r} directly")
 
 
 def require_read(principal: Principal, queue: str) -> None:
-    require_role(principal, access_of(queue).read, f"reading jobs of {queue!r}")
+    require_role(principal, access_of(queue).read, f"reading jobs of {str(queue)!r}")
 
 
 def require_manage(principal: Principal) -> None:

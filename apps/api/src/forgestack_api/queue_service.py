@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from forgestack_queue.controls import QueueControls
 from forgestack_queue.cron import CRON_QUEUE
-from forgestack_queue.errors import JobNotFoundError
+from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
 from forgestack_queue.queue_stats import QueueCounts, history
@@ -210,6 +210,10 @@ class QueueService:
         spec = spec_for(record.queue)
         if spec is not None:
             return self.queue(spec.name)
+        if not record.queue or ":" in record.queue:
+            # A damaged record (another Redis type, its queue field gone or rewritten): no queue
+            # handle can act on it, so it is a conflict to report, not a server error.
+            raise InvalidJobStateError(record.id, "corrupt", "a record that names its queue")
         return Queue(self._redis, record.queue, prefix=self._prefix, owner=self.owner)
 
 

@@ -62,7 +62,10 @@ async def check_url(
     url: str, allowed: Sequence[Network] = (), resolver: Resolver = system_resolver
 ) -> CheckedTarget:
     """Raises BlockedUrlError unless every address of the URL's host may be called."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # unbalanced or invalid IPv6 brackets
+        raise BlockedUrlError(f"malformed URL: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise BlockedUrlError(f"scheme {scheme or '(none)'!r} is not allowed: use http or https")
@@ -81,7 +84,8 @@ async def check_url(
     else:
         try:
             resolved = await resolver(host, port)
-        except OSError as exc:
+        # UnicodeError: the name does not encode to IDNA (an empty or over-long label).
+        except (OSError, UnicodeError) as exc:
             raise BlockedUrlError(f"host {host!r} does not resolve: {exc}") from exc
         addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved]
         if not addresses:

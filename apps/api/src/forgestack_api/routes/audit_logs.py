@@ -121,13 +121,13 @@ async def record_event(
     audit: AuditDep,
     response: Response,
 ) -> AuditEventAccepted:
-    fields = audit.event(body.action, body.resource_type).model_dump(exclude={"metadata"})
     actor = {"actor_id", "actor_type", "actor_name", "actor_email"}
-    if body.actor_id is not None:
-        fields |= body.model_dump(include=actor)
-    fields |= body.model_dump(exclude_unset=True, exclude_none=True, exclude=actor)
-    fields["org_id"] = principal.org_id  # the key's organisation, whatever the body says
     try:
+        fields = audit.event(body.action, body.resource_type).model_dump(exclude={"metadata"})
+        if body.actor_id is not None:
+            fields |= body.model_dump(include=actor)
+        fields |= body.model_dump(exclude_unset=True, exclude_none=True, exclude=actor)
+        fields["org_id"] = principal.org_id  # the key's organisation, whatever the body says
         event = AuditLogData.model_validate(fields)
     except ValidationError as exc:
         raise JobInputError(validation_errors(exc, "body")) from exc

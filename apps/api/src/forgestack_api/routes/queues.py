@@ -118,7 +118,8 @@ async def list_jobs(
     principal: PrincipalDep,
     state: JobState,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    # 18 digits: the cursor plus the limit must stay a signed 64-bit Redis rank.
+    cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
 ) -> JobPage:
     require_read(principal, queues.known_queue(queue))
     return await queues.list_jobs(queue, state, limit, cursor)

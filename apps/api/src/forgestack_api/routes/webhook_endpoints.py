@@ -127,8 +127,9 @@ async def update(
     changes = body.model_dump(exclude_unset=True)
     if changes.get("url") is not None:
         await check_endpoint_url(changes["url"], settings, resolver)
-    if "url" in changes and changes["url"] is None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "url cannot be null")
+    for name in ("url", "enabled"):  # NOT NULL columns: null is not "unchanged"
+        if name in changes and changes[name] is None:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{name} cannot be null")
     async with db.tenant_context(tenant.org_id, tenant.user_id, tenant.role) as session:
         endpoint = await get_endpoint(session, tenant.org_id, endpoint_id)
         if endpoint is None:

@@ -73,6 +73,24 @@ class AuditLogData(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _storable_text(self) -> "AuditLogData":
+        # PostgreSQL text and jsonb cannot hold U+0000: refused here, at enqueue, instead of an
+        # accepted event whose every write attempt then fails in the worker.
+        if _holds_nul(self.model_dump(mode="json")):
+            raise ValueError("text cannot contain the NUL character (U+0000)")
+        return self
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
 
 class AuditLogResult(BaseModel):
     event_id: uuid.UUID
