@@ -101,6 +101,7 @@ async def test_a_due_time_from_an_unchecked_producer_is_capped_and_reads_back(
             "{}",
             0,
             300_000_000_000_000,
+            "",
         ],
     )
     job = await queue.get_job("far")

@@ -17,6 +17,7 @@ from forgestack_shared.startup import (
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
+from .request_context import RequestContextMiddleware
 from .routes import api_keys, audit_logs, health, jobs, notifications, queues
 
 API_PREFIX = "/api/v1"
@@ -34,6 +35,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)

@@ -15,6 +15,7 @@ from .errors import (
     PayloadTooLargeError,
 )
 from .keys import QueueKeys, job_key_prefix, queues_key
+from .meta import current_meta, meta_to_json
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
 from .reads import find_job, read_page
@@ -115,6 +116,7 @@ class Queue:
             self.name,
             self.owner or "",
         ]
+        meta = meta_to_json(current_meta())
         for data, options in jobs:
             opts = options or _DEFAULT_OPTIONS
             payload = dumps(data)
@@ -127,6 +129,7 @@ class Queue:
                 _options_to_json(opts),
                 opts.priority,
                 opts.delay,
+                meta,
             ]
         rows = await self._scripts.add(
             keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix)], args=args

@@ -24,6 +24,7 @@ from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
+from .meta import restored
 from .outbox import OutcomeWriter
 from .producer import known_queues
 from .runner import (
@@ -228,6 +229,10 @@ class ForgeWorker(_ARQ_WORKER):
         self._slot_freed.set()
 
     async def _attempt(self, job: ClaimedJob, key: str) -> None:
+        with restored(job.meta):
+            await self._run_attempt(job, key)
+
+    async def _run_attempt(self, job: ClaimedJob, key: str) -> None:
         log = _log(job)
         handler = self.handlers[job.queue]
         started = perf_counter()

@@ -3,13 +3,13 @@
 -- belongs to another queue writes no job at all.
 -- KEYS: wait, delayed, seq, marker, queues
 -- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, owner ('' for none),
---   then groups of 6: id, name, data, opts, priority, delay_ms
+--   then groups of 7: id, name, data, opts, priority, delay_ms, meta ('' for none)
 -- Returns {'clash', id, its queue} when an id is another queue's (or not a job record), else one
 -- {id, created (1|0), state} per job.
 local now, t = server_now()
 local jp, q, queue, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local found = {}
-for i = 5, #ARGV, 6 do
+for i = 5, #ARGV, 7 do
   local id = ARGV[i]
   local key = jp .. id
   local typ = redis.call('TYPE', key)['ok']
@@ -23,7 +23,7 @@ end
 
 local out, woke = {}, false
 redis.call('SADD', KEYS[5], queue)
-for i = 5, #ARGV, 6 do
+for i = 5, #ARGV, 7 do
   local id = ARGV[i]
   if found[id] then
     out[#out + 1] = {id, 0, found[id]}
@@ -38,6 +38,7 @@ for i = 5, #ARGV, 6 do
     if ARGV[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = ARGV[i + 1] end
     if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = ARGV[i + 4] end
     if owner ~= '' then f[#f + 1] = 'owner'; f[#f + 1] = owner end
+    if ARGV[i + 6] ~= '' then f[#f + 1] = 'meta'; f[#f + 1] = ARGV[i + 6] end
     if delay > 0 then
       state = 'delayed'
       local due = num(due_at(now, delay))
