@@ -2,6 +2,7 @@
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from forgestack_db.guard import UnsafeDatabaseRoleError
 from forgestack_db.startup import check_database_login
 from forgestack_shared.logging import configure_logging
@@ -17,6 +18,7 @@ from forgestack_shared.startup import (
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
+from .openapi_doc import install_openapi
 from .request_context import RequestContextMiddleware
 from .routes import api_keys, audit_logs, health, jobs, notifications, queues
 
@@ -27,7 +29,8 @@ def create_app() -> FastAPI:
     """Builds the app; each uvicorn worker process calls it, so logging is configured here."""
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json, component="api")
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships: the pages load with no network.
+    app = FastAPIOffline(
         title="ForgeStack API",
         summary="Validates and enqueues typed background jobs, and shows their state.",
         version="0.1.0",
@@ -44,6 +47,7 @@ def create_app() -> FastAPI:
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)
     app.include_router(api)
+    install_openapi(app)
     return app
 
 

@@ -69,6 +69,10 @@ def _options_to_json(opts: JobOptions) -> str:
     return text
 
 
+MAX_SET_SIZE = 2**32
+"""A Redis sorted set holds fewer members than this: a cursor at or past it is past the end."""
+
+
 class Queue:
     """A named queue on one Redis. Options given here are final: merge catalog defaults before.
 
@@ -175,6 +179,9 @@ class Queue:
 
         The cursor is an offset into the state's set: cheap, and exact while the set is unchanged."""
         start = int(cursor) if cursor else 0
+        if start >= MAX_SET_SIZE:
+            # Past any sorted set's end; Redis itself refuses offsets beyond a signed 64-bit int.
+            return JobPage(jobs=[], next_cursor=None)
         key = self._set(state)
         end = start + limit - 1
         if state in NEWEST_FIRST:
