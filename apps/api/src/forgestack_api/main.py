@@ -18,6 +18,8 @@ from forgestack_shared.startup import (
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
+from .metrics import HttpMetricsMiddleware
+from .metrics import router as metrics_router
 from .openapi_doc import install_openapi
 from .request_context import RequestContextMiddleware
 from .routes import api_keys, audit_logs, health, jobs, notifications, queues
@@ -39,7 +41,9 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
     api.include_router(jobs.router)

@@ -16,6 +16,7 @@ from .errors import (
 )
 from .keys import QueueKeys, job_key_prefix, queues_key
 from .meta import current_meta, meta_to_json
+from .metrics import metrics_key
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
 from .reads import find_job, read_page
@@ -136,7 +137,15 @@ class Queue:
                 meta,
             ]
         rows = await self._scripts.add(
-            keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix)], args=args
+            keys=[
+                k.wait,
+                k.delayed,
+                k.seq,
+                k.marker,
+                queues_key(self.prefix),
+                metrics_key(self.prefix, self.name),
+            ],
+            args=args,
         )
         if rows and rows[0] == b"clash":
             _, job_id, queue = rows

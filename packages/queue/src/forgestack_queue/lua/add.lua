@@ -1,7 +1,7 @@
 -- Adds jobs atomically; an id that already exists is returned, never created twice (idempotent add).
 -- All or nothing: every id is checked before anything is written, so a batch with one id that
 -- belongs to another queue writes no job at all.
--- KEYS: wait, delayed, seq, marker, queues
+-- KEYS: wait, delayed, seq, marker, queues, metrics (the queue's hash: 'added' counts new jobs)
 -- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, owner ('' for none),
 --   then groups of 7: id, name, data, opts, priority, delay_ms, meta ('' for none)
 -- Returns {'clash', id, its queue} when an id is another queue's (or not a job record), else one
@@ -21,7 +21,7 @@ for i = 5, #ARGV, 7 do
   end
 end
 
-local out, woke = {}, false
+local out, woke, added = {}, false, 0
 redis.call('SADD', KEYS[5], queue)
 for i = 5, #ARGV, 7 do
   local id = ARGV[i]
@@ -58,8 +58,12 @@ for i = 5, #ARGV, 7 do
     -- A repeated id within the batch returns the job just written.
     found[id] = state
     woke = true
+    added = added + 1
     out[#out + 1] = {id, 1, state}
   end
 end
-if woke then redis.call('ZADD', KEYS[4], 0, '0') end
+if woke then
+  redis.call('ZADD', KEYS[4], 0, '0')
+  redis.call('HINCRBY', KEYS[6], 'added', added)
+end
 return out
