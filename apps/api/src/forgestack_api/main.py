@@ -14,6 +14,7 @@ from forgestack_shared.startup import (
     load_settings,
     unsafe_database_login,
 )
+from forgestack_shared.tracing import configure_tracing
 
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
@@ -40,7 +41,8 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
+    app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
     app.include_router(metrics_router)

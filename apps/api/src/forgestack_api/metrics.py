@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .auth import Role
 from .deps import _bearer, require_principal
 from .lifespan import resources_of
+from .request_context import route_template
 
 HTTP_REGISTRY = CollectorRegistry()
 _REQUESTS = Counter(
@@ -76,14 +77,6 @@ class HttpMetricsMiddleware:
             method = scope["method"]
             _REQUESTS.labels(method, route, str(code)).inc()
             _LATENCY.labels(method, route).observe(perf_counter() - started)
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's full template: FastAPI keeps an included router's route under its own
-    (prefix-less) path and records the full one in the effective route context."""
-    context = (scope.get("fastapi") or {}).get("effective_route_context")
-    path = getattr(context, "path", None) or getattr(scope.get("route"), "path", None)
-    return str(path) if path else "unmatched"
 
 
 async def _may_scrape(

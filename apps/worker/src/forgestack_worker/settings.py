@@ -6,6 +6,7 @@ from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
+from forgestack_shared.tracing import configure_tracing
 
 from .cron import CRON_JOBS
 from .registry import HANDLERS
@@ -27,6 +28,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
 def build_worker_settings(settings: Settings) -> type:
     """A class, as arq's CLI expects; attributes named like `ForgeWorker`'s parameters."""
     configure_logging(settings.log_level, json=settings.log_json, component="worker")
+    configure_tracing(settings.tracing_enabled, "forgestack-worker")
     return type(
         "WorkerSettings",
         (),

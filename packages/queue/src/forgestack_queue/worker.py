@@ -38,6 +38,7 @@ from .runner import (
 )
 from .scripts import scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
+from .tracing import attempt_span
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -234,7 +235,7 @@ class ForgeWorker(_ARQ_WORKER):
         self._slot_freed.set()
 
     async def _attempt(self, job: ClaimedJob, key: str) -> None:
-        with restored(job.meta):
+        with restored(job.meta), attempt_span(job):
             await self._run_attempt(job, key)
 
     async def _run_attempt(self, job: ClaimedJob, key: str) -> None:

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         "token; Prometheus' `authorization` setting) or `open` (no key: only where the port is "
         "reachable by the scraper alone).",
     )
+    tracing_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry spans per request and per job attempt, exported over OTLP/HTTP "
+        "(`OTEL_EXPORTER_OTLP_ENDPOINT` and the other standard `OTEL_` variables).",
+    )
     api_key_outage_grace_s: int = Field(
         default=300,
         ge=0,
