@@ -26,6 +26,7 @@ from forgestack_worker.cron import CRON_JOBS
 from forgestack_worker.registry import HANDLERS
 from forgestack_worker.resources import RESOURCES_KEY, WorkerResources
 from forgestack_worker.services.email_sender import EmailSender, SmtpConfig
+from forgestack_worker.services.webhook_client import WebhookClient
 from redis.asyncio import Redis
 from sqlmodel import select
 
@@ -72,7 +73,12 @@ async def test_two_workers_run_each_cron_job_once_per_tick_and_it_does_its_work(
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         sender = EmailSender(SmtpConfig.from_settings(settings))
-        ctx[RESOURCES_KEY] = WorkerResources(settings=settings, email_sender=sender, db=app_db)
+        ctx[RESOURCES_KEY] = WorkerResources(
+            settings=settings,
+            email_sender=sender,
+            db=app_db,
+            webhook_client=WebhookClient(settings.webhook_timeout_s),
+        )
 
     workers = [
         make_worker(

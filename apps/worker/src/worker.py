@@ -19,6 +19,7 @@ from forgestack_shared.startup import (
     load_settings,
     unsafe_database_login,
 )
+from forgestack_shared.tracing import configure_tracing
 from forgestack_worker.cron import CRON_JOBS
 from forgestack_worker.registry import FUNCTIONS
 from forgestack_worker.settings import on_shutdown, on_startup
@@ -33,6 +34,7 @@ with exit_on_startup_error("worker"):
 
 use_forge_worker()
 configure_logging(_settings.log_level, json=_settings.log_json, component="worker")
+configure_tracing(_settings.tracing_enabled, "forgestack-worker")
 
 
 class WorkerSettings:

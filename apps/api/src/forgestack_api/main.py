@@ -2,6 +2,7 @@
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from forgestack_db.guard import UnsafeDatabaseRoleError
 from forgestack_db.startup import check_database_login
 from forgestack_shared.logging import configure_logging
@@ -12,11 +13,16 @@ from forgestack_shared.startup import (
     load_settings,
     unsafe_database_login,
 )
+from forgestack_shared.tracing import configure_tracing
 
 from .body_limit import BodyLimitMiddleware
 from .dashboard import install_dashboard
 from .errors import install_error_handlers
 from .lifespan import lifespan
+from .metrics import HttpMetricsMiddleware
+from .metrics import router as metrics_router
+from .openapi_doc import install_openapi
+from .request_context import RequestContextMiddleware
 from .routes import (
     api_keys,
     audit_logs,
@@ -38,7 +44,8 @@ def create_app() -> FastAPI:
     """Builds the app; each uvicorn worker process calls it, so logging is configured here."""
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json, component="api")
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships: the pages load with no network.
+    app = FastAPIOffline(
         title="ForgeStack API",
         summary="Validates and enqueues typed background jobs, and shows their state.",
         version="0.1.0",
@@ -47,7 +54,11 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     install_webhook_errors(app)
+    tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
+    app.add_middleware(RequestContextMiddleware, tracing=tracing)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
     api.include_router(queue_controls.router)
@@ -60,6 +71,7 @@ def create_app() -> FastAPI:
     api.include_router(cron.router)
     app.include_router(api)
     install_dashboard(app)
+    install_openapi(app)
     return app
 
 

@@ -62,7 +62,9 @@ def log_config(verbose: bool) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "loggers": {"arq": {"level": "DEBUG" if verbose else "INFO", "propagate": True}},
+        "loggers": {
+            "arq": {"handlers": [], "level": "DEBUG" if verbose else "INFO", "propagate": True}
+        },
     }
 
 

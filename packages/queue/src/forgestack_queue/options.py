@@ -121,7 +121,10 @@ class JobOptions(BaseModel):
         min_length=1,
         max_length=200,
         pattern=r"^[A-Za-z0-9._:@/+=-]+$",
-        description="Idempotency key: adding an existing id returns the existing job.",
+        description="Idempotency key: adding an existing id returns the existing job. Not purely "
+        "numeric (reserved for generated ids).",
+        # The numeric rule below, in the schema too, so clients and fuzzers see it.
+        json_schema_extra={"not": {"type": "string", "pattern": "^[0-9]+$"}},
     )
     timeout: int | None = Field(
         default=None,

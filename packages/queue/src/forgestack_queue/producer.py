@@ -16,6 +16,8 @@ from .errors import (
     PayloadTooLargeError,
 )
 from .keys import QueueKeys, job_key_prefix, queues_key
+from .meta import current_meta, meta_to_json
+from .metrics import metrics_key
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
 from .reads import find_job, read_page
@@ -69,6 +71,10 @@ def _options_to_json(opts: JobOptions) -> str:
     return text
 
 
+MAX_SET_SIZE = 2**32
+"""A Redis sorted set holds fewer members than this: a cursor at or past it is past the end."""
+
+
 class Queue(JobActions):
     """A named queue on one Redis. Options given here are final: merge catalog defaults before.
 
@@ -116,6 +122,7 @@ class Queue(JobActions):
             self.name,
             self.owner or "",
         ]
+        meta = meta_to_json(current_meta())
         for data, options in jobs:
             opts = options or _DEFAULT_OPTIONS
             payload = dumps(data)
@@ -128,9 +135,18 @@ class Queue(JobActions):
                 _options_to_json(opts),
                 opts.priority,
                 opts.delay,
+                meta,
             ]
         rows = await self._scripts.add(
-            keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix)], args=args
+            keys=[
+                k.wait,
+                k.delayed,
+                k.seq,
+                k.marker,
+                queues_key(self.prefix),
+                metrics_key(self.prefix, self.name),
+            ],
+            args=args,
         )
         if rows and rows[0] == b"clash":
             _, job_id, queue = rows
@@ -184,6 +200,9 @@ class Queue(JobActions):
 
         The cursor is an offset into the state's set: cheap, and exact while the set is unchanged."""
         start = int(cursor) if cursor else 0
+        if start >= MAX_SET_SIZE:
+            # Past any sorted set's end; Redis itself refuses offsets beyond a signed 64-bit int.
+            return JobPage(jobs=[], next_cursor=None)
         key = self._set(state)
         end = start + limit - 1
         if state in NEWEST_FIRST:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import PayloadError, RateLimited, UnrecoverableError
 from .job import Job
+from .meta import meta_from_json
 from .options import JobOptions, retention_limits
 from .serializer import dumps
 
@@ -36,11 +37,13 @@ class ClaimedJob:
     token: str
     defect: str | None = None
     """Why the stored record cannot run (corrupt options); such a job fails without running."""
+    meta: dict[str, str] = field(default_factory=dict)
+    """Propagation context of the code that added it (request id, trace parent): `meta.py`."""
 
     @classmethod
     def from_row(cls, row: list[Any]) -> "ClaimedJob":
         """Never raises: a record missing fields becomes a job that fails with the reason."""
-        job_id, queue, name, data, opts, started, created, token = row
+        job_id, queue, name, data, opts, started, created, token, meta = row
         defect = None if data is not None else "job record has no data field"
         try:
             options = options_from_json(opts or b"{}")
@@ -59,6 +62,7 @@ class ClaimedJob:
             created_at_ms=int(created) if created and created.isdigit() else 0,
             token=text[3],
             defect=defect,
+            meta=meta_from_json(meta),
         )
 
 

@@ -29,6 +29,8 @@ from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
 from .limits import QueueLimits
+from .meta import restored
+from .metrics import WorkerMetrics, first_wait_s
 from .outbox import OutcomeWriter
 from .producer import known_queues
 from .runner import (
@@ -41,6 +43,7 @@ from .runner import (
 )
 from .scripts import scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
+from .tracing import attempt_span
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -111,6 +114,7 @@ class ForgeWorker(_ARQ_WORKER):
         self._slot_freed = asyncio.Event()
         self._ended = 0
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
+        self._metrics = WorkerMetrics(queue_prefix, self.worker_id)
 
     async def main(self) -> None:
         if self._pool is None:
@@ -149,6 +153,7 @@ class ForgeWorker(_ARQ_WORKER):
         listener = asyncio.create_task(cancels.run())
         leases = asyncio.create_task(self._extend_leases())
         watchdog = asyncio.create_task(self._deadlines.run())
+        metrics = asyncio.create_task(self._metrics.run(self.pool))
         pause = 0.0
         try:
             while True:
@@ -167,7 +172,9 @@ class ForgeWorker(_ARQ_WORKER):
             listener.cancel()
             leases.cancel()
             watchdog.cancel()
+            metrics.cancel()
             await self._outcomes.drain()
+            await self._metrics.stop(self.pool)
             with contextlib.suppress(RedisError):
                 await self._claimer.release_lost()
 
@@ -252,6 +259,10 @@ class ForgeWorker(_ARQ_WORKER):
         self._slot_freed.set()
 
     async def _attempt(self, job: ClaimedJob, key: str) -> None:
+        with restored(job.meta), attempt_span(job):
+            await self._run_attempt(job, key)
+
+    async def _run_attempt(self, job: ClaimedJob, key: str) -> None:
         log = _log(job)
         handler = self.handlers[job.queue]
         started = perf_counter()
@@ -289,7 +300,7 @@ class ForgeWorker(_ARQ_WORKER):
         if key in self._cancelled and outcome.kind != "failed":
             # It finished its work despite the cancel (it ignored or swallowed it): still cancelled.
             outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
-        self._log_outcome(log, outcome, (perf_counter() - started) * 1000)
+        self._log_outcome(job, log, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
         await self._outcomes.record(job, outcome)
 
@@ -314,7 +325,8 @@ class ForgeWorker(_ARQ_WORKER):
         reason = f"timed out after {job.options.timeout} ms; the handler ignored cancellation"
         outcome = failure_or_retry(job.options, job.attempt, TimeoutError(reason), reason)
         outcome = replace(outcome, stacktrace=stuck_at(task))
-        self._log_outcome(_log(job), outcome, (job.options.timeout or 0) + self._grace_s * 1000)
+        ms = (job.options.timeout or 0) + self._grace_s * 1000
+        self._log_outcome(job, _log(job), outcome, ms)
         self._settled.add(key)
         self._outcomes.submit(job, outcome)
         task.cancel()
@@ -354,7 +366,8 @@ class ForgeWorker(_ARQ_WORKER):
             await self._outcomes.drain()
         await super().close()
 
-    def _log_outcome(self, log: "Logger", outcome: Outcome, ms: float) -> None:
+    def _log_outcome(self, job: ClaimedJob, log: "Logger", outcome: Outcome, ms: float) -> None:
+        self._metrics.outcome(job.queue, outcome.kind, ms / 1000, first_wait_s(job, ms))
         reason = outcome.value.decode("utf-8", "backslashreplace")
         if outcome.kind == "completed":
             self.jobs_complete += 1

@@ -84,6 +84,17 @@ class Settings(BaseSettings):
         "payload_too_large`, refused on its `Content-Length` or, for a chunked body, as soon as "
         "the bytes read pass the cap (never held whole).",
     )
+    metrics_auth: Literal["operator", "open"] = Field(
+        default="operator",
+        description="Who may read `GET /metrics`: `operator` (the operator key, as a bearer "
+        "token; Prometheus' `authorization` setting) or `open` (no key: only where the port is "
+        "reachable by the scraper alone).",
+    )
+    tracing_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry spans per request and per job attempt, exported over OTLP/HTTP "
+        "(`OTEL_EXPORTER_OTLP_ENDPOINT` and the other standard `OTEL_` variables).",
+    )
     api_key_outage_grace_s: int = Field(
         default=300,
         ge=0,

@@ -21,7 +21,12 @@ async def require_operator(principal: PrincipalDep) -> Principal:
     return principal
 
 
-router = APIRouter(prefix="/cron", tags=["cron"], dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/cron",
+    tags=["cron"],
+    responses={404: {"description": "Operator only: an organisation key gets 404."}},
+    dependencies=[Depends(require_operator)],
+)
 
 
 @router.get(

@@ -36,6 +36,9 @@ _FORBIDDEN: dict[int | str, dict[str, Any]] = {
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "Data or options do not validate; `detail` lists each field."}
 }
+_ID_IN_USE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "`options.job_id` names a job of another queue."}
+}
 
 
 def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
@@ -68,6 +71,7 @@ async def list_queues(queues: JobsDep) -> list[QueueSummary]:
         **_UNKNOWN_QUEUE,
         **_FORBIDDEN,
         **_INVALID,
+        **_ID_IN_USE,
     },
 )
 async def enqueue(
@@ -91,7 +95,7 @@ async def enqueue(
     "/{queue}/jobs:bulk",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue up to 1,000 jobs at once, all or none",
-    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID},
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID, **_ID_IN_USE},
 )
 async def enqueue_bulk(
     queue: str,

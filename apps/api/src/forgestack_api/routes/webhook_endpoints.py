@@ -114,7 +114,11 @@ async def get_one(
     return WebhookEndpointInfo.of(await _owned(db, tenant, endpoint_id))
 
 
-@router.patch("/{endpoint_id}", summary="Change an endpoint; enabling it again clears the disable")
+@router.patch(
+    "/{endpoint_id}",
+    summary="Change an endpoint; enabling it again clears the disable",
+    responses={400: {"description": "A field that cannot be cleared was sent as null."}},
+)
 async def update(
     endpoint_id: uuid.UUID,
     body: EndpointUpdateRequest,

@@ -183,8 +183,8 @@ for k = 0, nq - 1 do
         index_move(q, id, 'wait', 'active', deadline)
         if window then redis.call('ZADD', q .. 'rl', num(now), id .. ':' .. started) end
         -- id and queue come from where the job was found, not from fields a writer may lack.
-        local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at')
-        out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token}
+        local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at', 'meta')
+        out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token, f[5]}
         want = want - 1
       elseif typ ~= 'none' then
         quarantine(q, failed, key, id, queue, typ, 'wait')
