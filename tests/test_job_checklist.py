@@ -69,11 +69,11 @@ def test_a_single_attempt_queue_needs_a_stated_reason() -> None:
 
 
 def test_a_queue_known_only_to_the_worker_is_checked_too() -> None:
-    stray = dataclasses.replace(SNAPSHOT, functions={**SNAPSHOT.functions, "send-sms": None})
-    assert "send-sms" in stray.all_queues()
-    missing = missing_items("send-sms", stray)
+    stray = dataclasses.replace(SNAPSHOT, functions={**SNAPSHOT.functions, "stray-queue": None})
+    assert "stray-queue" in stray.all_queues()
+    missing = missing_items("stray-queue", stray)
     assert "a QueueName member (forgestack_shared.queues)" in missing
-    assert "a handler test module tests/worker/handlers/test_send_sms.py" in missing
+    assert "a handler test module tests/worker/handlers/test_stray_queue.py" in missing
 
 
 def test_keda_triggers_are_read_by_their_wait_key(tmp_path: Path) -> None:
@@ -83,4 +83,4 @@ def test_keda_triggers_are_read_by_their_wait_key(tmp_path: Path) -> None:
         "    - metadata: {listName: 'fs:q:send-sms:wait'}\n"
         "    - metadata: {listName: 'fs:q:other:delayed'}\n"
     )
-    assert keda_queues(manifest) == {"send-sms"}
+    assert keda_queues(manifest) == {"stray-queue"}

@@ -9,6 +9,7 @@ CATALOG = "packages/shared/src/forgestack_shared/catalog.py"
 REGISTRY = "apps/worker/src/forgestack_worker/registry.py"
 ACCESS = "apps/api/src/forgestack_api/access.py"
 KEDA = "infra/k8s/base/keda-scaledobject.yaml"
+HPA = "infra/k8s/alternatives/hpa-prometheus.yaml"
 CRON = "apps/worker/src/forgestack_worker/cron.py"
 
 
@@ -93,3 +94,13 @@ def edit_keda(text: str, n: JobNames) -> str:
       authenticationRef: {{name: forgestack-redis}}
 """
     return insert_before(text, "---\n", trigger, KEDA)
+
+
+def edit_hpa(text: str, n: JobNames) -> str:
+    """The exporter's key list, one line in the alternative's comment."""
+    anchor = "--check-single-keys="
+    if anchor not in text:
+        raise AnchorError(f"{HPA}: cannot find {anchor!r} to add to")
+    start = text.index(anchor)
+    end = text.index("\n", start)
+    return text[:end] + f",db0=fs:q:{n.queue}:wait" + text[end:]

@@ -92,6 +92,7 @@ def plan(
         edits.REGISTRY: lambda t: edits.edit_registry(t, n),
         edits.ACCESS: lambda t: edits.edit_access(t, n),
         edits.KEDA: lambda t: edits.edit_keda(t, n),
+        edits.HPA: lambda t: edits.edit_hpa(t, n),
     }
     for path in new_files:
         if (root / path).exists():
