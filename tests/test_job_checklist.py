@@ -80,7 +80,7 @@ def test_keda_triggers_are_read_by_their_wait_key(tmp_path: Path) -> None:
     manifest = tmp_path / "keda.yaml"
     manifest.write_text(
         "kind: ScaledObject\nspec:\n  triggers:\n"
-        "    - metadata: {listName: 'fs:q:send-sms:wait'}\n"
+        "    - metadata: {listName: 'fs:q:stray-queue:wait'}\n"
         "    - metadata: {listName: 'fs:q:other:delayed'}\n"
     )
     assert keda_queues(manifest) == {"stray-queue"}
