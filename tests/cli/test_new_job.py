@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from forgestack_cli.job_cron import CronError, cron_arguments
 from forgestack_cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
+CRON_PY = "apps/worker/src/forgestack_worker/cron.py"
 SRC_DIRS = [*sorted((ROOT / "apps").glob("*/src")), *sorted((ROOT / "packages").glob("*/src"))]
 
 
@@ -91,6 +93,47 @@ def test_dry_run_prints_every_edit_and_writes_nothing(tmp_path: Path) -> None:
     assert "+    phone: str" in out
 
 
+def test_a_cron_expression_becomes_arq_arguments() -> None:
+    assert cron_arguments("*/15 9-17 * * 1-5") == {
+        "minute": {0, 15, 30, 45},
+        "hour": set(range(9, 18)),
+        "weekday": {0, 1, 2, 3, 4},
+    }
+    assert cron_arguments("30 3 1,15 * 0") == {
+        "minute": {30},
+        "hour": {3},
+        "day": {1, 15},
+        "weekday": {6},
+    }
+    assert cron_arguments("* * * * *") == {}
+
+
+@pytest.mark.parametrize(
+    "expr", ["* * * *", "60 * * * *", "*/0 * * * *", "a * * * *", "5-1 * * * *"]
+)
+def test_a_bad_cron_expression_is_refused(expr: str) -> None:
+    with pytest.raises(CronError):
+        cron_arguments(expr)
+    code, _, err = _run(ROOT, "send-sms", "--cron", expr)
+    assert code == 2
+    assert "--cron" in err
+
+
+def test_cron_only_needs_cron() -> None:
+    code, _, err = _run(ROOT, "send-sms", "--cron-only")
+    assert code == 2
+    assert "--cron-only needs --cron" in err
+
+
+def test_cron_adds_a_producer_and_cron_only_closes_the_api(tmp_path: Path) -> None:
+    repo = _clone(tmp_path)
+    code, out, err = _run(repo, "send-sms", "--cron", "0 3 * * *", "--cron-only", "--dry-run")
+    assert code == 0, err
+    assert "+async def enqueue_send_sms(ctx: dict[str, Any]) -> str:" in out
+    assert "+        minute={0}," in out or "minute={0}, hour={3}" in out
+    assert "QueueName.SEND_SMS: QueueAccess(enqueue=Role.OPERATOR, read=Role.OWNER)" in out
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_generated_job_passes_every_check_unedited(tmp_path: Path) -> None:
@@ -100,10 +143,11 @@ def test_a_generated_job_passes_every_check_unedited(tmp_path: Path) -> None:
         "send-sms",
         *("--field", "phone:str", "--field", "sent_at:datetime", "--field", "retries:int"),
         *("--result", "sid:str", "--result", "ok:bool", "--attempts", "4"),
-        *("--backoff", "fixed:2000"),
+        *("--backoff", "fixed:2000", "--cron", "*/15 9-17 * * 1-5"),
     )
     assert code == 0, err
     assert "wrote tests/worker/handlers/test_send_sms.py" in out
+    assert 'name="enqueue-send-sms"' in (repo / CRON_PY).read_text()
     # The copy's sources, not this checkout's, on the path of every tool run there.
     env = {
         **os.environ,

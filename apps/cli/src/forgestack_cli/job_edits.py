@@ -74,12 +74,18 @@ def edit_registry(text: str, n: JobNames) -> str:
     return insert_before(text, "]\n\nHANDLERS", entry, REGISTRY)
 
 
-def edit_access(text: str, n: JobNames) -> str:
-    entry = (
-        f"    # Generated: any member may add and read; raise `enqueue` to Role.OPERATOR if the\n"
-        f"    # data names an organisation.\n"
-        f"    QueueName.{n.const}: QueueAccess(enqueue=Role.MEMBER, read=Role.MEMBER),\n"
-    )
+def edit_access(text: str, n: JobNames, *, operator_only: bool = False) -> str:
+    if operator_only:
+        entry = (
+            "    # Generated: fed by its cron producer; only the operator adds by hand.\n"
+            f"    QueueName.{n.const}: QueueAccess(enqueue=Role.OPERATOR, read=Role.OWNER),\n"
+        )
+    else:
+        entry = (
+            "    # Generated: any member may add and read; raise `enqueue` to Role.OPERATOR if\n"
+            "    # the data names an organisation.\n"
+            f"    QueueName.{n.const}: QueueAccess(enqueue=Role.MEMBER, read=Role.MEMBER),\n"
+        )
     return insert_before(text, "}\nUNLISTED", entry, ACCESS)
 
 

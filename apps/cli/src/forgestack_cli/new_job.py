@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from . import job_edits as edits
+from .job_cron import edit_cron
 from .job_templates import (
     DEFAULT_FIELDS,
     DEFAULT_RESULT,
@@ -78,7 +79,15 @@ def _format(root: Path, path: str, text: str) -> str:
 
 
 def plan(
-    root: Path, n: JobNames, data: Fields, result: Fields, attempts: int, backoff: tuple[str, int]
+    root: Path,
+    n: JobNames,
+    data: Fields,
+    result: Fields,
+    attempts: int,
+    backoff: tuple[str, int],
+    cron: str | None = None,
+    *,
+    operator_only: bool = False,
 ) -> dict[str, str]:
     """Every file to write, path (relative to `root`) to its whole new text."""
     new_files = {
@@ -90,10 +99,12 @@ def plan(
         edits.QUEUES: lambda t: edits.edit_queues(t, n),
         edits.CATALOG: lambda t: edits.edit_catalog(t, n, attempts, backoff),
         edits.REGISTRY: lambda t: edits.edit_registry(t, n),
-        edits.ACCESS: lambda t: edits.edit_access(t, n),
+        edits.ACCESS: lambda t: edits.edit_access(t, n, operator_only=operator_only),
         edits.KEDA: lambda t: edits.edit_keda(t, n),
         edits.HPA: lambda t: edits.edit_hpa(t, n),
     }
+    if cron is not None:
+        changes[edits.CRON] = lambda t: edit_cron(t, n, data, cron)
     for path in new_files:
         if (root / path).exists():
             raise Refusal(f"{path} already exists")
@@ -140,6 +151,14 @@ def _diff(root: Path, path: str, new: str) -> str:
 @click.option(
     "--backoff", default="exponential:1000", show_default=True, help="fixed|exponential[:ms]"
 )
+@click.option(
+    "--cron",
+    "cron_expr",
+    help='Also add a cron producer: "minute hour day month weekday", e.g. "*/15 9-17 * * 1-5".',
+)
+@click.option(
+    "--cron-only", is_flag=True, help="With --cron: no API producer (only the operator may add)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the planned edits as a diff; write nothing.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=".", hidden=True)
 def new_job(
@@ -148,6 +167,8 @@ def new_job(
     results: tuple[str, ...],
     attempts: int,
     backoff: str,
+    cron_expr: str | None,
+    cron_only: bool,
     dry_run: bool,
     root: Path,
 ) -> None:
@@ -158,6 +179,8 @@ def new_job(
             raise Refusal(f"{name!r} is not a kebab-case name (like send-sms)")
         if name in _existing_queues(root):
             raise Refusal(f"queue {name!r} already exists in {edits.QUEUES}")
+        if cron_only and cron_expr is None:
+            raise Refusal("--cron-only needs --cron")
         n = JobNames(name)
         files = plan(
             root,
@@ -166,6 +189,8 @@ def new_job(
             _fields(results, DEFAULT_RESULT),
             attempts,
             _backoff(backoff),
+            cron_expr,
+            operator_only=cron_only,
         )
         _refuse_local_changes(root, list(files))
     except (Refusal, edits.AnchorError) as exc:
