@@ -94,9 +94,13 @@ WEBHOOK_DELIVERY = QueueSpec(
     ),
 )
 
-CATALOG: dict[QueueName, QueueSpec[Any, Any]] = {
-    spec.name: spec for spec in (MY_NEW_JOB, NOTIFICATION_EMAIL, AUDIT_LOGS, WEBHOOK_DELIVERY)
-}
+SPECS: tuple[QueueSpec[Any, Any], ...] = (
+    MY_NEW_JOB,
+    NOTIFICATION_EMAIL,
+    AUDIT_LOGS,
+    WEBHOOK_DELIVERY,
+)
+CATALOG: dict[QueueName, QueueSpec[Any, Any]] = {spec.name: spec for spec in SPECS}
 
 
 def webhook_job_options(schedule_s: list[int], job_id: str) -> JobOptions:
