@@ -17,6 +17,7 @@ from forgestack_shared.tracing import configure_tracing
 
 from .body_limit import BodyLimitMiddleware
 from .dashboard import install_dashboard
+from .docs_policy import DocsPolicyMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
 from .metrics import HttpMetricsMiddleware
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
     tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(DocsPolicyMiddleware)
     app.include_router(health.router)
     app.include_router(metrics_router)
     api = APIRouter(prefix=API_PREFIX)
