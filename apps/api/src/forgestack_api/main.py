@@ -17,7 +17,7 @@ from forgestack_shared.startup import (
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
-from .routes import api_keys, audit_logs, health, jobs, notifications, queues
+from .routes import api_keys, audit_logs, events, health, jobs, notifications, queues, workers
 
 API_PREFIX = "/api/v1"
 
@@ -38,6 +38,8 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
     api.include_router(jobs.router)
+    api.include_router(events.router)
+    api.include_router(workers.router)
     api.include_router(notifications.router)
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)

@@ -36,6 +36,8 @@ def build_worker_settings(settings: Settings) -> type:
             "redis_settings": parse_redis_url(settings.effective_redis_url),
             "queue_prefix": settings.queue_prefix,
             "max_jobs": settings.worker_concurrency,
+            "heartbeat_ms": settings.worker_heartbeat_ms,
+            "events_max_len": settings.events_max_len,
             "on_startup": on_startup,
             "on_shutdown": on_shutdown,
             "job_serializer": arq_job_serializer,

@@ -44,3 +44,21 @@ class PayloadTooLargeError(QueueError):
         super().__init__(f"job data is {size} bytes; the limit is {limit}")
         self.size = size
         self.limit = limit
+
+
+class JobFailedError(QueueError):
+    """`Queue.wait`: the job ended failed; `reason` is its failed_reason."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"job {job_id!r} failed: {reason}")
+        self.job_id = job_id
+        self.reason = reason
+
+
+class WaitTimeoutError(QueueError, TimeoutError):
+    """`Queue.wait`: the job had not finished when the timeout ran out; it may still finish."""
+
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(f"job {job_id!r} still {state} when the wait ended")
+        self.job_id = job_id
+        self.state = state

@@ -29,6 +29,7 @@ class Scripts:
     extend: AsyncScript
     trim: AsyncScript
     release_claim: AsyncScript
+    report: AsyncScript
 
 
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
@@ -51,6 +52,7 @@ def scripts_for(redis: Redis) -> Scripts:
                     "extend",
                     "trim",
                     "release_claim",
+                    "report",
                 )
             }
         )
