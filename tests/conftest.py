@@ -119,9 +119,12 @@ def settings(
         get_settings.cache_clear()
 
 
-SLOW_FIXTURES = frozenset({"redis_url", "postgres_url", "sentinel_set", "runs", "started", "run"})
+SLOW_FIXTURES = frozenset(
+    {"redis_url", "postgres_url", "sentinel_set", "runs", "started", "run", "live_api", "chromium"}
+)
 """A test that uses one of these (directly or through another fixture) needs a service or starts
-processes: it is marked `slow`, and `uv run pytest -m "not slow"` is the fast lane."""
+processes (a live API, a browser): it is marked `slow`; `uv run pytest -m "not slow"` is the fast
+lane."""
 SLOW_PARAMS = frozenset({"postgresql"})
 """Parametrised fixtures that pick a backend with `request.getfixturevalue` at run time."""
 PROCESS_STARTERS = frozenset({"subprocess", "start_redis_server", "DevRun", "mypy_api"})

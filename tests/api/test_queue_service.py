@@ -1,4 +1,4 @@
-"""`QueueService`: the catalog checks at run time and, through its overloads, for mypy."""
+"""`QueueService`: the catalog checks at run time and, through the catalog entry's type parameters, for mypy."""
 
 import textwrap
 from pathlib import Path
@@ -12,7 +12,6 @@ from forgestack_queue.states import JobState
 from forgestack_shared.catalog import MY_NEW_JOB
 from forgestack_shared.jobs.audit_log import AuditLogData
 from forgestack_shared.jobs.my_new_job import MyNewJobData
-from forgestack_shared.queues import QueueName
 from mypy import api as mypy_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +28,7 @@ async def _keys(redis: aioredis.Redis, prefix: str) -> list[bytes]:
 
 async def test_typed_add_merges_options_over_the_catalog_defaults(service: QueueService) -> None:
     data = MyNewJobData(user_id="u1", action="greet")
-    added = await service.add(QueueName.MY_NEW_JOB, data, JobOptions(priority=7))
+    added = await service.add(MY_NEW_JOB, data, JobOptions(priority=7))
     job = await service.get_job(added.id)
     assert job.queue == "my-new-job"
     assert job.data == data.model_dump(mode="json")
@@ -49,7 +48,7 @@ async def test_a_model_of_another_queue_is_refused_before_redis(
 ) -> None:
     wrong = AuditLogData.model_construct()
     with pytest.raises(WrongPayloadTypeError, match="MyNewJobData"):
-        await service.add(QueueName.MY_NEW_JOB, wrong)  # type: ignore[call-overload]
+        await service.add(MY_NEW_JOB, wrong)  # type: ignore[arg-type]
     assert await _keys(redis, queue_prefix) == []
 
 
@@ -59,7 +58,7 @@ async def test_an_invalid_instance_is_refused_before_redis(
     """`model_construct` skips validation; the service validates again."""
     invalid = MyNewJobData.model_construct(user_id="", action="greet", payload={})
     with pytest.raises(JobInputError) as caught:
-        await service.add(QueueName.MY_NEW_JOB, invalid)
+        await service.add(MY_NEW_JOB, invalid)
     assert [err["loc"] for err in caught.value.errors] == [["data", "user_id"]]
     assert await _keys(redis, queue_prefix) == []
 
@@ -103,18 +102,15 @@ def test_mypy_rejects_a_payload_of_the_wrong_model(tmp_path: Path) -> None:
         from forgestack_shared.catalog import MY_NEW_JOB, NOTIFICATION_EMAIL
         from forgestack_shared.jobs.my_new_job import MyNewJobData
         from forgestack_shared.jobs.notification_email import NotificationEmailData
-        from forgestack_shared.queues import QueueName
 
 
         async def calls(s: QueueService, mine: MyNewJobData, mail: NotificationEmailData) -> None:
-            await s.add(QueueName.MY_NEW_JOB, mine)
-            await s.add(QueueName.NOTIFICATION_EMAIL, mail)
             await s.add(MY_NEW_JOB, mine)
             await s.add(NOTIFICATION_EMAIL, mail)
-            await s.add(QueueName.MY_NEW_JOB, mail)  # line 14
-            await s.add(MY_NEW_JOB, mail)  # line 15
+            await s.add(MY_NEW_JOB, mail)  # line 11
+            await s.add(NOTIFICATION_EMAIL, mine)  # line 12
         """,
     )
     assert code == 1, output
     errors = [line for line in output.splitlines() if ": error:" in line]
-    assert [line.split(":")[1] for line in errors] == ["14", "15"], output
+    assert [line.split(":")[1] for line in errors] == ["11", "12"], output

@@ -35,8 +35,8 @@ class World:
         headers = {"Authorization": f"Bearer {key}"}
         return await self.client.request(method, url, headers=headers, **kwargs)
 
-    async def add(self, key: str, action: str, **options: Any) -> str:
-        data = {"user_id": "u", "action": action, "payload": {"seconds": 1}}
+    async def add(self, key: str, action: str, seconds: float = 1, **options: Any) -> str:
+        data = {"user_id": "u", "action": action, "payload": {"seconds": seconds}}
         response = await self.call(
             key, "POST", f"/api/v1/queues/{QUEUE}/jobs", json={"data": data, "options": options}
         )
@@ -167,14 +167,25 @@ async def test_the_worker_list_shows_live_workers_and_drops_a_killed_one(world: 
         assert worker["queues"] == sorted(worker["queues"]) and QUEUE in worker["queues"]
         assert worker["concurrency"] == 10 and worker["host"]
         assert worker["started_at"] <= worker["last_beat"]
-    busy = await world.add(world.b.member, "sleep", job_id="busy")
+    busy = await world.add(world.b.member, "sleep", seconds=15, job_id="busy")
+    full_id = f"{world.b.org_id}~{busy}"
+    # The operator sees which job runs where, under its full id.
     busy_list = await world.workers_until(
-        lambda ws: sum(w["running"] for w in ws) == 1, within_s=20
+        lambda ws: [j["id"] for w in ws for j in w["jobs"]] == [full_id], within_s=20
     )
-    assert len(busy_list) == 2 and busy
-    refused = await world.call(world.b.admin, "GET", "/api/v1/workers")
-    assert refused.status_code == 403
-    assert str(first.pid) not in refused.text
+    assert len(busy_list) == 2 and sum(w["running"] for w in busy_list) == 1
+    # B sees the fleet without hosts or pids, and its own job under its own id.
+    b_view = (await world.call(world.b.member, "GET", "/api/v1/workers")).json()
+    assert {w["id"] for w in b_view} == {w["id"] for w in busy_list}
+    assert all(w["host"] is None and w["pid"] is None for w in b_view)
+    assert [j for w in b_view for j in w["jobs"]] == [{"id": busy, "queue": QUEUE}]
+    # A sees how busy the fleet is, never B's job.
+    a_answer = await world.call(world.a.admin, "GET", "/api/v1/workers")
+    assert a_answer.status_code == 200, a_answer.text
+    a_view = a_answer.json()
+    assert sum(w["running"] for w in a_view) == 1
+    assert all(w["jobs"] == [] and w["host"] is None and w["pid"] is None for w in a_view)
+    assert str(world.b.org_id) not in a_answer.text and f'"{busy}"' not in a_answer.text
 
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)

@@ -37,6 +37,7 @@ async def test_a_retried_then_completed_job_leaves_its_events_and_history(
         "active",
         "retrying",
         "delayed",
+        "waiting",
         "active",
         "completed",
     ]
@@ -180,6 +181,18 @@ async def test_no_events_are_recorded_when_the_cap_is_zero(
     await queue.redis.set(queue.keys.events_maxlen, 0)
     await queue.add(ProbeData(tag="t"))
     await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    assert await queue.redis.exists(queue.keys.events) == 0
+
+
+async def test_wait_still_ends_when_events_are_off(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    await queue.redis.set(queue.keys.events_maxlen, 0)
+    added = await queue.add(ProbeData(tag="t", mode="sleep", seconds=0.2))
+    waiter = asyncio.create_task(queue.wait(added.id, 10))
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
+    async with asyncio.timeout(5):
+        assert await waiter == {"tag": "t", "attempt": 1}
     assert await queue.redis.exists(queue.keys.events) == 0
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from arq.worker import func
+from forgestack_queue.arq_functions import FunctionHandler
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.scripts import scripts_for
@@ -109,12 +111,16 @@ async def test_a_record_missing_fields_fails_alone_and_the_others_run(
         assert job is not None and job.state is JobState.COMPLETED
 
 
-def test_plain_arq_functions_are_refused_not_silently_ignored(redis_url: str) -> None:
+def test_plain_arq_functions_are_served_not_silently_ignored(redis_url: str) -> None:
+    """Each becomes the handler of the queue named after it (run end to end in test_arq_pool)."""
+
     async def plain(ctx: dict[str, object]) -> None:
         return None
 
-    with pytest.raises(ValueError, match="not served"):
-        ForgeWorker([plain], handle_signals=False)
+    worker = ForgeWorker([plain], handle_signals=False)
+    assert isinstance(worker.handlers[plain.__qualname__], FunctionHandler)  # arq names it so
+    with pytest.raises(ValueError, match="two handlers"):
+        ForgeWorker([plain, func(plain, name=plain.__qualname__)], handle_signals=False)
 
 
 async def test_chaos_handlers_ignoring_cancellation_never_hold_jobs_slots_or_shutdown(

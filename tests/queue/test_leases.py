@@ -107,7 +107,7 @@ async def test_an_attempt_that_lost_its_lease_no_longer_renews_the_next_holders_
     lease = await queue.redis.zscore(queue.keys.active, added.id)
     extend = scripts_for(queue.redis).extend
     args = [job_key_prefix(queue.prefix), 60_000]
-    assert await extend(keys=[queue.keys.active], args=[*args, added.id, stale[7]]) == 0
+    assert (await extend(keys=[queue.keys.active], args=[*args, added.id, stale[7]]))[0] == 0
     assert await queue.redis.zscore(queue.keys.active, added.id) == lease
-    assert await extend(keys=[queue.keys.active], args=[*args, added.id, current[7]]) == 1
+    assert (await extend(keys=[queue.keys.active], args=[*args, added.id, current[7]]))[0] == 1
     assert (await queue.redis.zscore(queue.keys.active, added.id) or 0) > (lease or 0) + 50_000

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from forgestack_queue.errors import PayloadTooLargeError
 from forgestack_queue.keys import job_key_prefix, queues_key
+from forgestack_queue.metrics import metrics_key
 from forgestack_queue.options import (
     MAX_BACKOFF_MS,
     MAX_DELAY_MS,
@@ -89,7 +90,14 @@ async def test_a_due_time_from_an_unchecked_producer_is_capped_and_reads_back(
     job past year 9999: the script caps the delay, so get_job and the delayed page still read."""
     k = queue.keys
     await scripts_for(queue.redis).add(
-        keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(queue.prefix)],
+        keys=[
+            k.wait,
+            k.delayed,
+            k.seq,
+            k.marker,
+            queues_key(queue.prefix),
+            metrics_key(queue.prefix, queue.name),
+        ],
         args=[
             job_key_prefix(queue.prefix),
             k.base,
@@ -101,6 +109,7 @@ async def test_a_due_time_from_an_unchecked_producer_is_capped_and_reads_back(
             "{}",
             0,
             300_000_000_000_000,
+            "",
         ],
     )
     job = await queue.get_job("far")

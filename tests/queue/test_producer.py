@@ -135,3 +135,11 @@ async def test_a_job_id_used_by_another_queue_is_a_conflict(queue: Queue, redis:
     other = Queue(redis, "other", prefix=queue.prefix)
     with pytest.raises(JobIdInUseError, match="already used by queue 'probe'"):
         await other.add(ProbeData(tag="y"), JobOptions(job_id="shared-id"))
+
+
+@pytest.mark.parametrize("state", [JobState.FAILED, JobState.WAITING])
+async def test_a_cursor_past_any_set_is_an_empty_last_page(queue: Queue, state: JobState) -> None:
+    """Schemathesis found it: a 20-digit cursor overflowed Redis's offset (a 500)."""
+    await queue.add(ProbeData(tag="a"))
+    page = await queue.get_jobs(state, limit=5, cursor="22006797241856005549")
+    assert page.jobs == [] and page.next_cursor is None

@@ -71,6 +71,8 @@ def test_a_sentinel_url_without_db_uses_db_0() -> None:
         "redis+sentinel://127.0.0.1:26379/master/0/extra",
         "redis+sentinel:///mymaster",
         "redis+sentinel://h:notaport/mymaster",
+        "redis://:secret@[::1/0",
+        "redis+sentinel://[::1:26379/mymaster",
     ],
 )
 def test_anything_else_is_refused_with_the_accepted_forms(url: str) -> None:

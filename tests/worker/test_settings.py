@@ -1,29 +1,75 @@
 """`uv run arq worker.WorkerSettings` builds a ForgeWorker serving every catalog queue."""
 
+import importlib
+import inspect
 import subprocess
 import sys
+import typing
 
 import arq.worker
+import pytest
+from arq.worker import Function
 from forgestack_queue.arq_cli import use_forge_worker
+from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.worker import ForgeWorker
-from forgestack_shared.catalog import CATALOG
+from forgestack_shared.catalog import AUDIT_LOGS, CATALOG
+from forgestack_shared.queues import QueueName
 from forgestack_shared.settings import Settings
-from forgestack_worker.registry import HANDLERS
-from forgestack_worker.settings import build_worker_settings
+from forgestack_worker.cron import CRON_JOBS
+from forgestack_worker.registry import FUNCTIONS, HANDLERS
 
 
-def test_every_catalog_queue_has_exactly_one_handler() -> None:
+def load_worker_settings() -> type:
+    """The entry module, imported afresh so it reads this test's settings."""
+    import worker
+
+    return importlib.reload(worker).WorkerSettings  # type: ignore[no-any-return]
+
+
+def test_every_catalog_queue_has_exactly_one_arq_function() -> None:
+    assert all(isinstance(f, Function) for f in FUNCTIONS)
+    assert sorted(f.name for f in FUNCTIONS) == sorted(q.value for q in CATALOG)
     assert sorted(h.queue for h in HANDLERS) == sorted(q.value for q in CATALOG)
+
+
+def test_each_function_takes_its_queues_catalog_model() -> None:
+    """The typed payload comes from the catalog: a handler annotated with another model fails."""
+    for function in FUNCTIONS:
+        (param,) = inspect.signature(function.coroutine).parameters.values()
+        hints = typing.get_type_hints(function.coroutine)
+        spec = CATALOG[QueueName(function.name)]
+        assert typing.get_args(hints[param.name]) == (spec.data_model,), function.name
+        assert hints["return"] is spec.result_model, function.name
 
 
 def test_arq_cli_builds_a_forge_worker_from_worker_settings(settings: Settings) -> None:
     use_forge_worker()
-    worker_settings = build_worker_settings(settings)
+    worker_settings = load_worker_settings()
+    assert worker_settings.functions is FUNCTIONS
     worker = arq.worker.create_worker(worker_settings, handle_signals=False)
     assert isinstance(worker, ForgeWorker)
     assert worker.queue_prefix == settings.queue_prefix
     assert worker.max_jobs == settings.worker_concurrency
-    assert set(worker.handlers) == {h.queue for h in HANDLERS}
+    assert set(worker.handlers) == {f.name for f in FUNCTIONS} | {CRON_QUEUE}
+    assert worker_settings.cron_jobs is CRON_JOBS and len(worker.cron_jobs) == len(CRON_JOBS)
+    typed = worker.handlers[QueueName.AUDIT_LOGS.value]
+    assert typed.data_model is AUDIT_LOGS.data_model
+    assert {cj.name for cj in worker.cron_jobs} >= {
+        "prune-webhook-deliveries",
+        "sweep-webhook-endpoints",
+    }
+    assert worker.lease_ms == settings.worker_lease_ms
+    assert worker.limits == {spec.name.value: spec.limits for spec in CATALOG.values()}
+
+
+def test_the_lease_is_a_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from forgestack_shared.settings import get_settings
+
+    monkeypatch.setenv("WORKER_LEASE_MS", "10000")
+    get_settings.cache_clear()
+    use_forge_worker()
+    worker = arq.worker.create_worker(load_worker_settings(), handle_signals=False)
+    assert worker.lease_ms == 10_000
 
 
 def test_arq_check_reports_no_running_worker(settings: Settings) -> None:

@@ -1,29 +1,58 @@
-"""Entry module for `uv run arq worker.WorkerSettings`: the process's composition root.
+"""Entry module for `uv run arq worker.WorkerSettings`, written as arq's docs teach.
 
-Importing it makes arq build a `ForgeWorker` (see forgestack_queue.arq_cli.use_forge_worker) and
-reads settings once, here, rather than in any library module."""
+`use_forge_worker()` makes arq's CLI build our `ForgeWorker` (forgestack_queue.arq_cli): the same
+`WorkerSettings`, served by the job layer (atomic claims, leases, retries, retention). Settings
+are read once, here, rather than in any library module.
+Redis need not be up yet: the worker waits for it (ForgeWorker.main), so a fleet restarted in
+any order comes up by itself."""
 
 from forgestack_db.guard import UnsafeDatabaseRoleError
 from forgestack_db.startup import check_database_login
 from forgestack_queue.arq_cli import use_forge_worker
+from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
+from forgestack_shared.catalog import CATALOG
+from forgestack_shared.logging import configure_logging
+from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.startup import (
     check_production,
-    check_redis,
     exit_on_startup_error,
     load_settings,
     unsafe_database_login,
 )
-from forgestack_worker.settings import build_worker_settings
+from forgestack_shared.tracing import configure_tracing
+from forgestack_worker.cron import CRON_JOBS
+from forgestack_worker.registry import FUNCTIONS
+from forgestack_worker.settings import on_shutdown, on_startup
 
 with exit_on_startup_error("worker"):
     _settings = load_settings()
     check_production(_settings, needs_admin_key=False)
-    # Before arq's CLI, whose own connection retries end in a traceback.
-    check_redis(_settings)
     try:
         check_database_login(_settings.effective_database_url, _settings)
     except UnsafeDatabaseRoleError as exc:
         raise unsafe_database_login(exc) from exc
 
 use_forge_worker()
-WorkerSettings = build_worker_settings(_settings)
+configure_logging(_settings.log_level, json=_settings.log_json, component="worker")
+configure_tracing(_settings.tracing_enabled, "forgestack-worker")
+
+
+class WorkerSettings:
+    functions = FUNCTIONS
+    cron_jobs = CRON_JOBS
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    redis_settings = parse_redis_url(_settings.effective_redis_url)
+    max_jobs = _settings.worker_concurrency
+    job_completion_wait = _settings.worker_shutdown_grace_s
+    health_check_key = f"{_settings.queue_prefix}:worker:health"
+    health_check_interval = 10
+    job_serializer = arq_job_serializer
+    job_deserializer = arq_job_deserializer
+    # ForgeStack's own settings: the key prefix, and each queue's payload model and defaults.
+    queue_prefix = _settings.queue_prefix
+    queue_contracts = CATALOG
+    lease_ms = _settings.worker_lease_ms
+    heartbeat_ms = _settings.worker_heartbeat_ms
+    events_max_len = _settings.events_max_len
+    limits = {spec.name.value: spec.limits for spec in CATALOG.values()}

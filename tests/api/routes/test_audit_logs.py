@@ -117,6 +117,23 @@ async def test_oversized_or_invalid_events_are_422(pg_app: FastAPI, app_db: Data
     assert (huge.status_code, bad_ip.status_code, no_action.status_code) == (422, 422, 422)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"action": "user.x\u0000"}, {"metadata": {"note": ["a\u0000"]}}, {"metadata": {"k\u0000": 1}}],
+)
+async def test_a_nul_character_is_refused_before_the_event_is_queued(
+    pg_app: FastAPI, app_db: Database, fields: dict[str, Any]
+) -> None:
+    """PostgreSQL cannot store U+0000: an accepted event would fail every write in the worker."""
+    keys = await make_org_keys(app_db)
+    async with as_key(pg_app, keys.owner) as client:
+        refused = await client.post("/api/v1/audit-logs", json=EVENT | fields)
+        queued = await client.get("/api/v1/queues/audit-logs/jobs", params={"state": "waiting"})
+    assert refused.status_code == 422, refused.text
+    assert "NUL" in refused.text
+    assert queued.json()["jobs"] == []
+
+
 async def test_events_are_read_back_for_the_callers_organisation_only(
     pg_app: FastAPI, app_db: Database, redis: Redis, redis_url: str, queue_prefix: str
 ) -> None:

@@ -121,3 +121,51 @@ async def test_an_organisations_corrupt_record_shows_to_it_as_corrupt(
         (job,) = page.json()["jobs"]
         assert (job["id"], job["owner"]) == (job_id, str(keys.org_id))
         assert job["corrupt"]
+
+
+@pytest.mark.parametrize("cursor", ["9" * 19, "9223372036854775807", "9" * 20])
+async def test_a_cursor_past_redis_integers_is_422_not_500(
+    client: httpx.AsyncClient, cursor: str
+) -> None:
+    """Redis ranks are signed 64-bit: a 19- or 20-digit cursor (plus the limit) overflows them."""
+    for state in ("waiting", "completed"):
+        response = await client.get(
+            f"{QUEUE}/jobs", params={"state": state, "cursor": cursor, "limit": 1000}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "invalid_request"
+
+
+async def test_the_longest_cursor_accepted_answers_an_empty_page(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        f"{QUEUE}/jobs", params={"state": "completed", "cursor": "9" * 18, "limit": 1000}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"jobs": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("damage", ["a string", "no queue field", "a queue name with a colon"])
+async def test_retrying_or_removing_a_record_that_names_no_usable_queue_is_409(
+    pg_app: FastAPI, app_db: Database, redis: aioredis.Redis, queue_prefix: str, damage: str
+) -> None:
+    keys = await make_org_keys(app_db)
+    async with as_key(pg_app, keys.owner) as owner:
+        job_id = (await owner.post(f"{QUEUE}/jobs", json={"data": DATA})).json()["id"]
+        stored = job_key_prefix(queue_prefix) + f"{keys.org_id}~{job_id}"
+        if damage == "a string":
+            await redis.delete(stored)
+            await redis.set(stored, "not a record")
+        elif damage == "no queue field":
+            await redis.hdel(stored, "queue")
+        else:
+            await redis.hset(stored, "queue", "gone:queue")
+        assert (await owner.get(f"/api/v1/jobs/{job_id}")).json()["corrupt"] or damage.endswith(
+            "colon"
+        )
+        for response in (
+            await owner.post(f"/api/v1/jobs/{job_id}/retry"),
+            await owner.delete(f"/api/v1/jobs/{job_id}"),
+        ):
+            assert response.status_code == 409, response.text
+            assert response.json()["code"] == "invalid_job_state"
+            assert response.json()["state"] == "corrupt"

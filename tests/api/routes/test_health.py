@@ -106,5 +106,5 @@ async def test_openapi_docs_are_served(anon: httpx.AsyncClient) -> None:
     assert docs.status_code == 200
     spec = (await anon.get("/openapi.json")).json()
     assert "/api/v1/queues/{queue}/jobs" in spec["paths"]
-    assert "/api/v1/queues/{queue}/jobs:bulk" in spec["paths"]
+    assert "/api/v1/queues/my-new-job/jobs:bulk" in spec["paths"]
     assert "/api/v1/jobs/{job_id}" in spec["paths"]

@@ -1,14 +1,17 @@
 """Process-wide clients, created once when the app starts and closed once when it stops."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
-from arq.connections import ArqRedis, create_pool
 from fastapi import FastAPI, Request
 from forgestack_db.database import Database
 from forgestack_db.startup import open_database
-from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
+from forgestack_queue.arq_pool import ForgeArqRedis
+from forgestack_queue.connect import redis_client, wait_for_redis
+from forgestack_shared.catalog import CATALOG
 from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
 from loguru import logger
@@ -24,7 +27,7 @@ class AppResources:
     """Everything a request may need; routes reach it through the dependencies in `deps.py`."""
 
     settings: Settings
-    redis: ArqRedis
+    redis: ForgeArqRedis
     engine: AsyncEngine
     queues: QueueService
     db: Database
@@ -36,12 +39,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     # First, so an unsafe database login (superuser, BYPASSRLS, owner) stops the app before anything.
     db = await open_database(settings.effective_database_url, settings)
-    # arq's own pool, with JSON on both sides: pickle from Redis would let any writer run code.
-    redis = await create_pool(
-        parse_redis_url(settings.effective_redis_url),
-        job_serializer=arq_job_serializer,
-        job_deserializer=arq_job_deserializer,
+    # arq's pool class whose enqueue_job is our atomic, catalog-checked add, with JSON on both
+    # sides (pickle from Redis would let any writer run code), opened without waiting for Redis:
+    # until it answers, /readyz says 503 and one line a try says the API is waiting, instead of
+    # the process exiting.
+    redis = cast(
+        ForgeArqRedis, redis_client(parse_redis_url(settings.effective_redis_url), ForgeArqRedis)
     )
+    redis.configure(queue_prefix=settings.queue_prefix, contracts=CATALOG)
+    waiting = asyncio.create_task(wait_for_redis(redis, "api"))
     app.state.resources = AppResources(
         settings=settings,
         redis=redis,
@@ -57,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        waiting.cancel()
         await redis.aclose()
         await db.dispose()
         logger.info("api stopped")

@@ -2,22 +2,42 @@
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from forgestack_db.guard import UnsafeDatabaseRoleError
 from forgestack_db.startup import check_database_login
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.settings import get_settings
 from forgestack_shared.startup import (
     check_production,
-    check_redis,
     exit_on_startup_error,
     load_settings,
     unsafe_database_login,
 )
+from forgestack_shared.tracing import configure_tracing
 
 from .body_limit import BodyLimitMiddleware
+from .dashboard import install_dashboard
 from .errors import install_error_handlers
 from .lifespan import lifespan
-from .routes import api_keys, audit_logs, events, health, jobs, notifications, queues, workers
+from .metrics import HttpMetricsMiddleware
+from .metrics import router as metrics_router
+from .openapi_doc import install_openapi
+from .request_context import RequestContextMiddleware
+from .routes import (
+    api_keys,
+    audit_logs,
+    cron,
+    events,
+    health,
+    jobs,
+    notifications,
+    queue_controls,
+    queues,
+    webhook_deliveries,
+    webhook_endpoints,
+    workers,
+)
+from .webhooks import install_webhook_errors
 
 API_PREFIX = "/api/v1"
 
@@ -26,7 +46,8 @@ def create_app() -> FastAPI:
     """Builds the app; each uvicorn worker process calls it, so logging is configured here."""
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json, component="api")
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships: the pages load with no network.
+    app = FastAPIOffline(
         title="ForgeStack API",
         summary="Validates and enqueues typed background jobs, and shows their state.",
         version="0.1.0",
@@ -34,27 +55,38 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    install_webhook_errors(app)
+    tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
+    app.add_middleware(RequestContextMiddleware, tracing=tracing)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
+    api.include_router(queue_controls.router)
     api.include_router(jobs.router)
     api.include_router(events.router)
     api.include_router(workers.router)
     api.include_router(notifications.router)
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)
+    api.include_router(webhook_endpoints.router)
+    api.include_router(webhook_deliveries.router)
+    api.include_router(cron.router)
     app.include_router(api)
+    install_dashboard(app)
+    install_openapi(app)
     return app
 
 
 def run() -> None:
     """`uv run api`: host, port and worker count come from settings (API_HOST, API_PORT, ...).
 
-    Settings and Redis are checked here, before uvicorn, whose start-up failure is a traceback."""
+    Settings are checked here, before uvicorn, whose start-up failure is a traceback. Redis need
+    not be up: the app starts, `/readyz` answers 503 until Redis does (see the lifespan)."""
     with exit_on_startup_error("api"):
         settings = load_settings()
         check_production(settings, needs_admin_key=True)
-        check_redis(settings)
         try:
             check_database_login(settings.effective_database_url, settings)
         except UnsafeDatabaseRoleError as exc:

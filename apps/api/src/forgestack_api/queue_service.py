@@ -1,7 +1,7 @@
 """`QueueService`: the API's one door to the queues.
 
 Every enqueue goes through the catalog: the payload must be the queue's data model (checked by
-mypy through the overloads below, and again at run time), the options are merged over the
+mypy through the catalog entry's type parameters, and again at run time), the options are merged over the
 queue's defaults, and nothing invalid is ever written to Redis. Reads and operator actions
 (retry, remove, clean) go through here too, so routes never touch Redis themselves.
 
@@ -11,23 +11,23 @@ Routes get one bound to the caller (`deps.JobsDep`), never the unbound one the l
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar
 
-from forgestack_queue.errors import JobNotFoundError
+from forgestack_queue.controls import QueueControls
+from forgestack_queue.cron import CRON_QUEUE
+from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
 from forgestack_queue.events import QueueEvent, last_event_id, read_events
 from forgestack_queue.keys import QueueKeys
 from forgestack_queue.options import JobOptions
 from forgestack_queue.owners import full_id
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
+from forgestack_queue.queue_stats import QueueCounts, history
 from forgestack_queue.records import JobRecord
 from forgestack_queue.states import JobState
 from forgestack_queue.waiting import WaitOutcome, wait_for_job
 from forgestack_queue.workers import WorkerInfo, live_workers
 from forgestack_shared.catalog import CATALOG, QueueSpec, spec_for
-from forgestack_shared.jobs.audit_log import AuditLogData
 from forgestack_shared.jobs.email_templates import PRODUCER_CONTEXT
-from forgestack_shared.jobs.my_new_job import MyNewJobData
-from forgestack_shared.jobs.notification_email import NotificationEmailData
 from forgestack_shared.queues import QueueName
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -66,46 +66,13 @@ class QueueService:
             )
         return self._queues[name]
 
-    # One overload per catalog queue: adding a queue adds a line here, and a payload of the
-    # wrong model for a queue is a mypy error at the call site.
-    @overload
-    async def add(
-        self,
-        queue: Literal[QueueName.MY_NEW_JOB],
-        data: MyNewJobData,
-        options: JobOptions | None = None,
-    ) -> AddResult: ...
-
-    @overload
-    async def add(
-        self,
-        queue: Literal[QueueName.NOTIFICATION_EMAIL],
-        data: NotificationEmailData,
-        options: JobOptions | None = None,
-    ) -> AddResult: ...
-
-    @overload
-    async def add(
-        self,
-        queue: Literal[QueueName.AUDIT_LOGS],
-        data: AuditLogData,
-        options: JobOptions | None = None,
-    ) -> AddResult: ...
-
-    # By catalog entry: as safe, since a spec's type parameters name its data model.
-    @overload
     async def add(
         self, queue: QueueSpec[DataT, Any], data: DataT, options: JobOptions | None = None
-    ) -> AddResult: ...
-
-    async def add(
-        self,
-        queue: QueueName | QueueSpec[Any, Any],
-        data: BaseModel,
-        options: JobOptions | None = None,
     ) -> AddResult:
-        """Enqueue a typed payload; `options` override the queue's catalog defaults."""
-        spec = queue if isinstance(queue, QueueSpec) else _spec(queue)
+        """Enqueue a typed payload; `options` override the queue's catalog defaults. The spec's
+        type parameters name its data model, so mypy rejects another model here: no per-queue
+        overload to keep in step with the catalog."""
+        spec = queue
         if not isinstance(data, spec.data_model):
             raise WrongPayloadTypeError(
                 f"queue {spec.name.value!r} takes {spec.data_model.__name__}, "
@@ -156,6 +123,9 @@ class QueueService:
     async def counts(self, name: QueueName) -> dict[JobState, int]:
         return await self.queue(name).counts()
 
+    async def finished_within(self, name: QueueName, window_ms: int) -> dict[JobState, int]:
+        return await self.queue(name).finished_within(window_ms)
+
     async def retry(self, job_id: str) -> JobRecord:
         record = await self.get_job(job_id)
         return await self._queue_of(record).retry(job_id)
@@ -169,6 +139,31 @@ class QueueService:
 
     async def clean(self, queue_name: str, state: JobState, older_than_s: int) -> int:
         return await self.queue(_spec(queue_name).name).clean(state, older_than_s)
+
+    async def list_cron_ticks(self, state: JobState, limit: int, cursor: str | None) -> JobPage:
+        """The worker's internal `cron` queue: read-only here, ticks are enqueued by workers."""
+        cron = Queue(self._redis, CRON_QUEUE, prefix=self._prefix)
+        return await cron.get_jobs(state, limit=limit, cursor=cursor)
+
+    async def queue_health(self, limit: int) -> list[QueueCounts]:
+        """The queue-health cron's snapshots, newest first."""
+        return await history(self._redis, prefix=self._prefix, limit=limit)
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).cancel(job_id)
+
+    async def promote(self, job_id: str) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).promote(job_id)
+
+    async def set_priority(self, job_id: str, priority: int) -> JobRecord:
+        record = await self.get_job(job_id)
+        return await self._queue_of(record).set_priority(job_id, priority)
+
+    def controls(self, name: QueueName) -> QueueControls:
+        """Queue-wide (every organisation's jobs): routes allow them to the operator only."""
+        return QueueControls(self._redis, name.value, prefix=self._prefix)
 
     async def wait(self, job_id: str, timeout_s: float) -> WaitOutcome:
         """Until the job finishes or the time runs out (see forgestack_queue.waiting)."""
@@ -195,14 +190,19 @@ class QueueService:
         return await read_events(self._redis, keys, after, owner=self.owner, block_ms=block_ms)
 
     async def workers(self) -> list[WorkerInfo]:
-        """Live workers of the whole fleet: the operator's view (routes check the role)."""
-        return await live_workers(self._redis, self._prefix)
+        """Live workers of the whole fleet, as this service's owner may see them: an
+        organisation gets counts and its own running jobs, never another's job ids."""
+        return [w.for_owner(self.owner) for w in await live_workers(self._redis, self._prefix)]
 
     def _queue_of(self, record: JobRecord) -> Queue:
         """A job's own queue, even one the catalog no longer lists (its jobs stay manageable)."""
         spec = spec_for(record.queue)
         if spec is not None:
             return self.queue(spec.name)
+        if not record.queue or ":" in record.queue:
+            # A damaged record (another Redis type, its queue field gone or rewritten): no queue
+            # handle can act on it, so it is a conflict to report, not a server error.
+            raise InvalidJobStateError(record.id, "corrupt", "a record that names its queue")
         return Queue(self._redis, record.queue, prefix=self._prefix, owner=self.owner)
 
 

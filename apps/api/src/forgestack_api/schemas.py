@@ -1,7 +1,9 @@
 """Request and response bodies of the HTTP API (job records come from `forgestack_queue`)."""
 
-from typing import Any
+from typing import Any, Literal
 
+from forgestack_queue.limits import QueueLimits
+from forgestack_queue.options import MAX_PRIORITY
 from forgestack_queue.records import JobRecord
 from forgestack_queue.states import JobState
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +55,15 @@ class JobCounts(BaseModel):
 class QueueSummary(BaseModel):
     name: str
     counts: JobCounts
+    paused: bool = Field(description="No worker starts its jobs (operators pause and resume).")
+    limits: QueueLimits = Field(description="The limits in force: the catalog's or an override.")
+    limits_source: Literal["catalog", "operator"]
+
+
+class PriorityChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int = Field(ge=0, lt=MAX_PRIORITY, description="0 runs first, then 1, 2, ...")
 
 
 class CleanRequest(BaseModel):

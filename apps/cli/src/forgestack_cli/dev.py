@@ -7,6 +7,7 @@ from types import FrameType
 
 import click
 import httpx
+from forgestack_shared.dev_redis import dev_redis_url_file
 from forgestack_shared.settings import Environment, Settings
 from forgestack_shared.startup import (
     StartupError,
@@ -118,6 +119,7 @@ def run_dev() -> int:
     finally:
         click.echo("Stopping ForgeStack ...", err=True)
         stop_all(stack.processes)
+        dev_redis_url_file(stack.data_dir).unlink(missing_ok=True)
         click.echo("Stopped.", err=True)
 
 

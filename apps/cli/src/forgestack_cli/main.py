@@ -5,6 +5,7 @@ import click
 from .api_keys_commands import api_keys
 from .db_commands import db
 from .dev import dev
+from .new_job import new_job
 
 
 @click.group()
@@ -16,6 +17,7 @@ def cli() -> None:
 cli.add_command(dev)
 cli.add_command(db)
 cli.add_command(api_keys)
+cli.add_command(new_job)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forgestack_shared.dev_redis import dev_redis_url_file
 from forgestack_shared.redact import redact_url
 from forgestack_shared.settings import Settings
 
@@ -79,6 +80,7 @@ def use_or_start_redis(stack: DevStack) -> None:
     proc, url = start_embedded_redis(stack.data_dir, stack.env)
     stack.processes.append(proc)
     stack.env["REDIS_URL"] = url
+    dev_redis_url_file(stack.data_dir).write_text(url)
     stack.report("Redis", f"{url} (embedded, pid {proc.pid})")
 
 

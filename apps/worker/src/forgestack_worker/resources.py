@@ -1,15 +1,17 @@
 """Long-lived clients the handlers share: opened once in the worker's on_startup, closed on shutdown,
 reached by a handler through `resources(job)`."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from forgestack_db.database import Database
 from forgestack_db.startup import open_database
 from forgestack_queue.job import Job
 from forgestack_shared.settings import Settings
+from forgestack_shared.ssrf import Resolver, system_resolver
 
 from .services.email_sender import EmailSender, SmtpConfig
+from .services.webhook_client import WebhookClient
 
 RESOURCES_KEY = "forgestack_resources"
 
@@ -19,6 +21,9 @@ class WorkerResources:
     settings: Settings
     email_sender: EmailSender
     db: Database
+    webhook_client: WebhookClient
+    resolver: Resolver = field(default=system_resolver)
+    """How webhook hosts resolve; tests substitute one to play DNS rebinding."""
 
 
 async def open_resources(settings: Settings) -> WorkerResources:
@@ -28,11 +33,13 @@ async def open_resources(settings: Settings) -> WorkerResources:
         settings=settings,
         email_sender=EmailSender(SmtpConfig.from_settings(settings)),
         db=db,
+        webhook_client=WebhookClient(settings.webhook_timeout_s),
     )
 
 
 async def close_resources(res: WorkerResources) -> None:
     """Closes in reverse order of opening; each new client adds its close here."""
+    await res.webhook_client.close()
     await res.email_sender.close()
     await res.db.dispose()
 

@@ -93,3 +93,27 @@ async def list_api_keys(session: AsyncSession, org_id: uuid.UUID) -> list[ApiKey
 
 async def count_api_keys(session: AsyncSession) -> int:
     return int((await session.exec(select(sa.func.count()).select_from(ApiKey))).one())
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedKey:
+    id: uuid.UUID
+    org_id: uuid.UUID
+    prefix: str
+
+
+async def revoke_idle_api_keys(
+    session: AsyncSession, idle_for: timedelta, now: datetime | None = None
+) -> list[RevokedKey]:
+    """Revokes every key unused for `idle_for` (never used: counted from its creation), in one
+    statement; needs a service context, as it spans organisations."""
+    now = now or utcnow()
+    last_seen = sa.func.coalesce(col(ApiKey.last_used_at), col(ApiKey.created_at))
+    statement = (
+        sa.update(ApiKey)
+        .where(col(ApiKey.revoked_at).is_(None), last_seen < now - idle_for)
+        .values(revoked_at=now)
+        .returning(col(ApiKey.id), col(ApiKey.org_id), col(ApiKey.prefix))
+    )
+    rows = (await session.exec(statement)).all()
+    return [RevokedKey(id=row[0], org_id=row[1], prefix=row[2]) for row in rows]

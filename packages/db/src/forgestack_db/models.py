@@ -111,5 +111,104 @@ class AuditLog(SQLModel, table=True):
     """When the row was written, by the database's clock (later than `occurred_at` after retries)."""
 
 
-TENANT_TABLES: tuple[str, ...] = ("organisations", "api_keys", "audit_logs")
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where an organisation receives events. The secrets are stored as issued because signing
+    needs them; the API shows one only when it is created or rotated."""
+
+    __tablename__: ClassVar[str] = "webhook_endpoints"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=False, index=True
+        )
+    )
+    url: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
+    event_types: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(JSONDocument, nullable=False)
+    )
+    """Types this endpoint receives; empty means every type."""
+    enabled: bool = Field(default=True, sa_column=sa.Column(sa.Boolean(), nullable=False))
+    disabled_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
+    disabled_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    secret: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    previous_secret: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime())
+    )
+    """Until then deliveries carry a signature with each secret, so receivers can switch over."""
+    retry_schedule_s: list[int] | None = Field(
+        default=None, sa_column=sa.Column(JSONDocument, nullable=True)
+    )
+    """Overrides WEBHOOK_RETRY_SCHEDULE_S for this endpoint."""
+    failing_since: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    """First failed attempt since the last success; the sweep disables after the window."""
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint, and the outcome of its latest attempt. `payload` holds the exact
+    bytes that are signed and sent, so every retry sends the same body."""
+
+    __tablename__: ClassVar[str] = "webhook_deliveries"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", DeliveryStatus), name="ck_webhook_deliveries_status"),
+        sa.Index("ix_webhook_deliveries_org_created", "org_id", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    org_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("organisations.id"), nullable=False)
+    )
+    endpoint_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(),
+            sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    event_id: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    """The `webhook-id` header: the same on every retry and for every endpoint of one event."""
+    event_type: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    payload: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    status: str = Field(
+        default=DeliveryStatus.PENDING.value, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    attempt: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
+    request_headers: dict[str, str] | None = Field(
+        default=None, sa_column=sa.Column(JSONDocument, nullable=True)
+    )
+    """As sent, minus the signature."""
+    response_status: int | None = Field(default=None, sa_column=sa.Column(sa.Integer()))
+    response_body: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    duration_ms: int | None = Field(default=None, sa_column=sa.Column(sa.Integer()))
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.String(1000)))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    delivered_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    failed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False, index=True)
+    )
+
+
+TENANT_TABLES: tuple[str, ...] = (
+    "organisations",
+    "api_keys",
+    "audit_logs",
+    "webhook_endpoints",
+    "webhook_deliveries",
+)
 """Tables under row-level security; the startup guard checks each one."""

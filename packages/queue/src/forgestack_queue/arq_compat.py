@@ -10,12 +10,12 @@ from .runner import Handler
 
 def arq_function(handler: Handler[Any, Any]) -> Function:
     """ForgeWorker runs jobs through its own claim path and never calls this through arq's; a job
-    put in arq's queue with `ArqRedis.enqueue_job` is not served, and says so if arq runs it."""
+    put in arq's own queue by a plain `ArqRedis` is not served, and says so if arq runs it."""
 
     async def not_served(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError(
-            f"queue {handler.queue!r} is served by ForgeWorker: add jobs with "
-            "forgestack_queue.producer.Queue (or QueueService), not arq's enqueue_job"
+            f"queue {handler.queue!r} is served by ForgeWorker: enqueue through a pool from "
+            "forgestack_queue.arq_pool.create_pool (or Queue / QueueService)"
         )
 
     not_served.__qualname__ = f"forgestack:{handler.queue}"

@@ -7,12 +7,14 @@ Random per call also means a token never recurs, not even after an operator retr
 attempt count, so a late outcome from an earlier run can never pass the finish script's fence."""
 
 import secrets
+from collections.abc import Mapping
 
 from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .keys import QueueKeys, job_key_prefix
+from .limits import NO_LIMITS, QueueLimits
 from .runner import ClaimedJob
 from .scripts import Scripts
 
@@ -26,7 +28,9 @@ class Claimer:
         *,
         worker_id: str,
         lease_ms: int,
+        limits: Mapping[str, QueueLimits] | None = None,
     ) -> None:
+        """`limits`: each queue's own (the catalog's); an operator's override in Redis wins."""
         self._scripts = scripts
         self._job_prefix = job_key_prefix(queue_prefix)
         self._queues = queues
@@ -37,6 +41,9 @@ class Claimer:
             key for k in keys for key in (k.wait, k.delayed, k.active, k.seq, k.failed)
         ]
         self._release_keys = [key for k in keys for key in (k.wait, k.active, k.seq, k.marker)]
+        self._limit_args = [
+            n for q in queues for n in (limits or {}).get(q, NO_LIMITS).claim_args()
+        ]
         self._rotation = 0
         self._lost: list[str] = []
         """Tokens of claims whose reply never arrived and that are not yet undone."""
@@ -57,6 +64,7 @@ class Claimer:
                     token,
                     self._rotation,
                     *self._queues,
+                    *self._limit_args,
                 ],
             )
         except (RedisConnectionError, RedisTimeoutError):

@@ -62,3 +62,14 @@ class WaitTimeoutError(QueueError, TimeoutError):
         super().__init__(f"job {job_id!r} still {state} when the wait ended")
         self.job_id = job_id
         self.state = state
+
+
+class RateLimited(QueueError):
+    """Raised by a handler when the remote side says to slow down: the job goes back to waiting
+    without spending an attempt, and no worker starts a job of its queue for `delay_ms`."""
+
+    def __init__(self, delay_ms: int) -> None:
+        if not 1 <= delay_ms <= 24 * 3600 * 1000:
+            raise ValueError(f"delay_ms must be between 1 ms and a day, not {delay_ms}")
+        super().__init__(f"rate limited by the remote side for {delay_ms} ms")
+        self.delay_ms = delay_ms

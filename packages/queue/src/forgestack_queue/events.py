@@ -20,7 +20,8 @@ class QueueEvent(BaseModel):
     id: str
     """The stream's id: monotonic per queue; resume after it to miss nothing still kept."""
     event: str
-    """added, active, progress, log, completed, failed, retrying, delayed or removed."""
+    """added, waiting (back to waiting: promoted, due, released), active, progress, log,
+    completed, failed, retrying, delayed or removed."""
     queue: str
     job_id: str
     at: datetime

@@ -19,6 +19,7 @@ HistoryEvent = Literal[
     "lease_lost",
     "released",
     "manual_retry",
+    "promoted",
 ]
 
 _CODES: dict[str, HistoryEvent] = {
@@ -30,6 +31,7 @@ _CODES: dict[str, HistoryEvent] = {
     "l": "lease_lost",
     "x": "released",
     "m": "manual_retry",
+    "p": "promoted",
 }
 
 
@@ -40,7 +42,7 @@ class HistoryEntry(BaseModel):
     """The attempt the transition belongs to (started, completed, failed, retry, ...)."""
     note: str | None = None
     """A failure's reason (first 80 bytes; the full one is in failed_reason while it is the
-    latest), or a delay's length in ms."""
+    latest), a delay's length in ms, or why an attempt was released (released, rate limited)."""
 
 
 def decode_history(

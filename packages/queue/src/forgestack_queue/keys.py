@@ -19,6 +19,11 @@ def queue_key_prefix(prefix: str) -> str:
     return f"{prefix}:q:"
 
 
+def worker_channel_prefix(prefix: str) -> str:
+    """A worker hears on `<this><worker id>:cancel` which of its running jobs to cancel."""
+    return f"{prefix}:worker:"
+
+
 def queues_key(prefix: str) -> str:
     """Set of every queue name ever added to: lets operators find queues no worker serves."""
     return f"{prefix}:queues"
@@ -75,6 +80,16 @@ class QueueKeys:
     def marker(self) -> str:
         """Idle workers block on this sorted set; every add puts one member in it to wake one."""
         return self._k("marker")
+
+    @property
+    def ctl(self) -> str:
+        """Hash of the queue's controls (pause, limit overrides, remote hold): see _prelude.lua."""
+        return self._k("ctl")
+
+    @property
+    def rate_window(self) -> str:
+        """Sorted set of the claim times in the current rate-limit window."""
+        return self._k("rl")
 
     def state_set(self, state: JobState) -> str:
         return self._k(STATE_PARTS[state])

@@ -86,6 +86,18 @@ def retention_limits(rule: Retention) -> tuple[int, int]:
     )
 
 
+class ArqCallOptions(BaseModel):
+    """What arq's `enqueue_job(_expires=, _job_try=)` asked for; enforced by the handlers built
+    from arq `Function`s (forgestack_queue.arq_functions)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expires_at: int | None = Field(
+        default=None, ge=0, description="Epoch ms after which no attempt starts (arq `_expires`)."
+    )
+    job_try: int = Field(default=1, ge=1, description="arq's try number of the first attempt.")
+
+
 class JobOptions(BaseModel):
     """Per-call options; fields left unset fall back to the queue's defaults (see `merged_over`)."""
 
@@ -109,13 +121,19 @@ class JobOptions(BaseModel):
         min_length=1,
         max_length=200,
         pattern=r"^[A-Za-z0-9._:@/+=-]+$",
-        description="Idempotency key: adding an existing id returns the existing job.",
+        description="Idempotency key: adding an existing id returns the existing job. Not purely "
+        "numeric (reserved for generated ids).",
+        # The numeric rule below, in the schema too, so clients and fuzzers see it.
+        json_schema_extra={"not": {"type": "string", "pattern": "^[0-9]+$"}},
     )
     timeout: int | None = Field(
         default=None,
         gt=0,
         le=MAX_TIMEOUT_MS,
         description="Milliseconds one attempt may run before it fails.",
+    )
+    arq: ArqCallOptions | None = Field(
+        default=None, description="Set by `ArqRedis.enqueue_job`'s `_expires` and `_job_try`."
     )
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
+from .actions import JobActions
 from .errors import (
     InvalidJobStateError,
     JobIdInUseError,
@@ -15,6 +16,8 @@ from .errors import (
     PayloadTooLargeError,
 )
 from .keys import QueueKeys, job_key_prefix, queues_key
+from .meta import current_meta, meta_to_json
+from .metrics import metrics_key
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
 from .reads import find_job, read_page
@@ -71,7 +74,11 @@ def _options_to_json(opts: JobOptions) -> str:
     return text
 
 
-class Queue:
+MAX_SET_SIZE = 2**32
+"""A Redis sorted set holds fewer members than this: a cursor at or past it is past the end."""
+
+
+class Queue(JobActions):
     """A named queue on one Redis. Options given here are final: merge catalog defaults before.
 
     Bound to an `owner` (the API passes the organisation), every method acts only on that owner's
@@ -118,6 +125,7 @@ class Queue:
             self.name,
             self.owner or "",
         ]
+        meta = meta_to_json(current_meta())
         for data, options in jobs:
             opts = options or _DEFAULT_OPTIONS
             payload = dumps(data)
@@ -130,9 +138,18 @@ class Queue:
                 _options_to_json(opts),
                 opts.priority,
                 opts.delay,
+                meta,
             ]
         rows = await self._scripts.add(
-            keys=[k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix)], args=args
+            keys=[
+                k.wait,
+                k.delayed,
+                k.seq,
+                k.marker,
+                queues_key(self.prefix),
+                metrics_key(self.prefix, self.name),
+            ],
+            args=args,
         )
         if rows and rows[0] == b"clash":
             _, job_id, queue = rows
@@ -181,6 +198,17 @@ class Queue:
             values = await pipe.execute()
         return dict(zip(JobState, values, strict=True))
 
+    async def finished_within(self, window_ms: int) -> dict[JobState, int]:
+        """Completed and failed jobs of this view that finished in the last `window_ms`, by the
+        Redis clock: their sets are scored by finish time, so this is two ZCOUNTs, no scan."""
+        seconds, micros = await self.redis.time()
+        since = seconds * 1000 + micros // 1000 - window_ms
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for state in FINISHED:
+                pipe.zcount(self._set(state), since, "+inf")
+            values = await pipe.execute()
+        return dict(zip(FINISHED, values, strict=True))
+
     async def get_jobs(
         self, state: JobState, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
@@ -188,6 +216,9 @@ class Queue:
 
         The cursor is an offset into the state's set: cheap, and exact while the set is unchanged."""
         start = int(cursor) if cursor else 0
+        if start >= MAX_SET_SIZE:
+            # Past any sorted set's end; Redis itself refuses offsets beyond a signed 64-bit int.
+            return JobPage(jobs=[], next_cursor=None)
         key = self._set(state)
         end = start + limit - 1
         if state in NEWEST_FIRST:

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 
+from arq.worker import Retry
 from pydantic import BaseModel, ValidationError
 
-from .errors import PayloadError, UnrecoverableError
+from .errors import PayloadError, RateLimited, UnrecoverableError
 from .job import Job
+from .meta import meta_from_json
 from .options import JobOptions, retention_limits
 from .progress import RecordingReporter, Reporter
 from .serializer import dumps
@@ -36,11 +38,13 @@ class ClaimedJob:
     token: str
     defect: str | None = None
     """Why the stored record cannot run (corrupt options); such a job fails without running."""
+    meta: dict[str, str] = field(default_factory=dict)
+    """Propagation context of the code that added it (request id, trace parent): `meta.py`."""
 
     @classmethod
     def from_row(cls, row: list[Any]) -> "ClaimedJob":
         """Never raises: a record missing fields becomes a job that fails with the reason."""
-        job_id, queue, name, data, opts, started, created, token = row
+        job_id, queue, name, data, opts, started, created, token, meta = row
         defect = None if data is not None else "job record has no data field"
         try:
             options = options_from_json(opts or b"{}")
@@ -59,18 +63,20 @@ class ClaimedJob:
             created_at_ms=int(created) if created and created.isdigit() else 0,
             token=text[3],
             defect=defect,
+            meta=meta_from_json(meta),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    kind: Literal["completed", "failed", "retry"]
+    kind: Literal["completed", "failed", "retry", "limited"]
     value: bytes = b""
     """Result JSON when completed, else the reason."""
     stacktrace: str = ""
     keep_count: int = -1
     keep_age_s: int = -1
     retry_delay_ms: int = 0
+    """Retry: the backoff's delay. Limited: how long the whole queue is held."""
 
 
 @lru_cache(maxsize=1024)
@@ -130,8 +136,13 @@ class Handler(Generic[DataT, ResultT]):
                 if isinstance(result, BaseModel)
                 else dumps(result)
             )
+        except RateLimited as exc:
+            # Not the job's fault: it waits again, its attempt unspent, and the queue is held.
+            return Outcome("limited", str(exc).encode(), retry_delay_ms=exc.delay_ms)
         except (PayloadError, UnrecoverableError) as exc:
             return failure(opts, exc)
+        except Retry as exc:
+            return deferred_retry(opts, claimed.attempt, exc)
         except Exception as exc:
             return failure_or_retry(opts, claimed.attempt, exc)
         count, age = retention_limits(opts.remove_on_complete)
@@ -168,3 +179,16 @@ def failure_or_retry(
     delay = opts.backoff.delay_for(attempt) if opts.backoff else 0
     text = _safe(reason or reason_of(exc))
     return Outcome("retry", text.encode(), _stack(exc), retry_delay_ms=delay)
+
+
+def deferred_retry(opts: JobOptions, attempt: int, exc: Retry) -> Outcome:
+    """arq's `Retry(defer=...)`: the handler names the delay (a receiver's Retry-After, say), which
+    replaces the backoff for this retry; without one the backoff applies. It spends an attempt like
+    any failure, as arq counts it against `max_tries`."""
+    if exc.defer_score is None:
+        return failure_or_retry(opts, attempt, exc)
+    if attempt >= opts.attempts:
+        return failure(opts, exc)
+    return Outcome(
+        "retry", _safe(reason_of(exc)).encode(), _stack(exc), retry_delay_ms=max(exc.defer_score, 0)
+    )

@@ -29,6 +29,9 @@ class Scripts:
     extend: AsyncScript
     trim: AsyncScript
     release_claim: AsyncScript
+    cancel: AsyncScript
+    promote: AsyncScript
+    set_priority: AsyncScript
     report: AsyncScript
 
 
@@ -52,6 +55,9 @@ def scripts_for(redis: Redis) -> Scripts:
                     "extend",
                     "trim",
                     "release_claim",
+                    "cancel",
+                    "promote",
+                    "set_priority",
                     "report",
                 )
             }

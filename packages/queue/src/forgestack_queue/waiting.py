@@ -1,7 +1,9 @@
 """Waiting for a job to finish without polling its record: the job's state is read once, together
 with its queue's last event id (one MULTI, so no event falls between them), then the queue's event
 stream is read with XREAD BLOCK from that id until the job's `completed`, `failed` or `removed`
-event arrives or the time runs out. Idle waiters cost Redis nothing but a blocked connection."""
+event arrives or the time runs out. Idle waiters cost Redis nothing but a blocked connection.
+With events turned off (EVENTS_MAX_LEN=0) there is nothing to block on, so the wait falls back to
+reading the job's state, backing off to one read every POLL_MAX_S."""
 
 import asyncio
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ ResultT = TypeVar("ResultT")
 FINAL_EVENTS = frozenset({b"completed", b"failed", b"removed"})
 BLOCK_SLICE_MS = 5_000
 """Longest single XREAD BLOCK: well under any socket timeout a client might set."""
+POLL_MAX_S = 0.5
+"""Events off: the longest pause between two reads of the job's state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,27 +51,32 @@ async def wait_for_job(
     redis: Redis,
     keys: QueueKeys,
     full_id: str,
-    timeout_s: float,
+    timeout_s: float | None,
     *,
     owner: str | None = None,
 ) -> WaitOutcome | None:
     """None when the job does not exist (for `owner`, one not its own). `full_id` is the Redis
-    id; the record comes back as `owner` names it."""
+    id; the record comes back as `owner` names it. `timeout_s` None waits for as long as it takes
+    (arq's `Job.result()` without a timeout)."""
     name = local_id(owner, full_id) or full_id
     async with redis.pipeline(transaction=True) as pipe:
         pipe.xrevrange(keys.events, count=1)
         pipe.hmget(keys.job(full_id), ["state", "queue"])
-        last, fields = await pipe.execute(raise_on_error=False)
+        pipe.get(keys.events_maxlen)
+        last, fields, cap = await pipe.execute(raise_on_error=False)
     if not isinstance(fields, list) or fields[1] != keys.queue.encode():
         return None  # missing, another queue's, or not a job hash
     state = fields[0]
     if state in (b"completed", b"failed"):
         return await _read(redis, keys, name, owner)
+    clock = asyncio.get_running_loop().time
+    deadline = None if timeout_s is None else clock() + max(timeout_s, 0)
+    if cap == b"0":
+        return await _poll(redis, keys, name, owner, deadline)
     cursor: bytes | str = last[0][0] if isinstance(last, list) and last else "0-0"
-    deadline = asyncio.get_running_loop().time() + max(timeout_s, 0)
     target = full_id.encode()
     while True:
-        left_ms = int((deadline - asyncio.get_running_loop().time()) * 1000)
+        left_ms = BLOCK_SLICE_MS if deadline is None else int((deadline - clock()) * 1000)
         if left_ms <= 0:
             # The one re-read: the job may have finished as the time ran out.
             return await _read(redis, keys, name, owner)
@@ -85,6 +94,21 @@ async def wait_for_job(
                 if found.finished:
                     return found
                 # Finished and already back to waiting (an operator's retry): wait on.
+
+
+async def _poll(
+    redis: Redis, keys: QueueKeys, name: str, owner: str | None, deadline: float | None
+) -> WaitOutcome:
+    """Events are off: read the job until it ends or the time runs out."""
+    clock = asyncio.get_running_loop().time
+    pause = 0.01
+    while True:
+        left = POLL_MAX_S if deadline is None else deadline - clock()
+        await asyncio.sleep(max(0.0, min(pause, left)))
+        found = await _read(redis, keys, name, owner)
+        if found.finished or found.record is None or left <= pause:
+            return found
+        pause = min(pause * 2, POLL_MAX_S)
 
 
 async def _read(redis: Redis, keys: QueueKeys, name: str, owner: str | None) -> WaitOutcome:

@@ -6,24 +6,31 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import arq.worker
-from arq.connections import create_pool
+from arq.connections import RedisSettings
 from arq.cron import CronJob
 from loguru import logger
 from redis.exceptions import RedisError
 
 from .arq_compat import arq_function
+from .arq_functions import handlers_from_functions
+from .arq_pool import QueueContract
+from .cancels import CancelListener
 from .claims import Claimer
+from .connect import redis_client, wait_for_redis
 from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
+from .limits import QueueLimits
+from .meta import restored
+from .metrics import WorkerMetrics, first_wait_s
 from .outbox import OutcomeWriter
 from .producer import known_queues
 from .progress import RedisReporter
@@ -37,12 +44,15 @@ from .runner import (
 )
 from .scripts import scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
+from .tracing import attempt_span
 from .workers import WorkerRegistration
 
 if TYPE_CHECKING:
     from loguru import Logger
 
 _ARQ_WORKER = arq.worker.Worker
+CANCELLED = "cancelled"
+"""The failed reason of a job an operator cancelled (as cancel.lua writes it)."""
 
 
 class ForgeWorker(_ARQ_WORKER):
@@ -51,26 +61,35 @@ class ForgeWorker(_ARQ_WORKER):
         functions: Sequence[Any] = (),
         *,
         handlers: Sequence[Handler[Any, Any]] = (),
+        queue_contracts: Mapping[Any, QueueContract] | None = None,
         queue_prefix: str = "fs",
         lease_ms: int = 30_000,
         block_ms: int = 1_000,
         claim_batch: int = 50,
         burst_horizon_ms: int = 5_000,
         cancel_grace_ms: int = 1_000,
+        limits: Mapping[str, QueueLimits] | None = None,
         events_max_len: int | None = None,
         heartbeat_ms: int = 5_000,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
-        all_handlers = list(handlers)
+        # arq `func(...)`s are handlers too (typed when `queue_contracts` names their queue).
+        max_tries = kwargs.get("max_tries") or 5
+        all_handlers = [
+            *handlers,
+            *handlers_from_functions(
+                functions,
+                queue_contracts or {},
+                default_max_tries=max_tries,
+                queue_prefix=queue_prefix,
+            ),
+        ]
         if cron_jobs:
             all_handlers.append(cron_handler(cron_jobs))
         self.handlers: dict[str, Handler[Any, Any]] = {h.queue: h for h in all_handlers}
         if len(self.handlers) != len(all_handlers):
             raise ValueError("two handlers registered for one queue")
-        if functions:
-            # They would sit in arq's queue, which this worker does not poll: refuse, not ignore.
-            raise ValueError("ForgeWorker runs `handlers`; plain arq `functions` are not served")
         kwargs.setdefault("job_serializer", arq_job_serializer)
         kwargs.setdefault("job_deserializer", arq_job_deserializer)
         super().__init__([arq_function(h) for h in all_handlers], **kwargs)
@@ -81,6 +100,7 @@ class ForgeWorker(_ARQ_WORKER):
         self.block_s = min(block_ms, heartbeat_ms / 2) / 1000
         self.claim_batch = claim_batch
         self.burst_horizon_ms = burst_horizon_ms
+        self.limits = dict(limits or {})
         self.worker_id = uuid.uuid4().hex[:12]
         self.events_max_len = events_max_len
         """The cap of each served queue's event stream, written at start-up (None: leave it)."""
@@ -94,6 +114,8 @@ class ForgeWorker(_ARQ_WORKER):
         self._settled: set[str] = set()
         """Attempts whose outcome is handed to the outbox: their leases are no longer renewed, and
         any later outcome of theirs is discarded."""
+        self._cancelled: set[str] = set()
+        """Attempts an operator cancelled: they end failed as `cancelled`, whatever they do."""
         self._abandoned: dict[str, asyncio.Task[None]] = {}
         """Tasks that ignored cancellation twice: no longer holding a slot, kept referenced."""
         self._grace_s = cancel_grace_ms / 1000
@@ -101,15 +123,15 @@ class ForgeWorker(_ARQ_WORKER):
         self._slot_freed = asyncio.Event()
         self._ended = 0
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
+        self._metrics = WorkerMetrics(queue_prefix, self.worker_id)
 
     async def main(self) -> None:
         if self._pool is None:
-            self._pool = await create_pool(
-                self.redis_settings,
-                job_deserializer=self.job_deserializer,
-                job_serializer=self.job_serializer,
-                default_queue_name=self.queue_name,
-            )
+            # A fleet restarts in any order: wait for Redis rather than exit (arq would, after
+            # a few retries).
+            self._pool = redis_client(self.redis_settings or RedisSettings())
+            self._pool.default_queue_name = self.queue_name
+            await wait_for_redis(self._pool, "worker")
         self._scripts = scripts_for(self.pool)
         self._claimer = Claimer(
             self._scripts,
@@ -117,6 +139,7 @@ class ForgeWorker(_ARQ_WORKER):
             self._queues,
             worker_id=self.worker_id,
             lease_ms=self.lease_ms,
+            limits=self.limits,
         )
         self._outcomes = OutcomeWriter(
             self._scripts,
@@ -143,8 +166,12 @@ class ForgeWorker(_ARQ_WORKER):
         await self._warn_unserved_queues()
         if self.on_startup:
             await self.on_startup(self.ctx)
+        cancels = CancelListener(self.pool, self.queue_prefix, self.worker_id, self._cancel)
+        await cancels.subscribe()
+        listener = asyncio.create_task(cancels.run())
         leases = asyncio.create_task(self._extend_leases())
         watchdog = asyncio.create_task(self._deadlines.run())
+        metrics = asyncio.create_task(self._metrics.run(self.pool))
         pause = 0.0
         try:
             while True:
@@ -160,9 +187,12 @@ class ForgeWorker(_ARQ_WORKER):
                 if self.burst and idle and not self.tasks:
                     return
         finally:
+            listener.cancel()
             leases.cancel()
             watchdog.cancel()
+            metrics.cancel()
             await self._outcomes.drain()
+            await self._metrics.stop(self.pool)
             with contextlib.suppress(RedisError):
                 await self._claimer.release_lost()
             with contextlib.suppress(RedisError):
@@ -252,10 +282,15 @@ class ForgeWorker(_ARQ_WORKER):
         self.tasks.pop(key, None)
         self._running.pop(key, None)
         self._settled.discard(key)
+        self._cancelled.discard(key)
         self._abandoned.pop(key, None)
         self._slot_freed.set()
 
     async def _attempt(self, job: ClaimedJob, key: str) -> None:
+        with restored(job.meta), attempt_span(job):
+            await self._run_attempt(job, key)
+
+    async def _run_attempt(self, job: ClaimedJob, key: str) -> None:
         log = _log(job)
         handler = self.handlers[job.queue]
         started = perf_counter()
@@ -270,7 +305,10 @@ class ForgeWorker(_ARQ_WORKER):
             task = asyncio.current_task()
             if key in self._settled:
                 return  # recorded already, by the watchdog or shutdown, after it ignored a cancel
-            if self._deadlines.expired(key) and task is not None and task.uncancel() == 0:
+            if key in self._cancelled and task is not None:
+                task.uncancel()
+                outcome = failure(job.options, exc, CANCELLED)
+            elif self._deadlines.expired(key) and task is not None and task.uncancel() == 0:
                 reason = f"timed out after {job.options.timeout} ms"
                 outcome = failure_or_retry(job.options, job.attempt, exc, reason)
             elif task is not None and task.cancelling():
@@ -288,9 +326,22 @@ class ForgeWorker(_ARQ_WORKER):
         if key in self._settled:
             log.warning("ended as {} after the worker recorded it: discarded", outcome.kind)
             return
-        self._log_outcome(log, outcome, (perf_counter() - started) * 1000)
+        if key in self._cancelled and outcome.kind != "failed":
+            # It finished its work despite the cancel (it ignored or swallowed it): still cancelled.
+            outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
+        self._log_outcome(job, log, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
         await self._outcomes.record(job, outcome)
+
+    def _cancel(self, job_id: str) -> None:
+        """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here."""
+        for key, job in list(self._running.items()):
+            task = self.tasks.get(key)
+            if job.id != job_id or task is None or key in self._settled or key in self._cancelled:
+                continue
+            _log(job).warning("cancelled by an operator")
+            self._cancelled.add(key)
+            task.cancel()
 
     def _on_stuck(self, key: str) -> None:
         """The handler ignored its timeout's cancellation for a grace period: the attempt is
@@ -303,7 +354,8 @@ class ForgeWorker(_ARQ_WORKER):
         reason = f"timed out after {job.options.timeout} ms; the handler ignored cancellation"
         outcome = failure_or_retry(job.options, job.attempt, TimeoutError(reason), reason)
         outcome = replace(outcome, stacktrace=stuck_at(task))
-        self._log_outcome(_log(job), outcome, (job.options.timeout or 0) + self._grace_s * 1000)
+        ms = (job.options.timeout or 0) + self._grace_s * 1000
+        self._log_outcome(job, _log(job), outcome, ms)
         self._settled.add(key)
         self._outcomes.submit(job, outcome)
         task.cancel()
@@ -343,11 +395,16 @@ class ForgeWorker(_ARQ_WORKER):
             await self._outcomes.drain()
         await super().close()
 
-    def _log_outcome(self, log: "Logger", outcome: Outcome, ms: float) -> None:
+    def _log_outcome(self, job: ClaimedJob, log: "Logger", outcome: Outcome, ms: float) -> None:
+        self._metrics.outcome(job.queue, outcome.kind, ms / 1000, first_wait_s(job, ms))
         reason = outcome.value.decode("utf-8", "backslashreplace")
         if outcome.kind == "completed":
             self.jobs_complete += 1
             log.debug("completed in {:.1f} ms", ms)
+        elif outcome.kind == "limited":
+            log.warning(
+                "rate limited by the remote side; queue held for {} ms", outcome.retry_delay_ms
+            )
         elif outcome.kind == "retry":
             self.jobs_retried += 1
             log.warning(
@@ -369,16 +426,21 @@ class ForgeWorker(_ARQ_WORKER):
                     by_queue[job.queue] += (job.id, job.token)
             for queue, pairs in by_queue.items():
                 try:
-                    await self._scripts.extend(
+                    _, cancelled = await self._scripts.extend(
                         keys=[self._keys[queue].active],
                         args=[job_key_prefix(self.queue_prefix), self.lease_ms, *pairs],
                     )
                 except Exception:  # a missed renewal is retried next round
                     logger.exception("lease renewal failed for queue {}", queue)
+                    continue
+                for job_id in cancelled:  # a cancel message this worker missed
+                    self._cancel(job_id.decode())
 
     async def heart_beat(self) -> None:
         await self.record_health()
-        await self._registration.beat(len(self.tasks))
+        await self._registration.beat(
+            len(self.tasks), ((job.queue, job.id) for job in self._running.values())
+        )
         await self.run_cron(datetime.now(tz=self.timezone), max(self.block_s, 0.5))
 
     async def run_cron(self, n: datetime, delay: float, num_windows: int = 2) -> None:

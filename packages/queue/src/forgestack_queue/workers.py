@@ -3,16 +3,22 @@ that dies (SIGKILL, lost host) drops out within two heartbeats without anyone cl
 
 Keys: `<prefix>:workers` (sorted set of worker ids by last beat, for listing without SCAN) and
 `<prefix>:workers:<id>` (the record, JSON, expiring). A member whose record expired is dead: the
-listing skips it and removes it from the set."""
+listing skips it and removes it from the set.
+
+A record names the jobs running at its last beat under their full ids (owner included):
+`for_owner` is the view an organisation gets, its own jobs only and no host or process."""
 
 import json
 import os
 import socket
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+
+from .owners import local_id
 
 
 def registry_key(prefix: str) -> str:
@@ -23,16 +29,36 @@ def worker_key(prefix: str, worker_id: str) -> str:
     return f"{prefix}:workers:{worker_id}"
 
 
+class RunningJob(BaseModel):
+    id: str
+    queue: str
+
+
 class WorkerInfo(BaseModel):
     id: str
-    host: str
-    pid: int
+    host: str | None
+    """None in an organisation's view: the fleet's machines are the operator's business."""
+    pid: int | None
     queues: list[str]
     concurrency: int
     running: int
-    """Attempts running at the last beat."""
+    """Attempts running at the last beat (every organisation's)."""
+    jobs: list[RunningJob] = []
+    """The jobs running at the last beat: all of them for the operator, an organisation's own
+    (under its own ids) for its keys."""
     started_at: datetime
     last_beat: datetime
+
+    def for_owner(self, owner: str | None) -> "WorkerInfo":
+        """What `owner` may see of this worker (None: the operator, everything)."""
+        if owner is None:
+            return self
+        mine = [
+            RunningJob(id=own, queue=job.queue)
+            for job in self.jobs
+            if (own := local_id(owner, job.id)) is not None
+        ]
+        return self.model_copy(update={"host": None, "pid": None, "jobs": mine})
 
 
 class WorkerRegistration:
@@ -63,13 +89,17 @@ class WorkerRegistration:
             "started_at": datetime.now(UTC).isoformat(),
         }
 
-    async def beat(self, running: int) -> None:
+    async def beat(self, running: int, jobs: Iterable[tuple[str, str]]) -> None:
+        """`jobs`: (queue, full id) of each running attempt, only read when a beat is due."""
         now = time.monotonic()
         if now < self._next:
             return
         self._next = now + self._interval_s
         beat_at = datetime.now(UTC)
-        record = json.dumps(self._static | {"running": running, "last_beat": beat_at.isoformat()})
+        listed = [{"id": job_id, "queue": queue} for queue, job_id in jobs]
+        record = json.dumps(
+            self._static | {"running": running, "jobs": listed, "last_beat": beat_at.isoformat()}
+        )
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(worker_key(self._prefix, self._id), record, px=int(self._interval_s * 2000))
             pipe.zadd(registry_key(self._prefix), {self._id: beat_at.timestamp()})

@@ -4,12 +4,14 @@ both the API (validation before enqueue) and the worker (validation before run) 
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from forgestack_queue.limits import NO_LIMITS, QueueLimits
 from forgestack_queue.options import Backoff, JobOptions, KeepJobs
 from pydantic import BaseModel
 
 from .jobs.audit_log import AuditLogData, AuditLogResult
 from .jobs.my_new_job import MyNewJobData, MyNewJobResult
 from .jobs.notification_email import NotificationEmailData, NotificationEmailResult
+from .jobs.webhook_delivery import WebhookDeliveryData, WebhookDeliveryResult
 from .queues import QueueName
 
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -27,6 +29,10 @@ class QueueSpec(Generic[DataT, ResultT]):
     data_model: type[DataT]
     result_model: type[ResultT]
     defaults: JobOptions
+    limits: QueueLimits = NO_LIMITS
+    """Enforced by every worker's claim (a rate limit, a fleet-wide concurrency cap), e.g.
+    `QueueLimits(rate_limit=RateLimit(max=10, duration_ms=1000), concurrency=3)`; an operator
+    may override them at run time (`PUT /api/v1/queues/{queue}/limits`)."""
 
 
 MY_NEW_JOB = QueueSpec(
@@ -72,9 +78,39 @@ AUDIT_LOGS = QueueSpec(
     ),
 )
 
-CATALOG: dict[QueueName, QueueSpec[Any, Any]] = {
-    spec.name: spec for spec in (MY_NEW_JOB, NOTIFICATION_EMAIL, AUDIT_LOGS)
-}
+WEBHOOK_DELIVERY = QueueSpec(
+    name=QueueName.WEBHOOK_DELIVERY,
+    data_model=WebhookDeliveryData,
+    result_model=WebhookDeliveryResult,
+    # The retry schedule comes from the endpoint or WEBHOOK_RETRY_SCHEDULE_S when the delivery is
+    # enqueued (see webhook_job_options); this is the floor for a job added without it. The timeout
+    # is far above the HTTP timeout, which the handler enforces itself.
+    defaults=JobOptions(
+        attempts=10,
+        backoff=Backoff(schedule=[5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000]),
+        remove_on_complete=KEEP_COMPLETED,
+        remove_on_fail=KEEP_FAILED,
+        timeout=120_000,
+    ),
+)
+
+SPECS: tuple[QueueSpec[Any, Any], ...] = (
+    MY_NEW_JOB,
+    NOTIFICATION_EMAIL,
+    AUDIT_LOGS,
+    WEBHOOK_DELIVERY,
+)
+CATALOG: dict[QueueName, QueueSpec[Any, Any]] = {spec.name: spec for spec in SPECS}
+
+
+def webhook_job_options(schedule_s: list[int], job_id: str) -> JobOptions:
+    """One try, then one retry per schedule entry: the delivery stops when the schedule ends, not
+    at an expiry. Seconds in, milliseconds out (the job layer's unit)."""
+    return JobOptions(
+        job_id=job_id,
+        attempts=len(schedule_s) + 1,
+        backoff=Backoff(schedule=[s * 1000 for s in schedule_s]),
+    )
 
 
 def spec_for(name: str) -> QueueSpec[Any, Any] | None:

@@ -9,3 +9,4 @@ class QueueName(StrEnum):
     MY_NEW_JOB = "my-new-job"
     NOTIFICATION_EMAIL = "notification-email"
     AUDIT_LOGS = "audit-logs"
+    WEBHOOK_DELIVERY = "webhook-delivery"

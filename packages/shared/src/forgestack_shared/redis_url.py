@@ -25,7 +25,10 @@ class RedisUrlError(ValueError):
 
 def parse_redis_url(url: str) -> RedisSettings:
     """Raises `RedisUrlError` for anything `arq` or redis-py would reject later, less clearly."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unbalanced IPv6 brackets; the message would add nothing
+        raise RedisUrlError(f"malformed URL: expected {EXPECTED_FORMS}") from None
     if parts.scheme == SENTINEL_SCHEME:
         return _parse_sentinel(url)
     if parts.scheme not in {"redis", "rediss", "unix"}:

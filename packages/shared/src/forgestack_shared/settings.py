@@ -11,7 +11,9 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .dev_redis import dev_redis_url
 from .redis_url import parse_redis_url
+from .ssrf import parse_allowlist
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -82,6 +84,17 @@ class Settings(BaseSettings):
         "payload_too_large`, refused on its `Content-Length` or, for a chunked body, as soon as "
         "the bytes read pass the cap (never held whole).",
     )
+    metrics_auth: Literal["operator", "open"] = Field(
+        default="operator",
+        description="Who may read `GET /metrics`: `operator` (the operator key, as a bearer "
+        "token; Prometheus' `authorization` setting) or `open` (no key: only where the port is "
+        "reachable by the scraper alone).",
+    )
+    tracing_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry spans per request and per job attempt, exported over OTLP/HTTP "
+        "(`OTEL_EXPORTER_OTLP_ENDPOINT` and the other standard `OTEL_` variables).",
+    )
     api_key_outage_grace_s: int = Field(
         default=300,
         ge=0,
@@ -113,6 +126,14 @@ class Settings(BaseSettings):
         "without spending an attempt.",
         json_schema_extra=_shown("`10` (`forgestack dev`: `3`)"),
     )
+    worker_lease_ms: int = Field(
+        default=30_000,
+        ge=3_000,
+        le=600_000,
+        description="How long a running job's lease lasts (renewed every third of it): a "
+        "SIGKILLed worker's job runs again elsewhere about this long after the kill. A slow "
+        "but alive job keeps its lease however long it runs.",
+    )
     worker_heartbeat_ms: int = Field(
         default=5_000,
         ge=100,
@@ -130,6 +151,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="Prefix of every Redis key, so several deployments (or test runs) share one "
         "Redis.",
+    )
+    api_key_idle_revoke_days: int = Field(
+        default=180,
+        ge=0,
+        description="The worker's daily cron revokes API keys unused (never used: since created) "
+        "this many days; `0` keeps them.",
     )
 
     smtp_host: str | None = Field(
@@ -153,6 +180,29 @@ class Settings(BaseSettings):
     mail_from: str = Field(
         default="ForgeStack <no-reply@forgestack.invalid>",
         description="Sender of notification emails.",
+    )
+
+    webhook_allowed_cidrs: str = Field(
+        default="",
+        description="Comma-separated CIDRs webhook URLs may reach although the SSRF guard refuses "
+        "them (loopback, private, ...): for tests and private deployments. Empty by default.",
+    )
+    webhook_timeout_s: float = Field(
+        default=15.0, gt=0, description="Seconds one delivery may take: connect, send and read."
+    )
+    webhook_retry_schedule_s: str = Field(
+        default="5,300,1800,7200,18000,36000,36000,86400,86400",
+        pattern=r"^\d+(,\d+)*$",
+        description="Seconds before retry 1, 2, ... of a failed delivery (comma-separated); an "
+        "endpoint may set its own. The default spans about 3.4 days.",
+    )
+    webhook_disable_after_s: int = Field(
+        default=5 * 86400,
+        gt=0,
+        description="An endpoint failing every delivery for this long is disabled (audited).",
+    )
+    webhook_delivery_retention_days: int = Field(
+        default=30, ge=1, description="Delivery log rows older than this are pruned by cron."
     )
 
     allow_superuser_db: bool = Field(
@@ -192,9 +242,22 @@ class Settings(BaseSettings):
             parse_redis_url(value)
         return value
 
+    @field_validator("webhook_allowed_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: str) -> str:
+        """A typo here must stop the process at start, not fail every delivery later."""
+        parse_allowlist(value)
+        return value
+
+    @property
+    def webhook_retry_schedule(self) -> list[int]:
+        return [int(part) for part in self.webhook_retry_schedule_s.split(",")]
+
     @property
     def effective_redis_url(self) -> str:
-        return self.redis_url or DEFAULT_REDIS_URL
+        """REDIS_URL; else the Redis a running `forgestack dev` embedded under this data dir (never
+        on the default port), so `arq worker.WorkerSettings --check` beside it needs no variable."""
+        return self.redis_url or dev_redis_url(self.forgestack_data_dir) or DEFAULT_REDIS_URL
 
     @property
     def effective_database_url(self) -> str:

@@ -1,5 +1,7 @@
-"""Start-up checks shared by the API, the worker and `forgestack dev`: a bad setting or an
-unreachable Redis stops the process with one line that names the setting and the fix.
+"""Start-up checks shared by the API, the worker and `forgestack dev`: a bad setting (and, for
+`forgestack dev` only, an unreachable Redis) stops the process with one line that names the
+setting and the fix. The API and the worker wait for an unreachable Redis instead: a fleet
+restarted in any order must come up by itself.
 
 A traceback helps nobody who mistyped REDIS_URL, so it is shown only when LOG_LEVEL asks for
 DEBUG (or TRACE). Values are echoed only for settings that cannot hold a secret, and URLs only

@@ -6,6 +6,7 @@ long as the stream still holds that id (it keeps about EVENTS_MAX_LEN events per
 An organisation's key gets its own jobs' events only, under its own job ids; the operator's gets
 all. Reading a queue's events needs the role that reads its jobs."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -21,7 +22,11 @@ from ..queue_service import QueueService
 router = APIRouter(tags=["events"])
 
 KEEPALIVE_MS = 15_000
-"""A comment line this often when nothing is sent, so proxies keep an idle stream open."""
+"""When nothing was sent for this long, the read position goes out as an `id:` line without data
+(no event for the client): proxies keep the stream open and a reconnect misses nothing."""
+MAX_STREAM_S = 600.0
+"""A stream ends after this long and the client reconnects (EventSource does, with Last-Event-ID,
+missing nothing): the key is checked again then, so a revoked key stops receiving."""
 
 
 def _start(header: str | None, query: str | None) -> str | None:
@@ -37,13 +42,22 @@ def _start(header: str | None, query: str | None) -> str | None:
 async def _sse(jobs: QueueService, queue: QueueName, start: str | None) -> AsyncIterator[str]:
     cursor = await jobs.event_cursor(queue, start)
     yield "retry: 2000\n\n"
-    while True:
-        cursor, events = await jobs.events(queue, cursor, KEEPALIVE_MS)
-        if not events:
-            yield ": keep-alive\n\n"
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + MAX_STREAM_S
+    quiet_since = loop.time()
+    while (left_ms := int((ends - loop.time()) * 1000)) > 0:
+        cursor, events = await jobs.events(queue, cursor, min(KEEPALIVE_MS, left_ms))
         for event in events:
             data = event.model_dump_json(exclude_none=True)
             yield f"id: {event.id}\nevent: {event.event}\ndata: {data}\n\n"
+        if events:
+            quiet_since = loop.time()
+        elif loop.time() - quiet_since >= KEEPALIVE_MS / 1000:
+            quiet_since = loop.time()
+            yield f"id: {cursor}\n\n"
+    # An id without data moves the client's Last-Event-ID on without an event: the reconnect
+    # resumes after every event read here, including those this caller may not see.
+    yield f"id: {cursor}\n\n"
 
 
 @router.get(

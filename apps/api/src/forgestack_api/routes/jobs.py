@@ -1,4 +1,5 @@
-"""Single jobs by id: read, retry a failed one, remove one that is not running.
+"""Single jobs by id: read, retry a failed one, remove one that is not running, cancel, promote a
+delayed one, change the priority of one not yet running.
 
 Ids are the caller's: an organisation's key sees its organisation's jobs under their own ids, and
 another organisation's job is a 404 like a missing one; the operator sees every job."""
@@ -11,7 +12,7 @@ from forgestack_queue.records import JobRecord
 from ..access import require_manage, require_read
 from ..audit import AuditDep
 from ..deps import JobsDep, PrincipalDep
-from ..schemas import JobWaitResult
+from ..schemas import JobWaitResult, PriorityChange
 
 MAX_WAIT_MS = 60_000
 
@@ -84,3 +85,58 @@ async def remove_job(
     await queues.remove(job_id)
     await audit.record("job.removed", "job", job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    summary="Cancel a waiting, delayed or running job: it ends failed as `cancelled` (owners)",
+    description="A waiting or delayed job is failed at once. A running one is flagged and its "
+    "worker cancels the handler (`asyncio.CancelledError`) within about a second; the answer may "
+    "still show it `active`. A cancelled job is never retried.",
+    responses={**_NOT_FOUND, **_OWNERS, 409: {"description": "The job has already ended."}},
+)
+async def cancel_job(
+    job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
+) -> JobRecord:
+    require_manage(principal)
+    record = await queues.cancel(job_id)
+    await audit.record("job.cancelled", "job", job_id, resource_name=record.queue)
+    return record
+
+
+@router.post(
+    "/{job_id}/promote",
+    summary="Run a delayed job now (owners)",
+    responses={**_NOT_FOUND, **_OWNERS, 409: {"description": "The job is not delayed."}},
+)
+async def promote_job(
+    job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
+) -> JobRecord:
+    require_manage(principal)
+    record = await queues.promote(job_id)
+    await audit.record("job.promoted", "job", job_id, resource_name=record.queue)
+    return record
+
+
+@router.patch(
+    "/{job_id}",
+    summary="Change the priority of a waiting or delayed job (owners)",
+    responses={
+        **_NOT_FOUND,
+        **_OWNERS,
+        409: {"description": "The job is running or has ended."},
+    },
+)
+async def change_priority(
+    job_id: str, body: PriorityChange, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
+) -> JobRecord:
+    require_manage(principal)
+    record = await queues.set_priority(job_id, body.priority)
+    await audit.record(
+        "job.reprioritised",
+        "job",
+        job_id,
+        resource_name=record.queue,
+        metadata={"priority": body.priority},
+    )
+    return record

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from forgestack_queue.producer import AddResult, JobPage
 from forgestack_queue.states import JobState
+from forgestack_shared.catalog import CATALOG
 
 from ..access import require_enqueue, require_manage, require_read
 from ..audit import AuditDep
@@ -35,6 +36,9 @@ _FORBIDDEN: dict[int | str, dict[str, Any]] = {
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "Data or options do not validate; `detail` lists each field."}
 }
+_ID_IN_USE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "`options.job_id` names a job of another queue."}
+}
 
 
 def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
@@ -45,12 +49,16 @@ def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
 async def list_queues(queues: JobsDep) -> list[QueueSummary]:
     names = queues.queue_names
     all_counts = await asyncio.gather(*(queues.counts(name) for name in names))
+    controls = await asyncio.gather(*(queues.controls(name).read() for name in names))
     return [
         QueueSummary(
             name=name.value,
             counts=JobCounts(**{state.value: count for state, count in counts.items()}),
+            paused=control.paused,
+            limits=control.limits_override or CATALOG[name].limits,
+            limits_source="catalog" if control.limits_override is None else "operator",
         )
-        for name, counts in zip(names, all_counts, strict=True)
+        for name, counts, control in zip(names, all_counts, controls, strict=True)
     ]
 
 
@@ -63,6 +71,7 @@ async def list_queues(queues: JobsDep) -> list[QueueSummary]:
         **_UNKNOWN_QUEUE,
         **_FORBIDDEN,
         **_INVALID,
+        **_ID_IN_USE,
     },
 )
 async def enqueue(
@@ -86,7 +95,7 @@ async def enqueue(
     "/{queue}/jobs:bulk",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue up to 1,000 jobs at once, all or none",
-    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID},
+    responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID, **_ID_IN_USE},
 )
 async def enqueue_bulk(
     queue: str,
@@ -113,7 +122,8 @@ async def list_jobs(
     principal: PrincipalDep,
     state: JobState,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    # 18 digits: the cursor plus the limit must stay a signed 64-bit Redis rank.
+    cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]+$")] = None,
 ) -> JobPage:
     require_read(principal, queues.known_queue(queue))
     return await queues.list_jobs(queue, state, limit, cursor)

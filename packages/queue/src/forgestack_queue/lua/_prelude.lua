@@ -62,8 +62,9 @@ end
 -- History: one packed field per job ('hist'), entries `<code><attempt>:<ms since created_at>`
 -- with an optional `:<note>` (a reason, cut to 80 bytes), joined by '|', the last 50 kept.
 -- The add itself is implied by created_at (no entry, so a plain waiting job stores no 'hist').
--- Codes: d delayed (note: due ms), s started, c completed, f failed, r retry queued,
--- l lease lost, x claim undone or released at shutdown, m manual retry. records.py decodes it.
+-- Codes: d delayed (note: the delay in ms), s started, c completed, f failed (note: the reason,
+-- 'cancelled' for a cancel), r retry queued, l lease lost, x claim undone, released at shutdown or
+-- put back by a remote rate limit (note: why), m manual retry, p promoted. history.py decodes it.
 local HISTORY_MAX = 50
 -- The job's 'hist' with one more entry, for the caller's own HSET (one command fewer per move).
 local function with_entry(key, code, attempt, now, note)
@@ -131,3 +132,33 @@ local function trim_finished(jp, q, part, count, age, budget, now)
   return #ids
 end
 
+
+-- Queue controls (ops-control): pause, operator limits and a remote hold live in one hash per
+-- queue, q .. 'ctl', so a claim reads them all with one HMGET. Fields: paused ('1'), max and
+-- duration_ms (rate limit override, max 0: none), concurrency (override, 0: none), hold_until (ms).
+local function ctl_key(q) return q .. 'ctl' end
+
+-- Wakes one idle worker of the queue (workers block on its marker set).
+local function wake_workers(q) redis.call('ZADD', q .. 'marker', 0, '0') end
+
+-- Holds the whole queue until now + ms (a handler's RateLimited): claims take none of its jobs
+-- before then. A later hold never shortens an earlier, longer one.
+local function hold_queue(q, now, ms)
+  local until_ms = due_at(now, ms)
+  local held = tonumber(redis.call('HGET', ctl_key(q), 'hold_until')) or 0
+  if until_ms > held then redis.call('HSET', ctl_key(q), 'hold_until', num(until_ms)) end
+end
+
+-- Ends a job as cancelled: failed with reason 'cancelled', whatever attempts remain (cancel.lua,
+-- and a cancelled running job whose attempt ends in any other way). `from`: the set it leaves.
+local CANCELLED = 'cancelled'
+local function fail_cancelled(key, q, id, from, now)
+  if from then redis.call('ZREM', q .. from, id) end
+  local made = redis.call('HGET', key, 'attempts_started') or '0'
+  redis.call('HSET', key, 'state', 'failed', 'failed_reason', CANCELLED, 'finished_at', num(now),
+    'token', '', 'attempts_made', made, 'hist', with_entry(key, 'f', made, now, CANCELLED))
+  redis.call('HDEL', key, 'delay_until', 'stacktrace')
+  redis.call('ZADD', q .. 'failed', num(now), id)
+  index_move(q, id, from, 'failed', num(now))
+  emit(q, 'failed', id, 'a', made, 'r', CANCELLED)
+end

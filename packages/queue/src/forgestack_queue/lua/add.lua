@@ -1,15 +1,15 @@
 -- Adds jobs atomically; an id that already exists is returned, never created twice (idempotent add).
 -- All or nothing: every id is checked before anything is written, so a batch with one id that
 -- belongs to another queue writes no job at all.
--- KEYS: wait, delayed, seq, marker, queues
+-- KEYS: wait, delayed, seq, marker, queues, metrics (the queue's hash: 'added' counts new jobs)
 -- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, owner ('' for none),
---   then groups of 6: id, name, data, opts, priority, delay_ms
+--   then groups of 7: id, name, data, opts, priority, delay_ms, meta ('' for none)
 -- Returns {'clash', id, its queue} when an id is another queue's (or not a job record), else one
 -- {id, created (1|0), state} per job.
 local now, t = server_now()
 local jp, q, queue, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local found = {}
-for i = 5, #ARGV, 6 do
+for i = 5, #ARGV, 7 do
   local id = ARGV[i]
   local key = jp .. id
   local typ = redis.call('TYPE', key)['ok']
@@ -21,9 +21,9 @@ for i = 5, #ARGV, 6 do
   end
 end
 
-local out, woke = {}, false
+local out, woke, added = {}, false, 0
 redis.call('SADD', KEYS[5], queue)
-for i = 5, #ARGV, 6 do
+for i = 5, #ARGV, 7 do
   local id = ARGV[i]
   if found[id] then
     out[#out + 1] = {id, 0, found[id]}
@@ -38,6 +38,7 @@ for i = 5, #ARGV, 6 do
     if ARGV[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = ARGV[i + 1] end
     if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = ARGV[i + 4] end
     if owner ~= '' then f[#f + 1] = 'owner'; f[#f + 1] = owner end
+    if ARGV[i + 6] ~= '' then f[#f + 1] = 'meta'; f[#f + 1] = ARGV[i + 6] end
     if delay > 0 then
       state = 'delayed'
       due = num(due_at(now, delay))
@@ -60,8 +61,12 @@ for i = 5, #ARGV, 6 do
     -- A repeated id within the batch returns the job just written.
     found[id] = state
     woke = true
+    added = added + 1
     out[#out + 1] = {id, 1, state}
   end
 end
-if woke then redis.call('ZADD', KEYS[4], 0, '0') end
+if woke then
+  redis.call('ZADD', KEYS[4], 0, '0')
+  redis.call('HINCRBY', KEYS[6], 'added', added)
+end
 return out

@@ -2,8 +2,13 @@
 -- jobs, recovers jobs whose lease expired (their worker died), then pops by priority then FIFO.
 -- Every move is mirrored in the job's owner index (index_move).
 -- KEYS: per queue, 5 keys: wait, delayed, active, seq, failed
--- ARGV: job key prefix, max jobs, lease ms, worker token, first queue index (rotation), queue names...
--- Returns {now, next_due (-1 when none), job, job, ...};
+-- Controls (q .. 'ctl', see the prelude) are honoured per queue before popping: a paused or held
+-- queue gives none; a concurrency cap counts the queue's active set; a rate limit keeps a sliding
+-- window of claim times (q .. 'rl'), so no window of duration_ms sees more than max starts.
+-- ARGV: job key prefix, max jobs, lease ms, worker token, first queue index (rotation), queue names...,
+--   then per queue its catalog limits: rate max, rate duration ms, concurrency (0: none)
+-- Returns {now, next_due (-1 when none), job, job, ...}; next_due also covers the time a limited
+-- queue reopens, so an idle worker sleeps until then instead of claiming in a loop.
 -- a job is {id, queue, name, data, opts, attempts_started, created_at, token}.
 local now, t = server_now()
 local jp, want, lease, worker = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
@@ -66,6 +71,41 @@ local function in_add_order(due)
   return rows
 end
 
+-- How many jobs the queue may start now, and when a limited queue reopens (-1: not limited by
+-- time; a full concurrency cap reopens when a job ends, which wakes the workers).
+local function allowance(q, active, qi)
+  local c = redis.call('HMGET', ctl_key(q), 'paused', 'max', 'duration_ms', 'concurrency',
+    'hold_until')
+  if c[1] then return 0, -1 end
+  local hold = tonumber(c[5])
+  if hold and hold > now then return 0, hold end
+  local base = 5 + nq + qi * 3
+  local take = want
+  local cap = tonumber(c[4]) or tonumber(ARGV[base + 3]) or 0
+  if cap > 0 then
+    local room = cap - redis.call('ZCARD', active)
+    if room <= take then
+      -- The cap binds: the next attempt of the queue to end wakes a worker (finish.lua).
+      redis.call('HSET', ctl_key(q), 'capped', '1')
+      take = room
+    end
+  end
+  if take <= 0 then return 0, -1 end
+  local max = tonumber(c[2]) or tonumber(ARGV[base + 1]) or 0
+  if max > 0 then
+    local dur = tonumber(c[3]) or tonumber(ARGV[base + 2])
+    local rl = q .. 'rl'
+    redis.call('ZREMRANGEBYSCORE', rl, '-inf', num(now - dur))
+    local room = max - redis.call('ZCARD', rl)
+    if room <= 0 then
+      local oldest = redis.call('ZRANGE', rl, 0, 0, 'WITHSCORES')
+      return 0, tonumber(oldest[2]) + dur
+    end
+    return math.min(take, room), -1, dur, max
+  end
+  return take, -1
+end
+
 for k = 0, nq - 1 do
   local qi = (first + k) % nq
   local wait, delayed, active, seq, failed =
@@ -87,7 +127,9 @@ for k = 0, nq - 1 do
     local key = jp .. id
     redis.call('ZREM', delayed, id)
     local typ = redis.call('TYPE', key)['ok']
-    if typ == 'hash' then requeue(q, wait, seq, key, id, 'delayed')
+    if typ == 'hash' then
+      requeue(q, wait, seq, key, id, 'delayed')
+      emit(q, 'waiting', id)
     elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
     else index_move(q, id, 'delayed', nil) end
   end
@@ -102,7 +144,9 @@ for k = 0, nq - 1 do
       redis.call('HSET', key, 'attempts_made', made, 'token', '', 'failed_reason', reason)
       remember(key, 'l', made, now)
       local opts = job_opts(key)
-      if tonumber(made) >= (tonumber(opts['attempts']) or 1) then
+      if redis.call('HEXISTS', key, 'cancel') == 1 then
+        fail_cancelled(key, q, id, 'active', now)
+      elseif tonumber(made) >= (tonumber(opts['attempts']) or 1) then
         -- The same retention as a failure the handler reported (remove_on_fail).
         local count, age = fail_retention(opts)
         emit(q, 'failed', id, 'a', made, 'r', reason)
@@ -125,6 +169,10 @@ for k = 0, nq - 1 do
     end
   end
 
+  local take, reopen, window, max = allowance(q, active, qi)
+  if reopen >= 0 and (next_due < 0 or reopen < next_due) then next_due = reopen end
+  local unused = want - take
+  want = take
   while want > 0 do
     local popped = redis.call('ZPOPMIN', wait, want)
     if #popped == 0 then break end
@@ -141,9 +189,10 @@ for k = 0, nq - 1 do
         redis.call('ZADD', active, deadline, id)
         index_move(q, id, 'wait', 'active', deadline)
         emit(q, 'active', id, 'a', tostring(started))
+        if window then redis.call('ZADD', q .. 'rl', num(now), id .. ':' .. started) end
         -- id and queue come from where the job was found, not from fields a writer may lack.
-        local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at')
-        out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token}
+        local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at', 'meta')
+        out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token, f[5]}
         want = want - 1
       elseif typ ~= 'none' then
         quarantine(q, failed, key, id, queue, typ, 'wait')
@@ -153,7 +202,18 @@ for k = 0, nq - 1 do
     end
   end
 
-  if want == 0 and redis.call('ZCARD', wait) > 0 then
+  if window then
+    redis.call('PEXPIRE', q .. 'rl', window)
+    if redis.call('ZCARD', q .. 'rl') >= max then
+      -- The window is full now: report when it reopens, as for a queue found full.
+      local oldest = redis.call('ZRANGE', q .. 'rl', 0, 0, 'WITHSCORES')
+      reopen = tonumber(oldest[2]) + window
+      if next_due < 0 or reopen < next_due then next_due = reopen end
+    end
+  end
+  local filled = want == 0 and unused == 0
+  want = want + unused
+  if filled and redis.call('ZCARD', wait) > 0 then
     -- Runnable jobs remain after this worker filled up: wake another idle worker for them.
     redis.call('ZADD', q .. 'marker', 0, '0')
   end

@@ -3,19 +3,22 @@
 -- was recovered and claimed again, must not keep the new holder's lease alive. Owner indexes keep
 -- the same score as the queue's active set.
 -- KEYS: active; ARGV: job key prefix, lease ms, then id, token pairs
--- Returns the number of leases extended.
+-- Returns {number of leases extended, id of each of those jobs an operator cancelled}: the
+-- backstop for a cancel message the worker missed (cancel.lua).
 local now, t = server_now()
 local jp = ARGV[1]
 local deadline = num(now + tonumber(ARGV[2]))
 local q = string.sub(KEYS[1], 1, -7)
-local extended = 0
+local extended, cancelled = 0, {}
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
   -- pcall: a record overwritten with another type is not ours.
-  if redis.pcall('HGET', jp .. id, 'token') == ARGV[i + 1] then
+  local f = redis.pcall('HMGET', jp .. id, 'token', 'cancel')
+  if f[1] == ARGV[i + 1] then
     extended = extended + redis.call('ZADD', KEYS[1], 'XX', 'CH', deadline, id)
+    if f[2] then cancelled[#cancelled + 1] = id end
     local owner = owner_of(id)
     if owner then redis.call('ZADD', q .. 'o:' .. owner .. ':active', 'XX', deadline, id) end
   end
 end
-return extended
+return {extended, cancelled}

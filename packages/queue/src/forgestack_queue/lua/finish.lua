@@ -3,8 +3,11 @@
 -- lease expired cannot overwrite the attempt that replaced it. Every move is mirrored in the
 -- job's owner index (index_move).
 -- ARGV: job key prefix, queue key prefix, JSON array of rows:
---   [queue, id, token, outcome (completed|failed|retry|release), value (result JSON or reason),
---    stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay ms]
+--   [queue, id, token, outcome (completed|failed|retry|release|limited), value (result JSON or
+--    reason), stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay
+--    ms (limited: how long the queue is held)]
+-- A job cancelled while running (its 'cancel' field) is failed as cancelled whatever the outcome
+-- but completed: it is never retried.
 -- (One JSON argument: packing nine arguments per job costs the worker more than decoding here.)
 -- Returns one 1|0 per row: 0 when the token no longer matched (recovered elsewhere).
 local jp, qp = ARGV[1], ARGV[2]
@@ -12,7 +15,7 @@ local rows = cjson.decode(ARGV[3])
 local now, t = server_now()
 -- Finished sets order by microsecond so "newest first" is exact for jobs ending in one millisecond.
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local out, trims = {}, {}
+local out, trims, left = {}, {}, {}
 
 local function requeue(q, key, id)
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
@@ -33,8 +36,12 @@ for _, row in ipairs(rows) do
   else
     out[#out + 1] = 1
     redis.call('ZREM', q .. 'active', id)
+    left[q] = true
     local made = redis.call('HGET', key, 'attempts_started')
-    if outcome == 'completed' or outcome == 'failed' then
+    if outcome ~= 'completed' and outcome ~= 'failed'
+        and redis.call('HEXISTS', key, 'cancel') == 1 then
+      fail_cancelled(key, q, id, 'active', now)
+    elseif outcome == 'completed' or outcome == 'failed' then
       local field, value = 'result', row[5]
       local hist
       if outcome == 'failed' then
@@ -85,12 +92,23 @@ for _, row in ipairs(rows) do
         requeue(q, key, id)
       end
     else
-      -- release: the worker is shutting down; the attempt did not happen.
+      -- release (the worker is shutting down) or limited (the handler's remote side said to wait,
+      -- which holds the whole queue): the attempt does not count.
+      local why = 'released'
+      if outcome == 'limited' then
+        hold_queue(q, now, row[9])
+        why = 'rate limited'
+      end
       redis.call('HSET', key, 'token', '', 'attempts_started', tonumber(made) - 1)
-      remember(key, 'x', made, now)
+      remember(key, 'x', made, now, why)
       requeue(q, key, id)
+      emit(q, 'waiting', id, 'a', made, 'r', why)
     end
   end
+end
+-- A queue that reached its concurrency cap (claim.lua's 'capped') has room again: wake a worker.
+for q in pairs(left) do
+  if redis.call('HDEL', ctl_key(q), 'capped') == 1 then wake_workers(q) end
 end
 -- At most 1,000 removals per set and rule per call: a count rule set low over a large set
 -- finishes over later calls (or Queue.trim) instead of stalling Redis.

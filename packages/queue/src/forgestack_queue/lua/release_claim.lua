@@ -25,8 +25,10 @@ for q = 0, #KEYS / 4 - 1 do
           redis.call('HSET', key, 'token', '', 'state', 'waiting')
           remember(key, 'x', string.match(held, '(%d+)$'), now)
           local score = run_score(prio, seq)
+          local qp = string.sub(wait, 1, -5)
           redis.call('ZADD', wait, score, id)
-          index_move(string.sub(wait, 1, -5), id, 'active', 'wait', score)
+          index_move(qp, id, 'active', 'wait', score)
+          emit(qp, 'waiting', id, 'r', 'released')
           here = here + 1
           break
         end

@@ -15,12 +15,21 @@ from pydantic import (
     Field,
     IPvAnyAddress,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
 ActorType = Literal["user", "api_key", "system"]
 MAX_DOCUMENT_BYTES = 64 * 1024
 """`changes` plus `metadata`, as JSON: an audit row is a record, not a file store."""
+
+IpAddress = Annotated[
+    IPvAnyAddress,
+    # pydantic documents it as format `ipvanyaddress`, which no JSON Schema tool knows.
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}
+    ),
+]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -56,7 +65,7 @@ class AuditLogData(BaseModel):
     resource_name: Name | None = None
     changes: AuditChanges | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    ip_address: IPvAnyAddress | None = None
+    ip_address: IpAddress | None = None
     user_agent: Annotated[str, StringConstraints(max_length=500)] | None = None
     occurred_at: AwareDatetime = Field(
         default_factory=lambda: datetime.now(UTC),
@@ -72,6 +81,24 @@ class AuditLogData(BaseModel):
                 f"changes and metadata take {size} bytes; the limit is {MAX_DOCUMENT_BYTES}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> "AuditLogData":
+        # PostgreSQL text and jsonb cannot hold U+0000: refused here, at enqueue, instead of an
+        # accepted event whose every write attempt then fails in the worker.
+        if _holds_nul(self.model_dump(mode="json")):
+            raise ValueError("text cannot contain the NUL character (U+0000)")
+        return self
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 class AuditLogResult(BaseModel):

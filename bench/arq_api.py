@@ -1,0 +1,158 @@
+"""arq's API on our engine: `enqueue_job` against `Queue.add` (same queue, same catalog options),
+and how long `await job.result()` takes with a worker (arq's CLI) running.
+
+    uv run python bench/arq_api.py    # about a minute; writes bench/ARQ_API.md
+"""
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from arq.connections import RedisSettings
+from forgestack_queue.arq_pool import ForgeArqRedis, create_pool
+from forgestack_queue.producer import Queue
+from fsbench import counters
+from fsbench.arq_app import CONTRACTS
+from fsbench.server import RedisServer, command_stats, dedicated_redis, reset_stats
+from fsbench.systems import FORGE_OPTIONS, PREFIX, QUEUE, payload
+from loguru import logger
+
+HERE = Path(__file__).resolve().parent
+JOBS = 5_000
+BLOCK = 250
+RESULT_JOBS = 300
+
+
+async def _rates(server: RedisServer, pool: ForgeArqRedis) -> dict[str, float]:
+    queue = Queue(pool, QUEUE, prefix=PREFIX)
+
+    async def via_queue(n: int) -> None:
+        await queue.add(payload(n), FORGE_OPTIONS)
+
+    async def via_enqueue_job(n: int) -> None:
+        await pool.enqueue_job(QUEUE, **payload(n))
+
+    adders = {"Queue.add": via_queue, "enqueue_job": via_enqueue_job}
+    spent = dict.fromkeys(adders, 0.0)
+    await via_queue(-1)
+    server.control().flushall()
+    for i, start in enumerate(range(0, JOBS, BLOCK)):
+        order = list(adders) if i % 2 == 0 else list(adders)[::-1]
+        for name in order:
+            t0 = time.perf_counter()
+            for n in range(start, start + BLOCK):
+                await adders[name](n)
+            spent[name] += time.perf_counter() - t0
+    figures = {f"{name} (jobs/s)": JOBS / s for name, s in spent.items()}
+    for name, add in adders.items():
+        ctl = server.control()
+        ctl.flushall()
+        reset_stats(ctl)
+        counters.COUNTS.reset()
+        for n in range(500):
+            await add(n)
+        figures[f"{name} round trips per job"] = counters.COUNTS.round_trips / 500
+        figures[f"{name} commands Redis ran per job"] = sum(command_stats(ctl).values()) / 500
+    return figures
+
+
+async def _result_waits(pool: ForgeArqRedis) -> list[float]:
+    """Sequential: enqueue, then await the result, with the worker idle in between."""
+    waits = []
+    for n in range(RESULT_JOBS):
+        t0 = time.perf_counter()
+        job = await pool.enqueue_job(QUEUE, n=n, t=time.time())
+        assert job is not None
+        await job.result(timeout=10)
+        waits.append((time.perf_counter() - t0) * 1000)
+    return waits
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1]
+
+
+async def _open(server: RedisServer) -> ForgeArqRedis:
+    return await create_pool(
+        RedisSettings.from_dsn(server.url), queue_prefix=PREFIX, contracts=CONTRACTS
+    )
+
+
+async def measure_rates(server: RedisServer) -> dict[str, float]:
+    pool = await _open(server)
+    try:
+        return await _rates(server, pool)
+    finally:
+        await pool.aclose()
+
+
+async def measure_result_waits(server: RedisServer) -> list[float]:
+    pool = await _open(server)
+    try:
+        return await _result_waits(pool)
+    finally:
+        await pool.aclose()
+
+
+def run(server: RedisServer) -> tuple[dict[str, float], list[float]]:
+    rates = asyncio.run(measure_rates(server))
+    server.control().flushall()
+    env = os.environ | {"BENCH_REDIS_URL": server.url}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "arq", "fsbench.arq_app.WorkerSettings"], cwd=HERE, env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not server.control().exists("arq:queue:health-check"):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError("the bench worker did not start")
+            time.sleep(0.1)
+        waits = asyncio.run(measure_result_waits(server))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    return rates, waits
+
+
+def main() -> int:
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    counters.install()
+    started = datetime.now(UTC)
+    with dedicated_redis() as server:
+        rates, waits = run(server)
+    lines = [
+        "# arq's API on the job layer",
+        "",
+        f"Written by `uv run python bench/arq_api.py` on {started:%Y-%m-%d %H:%M} UTC, on a dedicated",
+        "loopback Redis. Same queue and catalog options (`my-new-job`'s defaults) for both producers,",
+        f"{JOBS:,} sequential awaited adds each, in alternating blocks of {BLOCK}.",
+        "",
+        "| metric | value |",
+        "| --- | ---: |",
+        *[f"| {name} | {value:,.2f} |" for name, value in rates.items()],
+        f"| enqueue_job / Queue.add rate | {rates['enqueue_job (jobs/s)'] / rates['Queue.add (jobs/s)']:.2f}x |",
+        "",
+        f"`await job.result(timeout=10)` right after `enqueue_job`, {RESULT_JOBS} jobs one after",
+        "another, a ForgeWorker started by arq's CLI serving the queue (no-op handler); the wait",
+        "includes the add, the worker's pick-up and the wait on the queue's event stream (XREAD",
+        "BLOCK until the job's `completed` event, no polling):",
+        "",
+        "| p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |",
+        "| ---: | ---: | ---: | ---: |",
+        f"| {_pct(waits, 50):.1f} | {_pct(waits, 95):.1f} | {_pct(waits, 99):.1f} | {max(waits):.1f} |",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    (HERE / "ARQ_API.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

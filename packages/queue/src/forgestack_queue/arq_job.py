@@ -1,0 +1,164 @@
+"""`ForgeJob`: arq's `Job`, reading our job hash instead of arq's keys.
+
+What `ArqRedis.enqueue_job` returns on a ForgeStack pool, so code written against arq's `Job`
+(`status()`, `info()`, `result(timeout=)`) keeps working. Meanings follow arq:
+
+- `status()`: waiting -> `queued`; delayed (deferred, or waiting out a retry's backoff) ->
+  `deferred`; active -> `in_progress`; completed and failed -> `complete`; gone -> `not_found`.
+- `result()`: a completed job's result (validated into the queue's result model when the pool
+  knows one); a failed job raises `JobFailedError` with the stored reason (arq re-raises the
+  pickled exception; we store JSON, so the reason text is what travels); a job that does not
+  exist raises arq's `ResultNotFound`. It waits on the queue's event stream, not by polling, and
+  still hands over the result of a job removed as it completed (`keep_result=0`).
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from arq.jobs import Job, JobDef, JobResult, JobStatus, ResultNotFound
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from .keys import QueueKeys, job_key_prefix
+from .records import JobRecord, record_from_hash
+from .states import JobState
+from .waiting import wait_for_job
+
+_STATUS = {
+    JobState.WAITING: JobStatus.queued,
+    JobState.DELAYED: JobStatus.deferred,
+    JobState.ACTIVE: JobStatus.in_progress,
+    JobState.COMPLETED: JobStatus.complete,
+    JobState.FAILED: JobStatus.complete,
+}
+
+
+class JobFailedError(RuntimeError):
+    """`ForgeJob.result()` of a job that failed for good: carries the stored reason."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.job_id = job_id
+        self.reason = reason
+
+
+class ForgeJob(Job):
+    __slots__ = ("_prefix", "_result_model")
+
+    def __init__(
+        self,
+        job_id: str,
+        redis: Redis,
+        *,
+        queue: str,
+        prefix: str,
+        result_model: type[BaseModel] | None = None,
+    ) -> None:
+        super().__init__(job_id, redis, _queue_name=queue)
+        self._prefix = prefix
+        self._result_model = result_model
+
+    @property
+    def _key(self) -> str:
+        return job_key_prefix(self._prefix) + self.job_id
+
+    async def _record(self) -> JobRecord | None:
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self._key)  # type: ignore[misc]
+        if not raw:
+            return None
+        record = record_from_hash(raw)
+        return record if record.queue == self._queue_name else None
+
+    async def status(self) -> JobStatus:
+        raw = await self._redis.hmget(self._key, ["state", "queue"])  # type: ignore[misc]
+        state, queue = raw
+        if state is None or queue is None or queue.decode() != self._queue_name:
+            return JobStatus.not_found
+        return _STATUS[JobState(state.decode())]
+
+    async def result(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 (arq's signature)
+        *,
+        poll_delay: float = 0.5,
+        pole_delay: float | None = None,
+    ) -> Any:
+        """Waits for the job to finish (up to `timeout` seconds, then `asyncio.TimeoutError`).
+        It blocks on the queue's event stream (forgestack_queue.waiting), so `poll_delay` and
+        `pole_delay` are accepted for arq's signature and have nothing to tune."""
+        keys = QueueKeys(self._prefix, self._queue_name)
+        outcome = await wait_for_job(self._redis, keys, self.job_id, timeout)
+        if outcome is None or outcome.state == "removed":
+            raise ResultNotFound(f"job {self.job_id!r} is not in queue {self._queue_name!r}")
+        if not outcome.finished:
+            raise TimeoutError()
+        if outcome.state == JobState.FAILED:
+            raise JobFailedError(self.job_id, outcome.failed_reason or "")
+        return self._typed(outcome.result)
+
+    def _typed(self, value: Any) -> Any:
+        if self._result_model is None or value is None:
+            return value
+        return self._result_model.model_validate(value)
+
+    async def info(self) -> JobDef | None:
+        record = await self._record()
+        return None if record is None else _job_def(record, self._typed)
+
+    async def result_info(self) -> JobResult | None:
+        record = await self._record()
+        if record is None or record.state not in (JobState.COMPLETED, JobState.FAILED):
+            return None
+        info = _job_def(record, self._typed)
+        assert isinstance(info, JobResult)
+        return info
+
+    async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:  # noqa: ASYNC109
+        """arq aborts through its own keys, which our worker does not read: refuse, not pretend."""
+        raise NotImplementedError(
+            "abort() is not supported for ForgeStack jobs: remove a waiting or delayed job with "
+            "Queue.remove (DELETE /api/v1/jobs/{id}), or give the job a timeout"
+        )
+
+    def __repr__(self) -> str:
+        return f"<forgestack job {self.job_id} on {self._queue_name}>"
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
+
+
+def _job_def(record: JobRecord, typed: Any) -> JobDef:
+    """args/kwargs as arq would show them: an arq-style call's own, else the payload as one arg."""
+    data = record.data
+    if isinstance(data, dict) and set(data) == {"args", "kwargs"}:
+        args, kwargs = tuple(data["args"]), dict(data["kwargs"])
+    else:
+        args, kwargs = (data,), {}
+    base: dict[str, Any] = {
+        "function": record.name,
+        "args": args,
+        "kwargs": kwargs,
+        "job_try": record.attempts_made or None,
+        "enqueue_time": record.created_at or _EPOCH,
+        "score": None,
+        "job_id": record.id,
+    }
+    if record.state is JobState.WAITING:
+        base["score"] = _ms(record.created_at)
+    elif record.state is JobState.DELAYED:
+        base["score"] = _ms(record.delay_until)
+    if record.state not in (JobState.COMPLETED, JobState.FAILED):
+        return JobDef(**base)
+    success = record.state is JobState.COMPLETED
+    return JobResult(
+        **base,
+        success=success,
+        result=typed(record.result) if success else record.failed_reason,
+        start_time=record.processed_at or _EPOCH,
+        finish_time=record.finished_at or _EPOCH,
+        queue_name=record.queue,
+    )

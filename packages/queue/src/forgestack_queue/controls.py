@@ -1,0 +1,71 @@
+"""Operator controls of a whole queue, for every worker at once: pause and resume, and limit
+overrides set at run time over the catalog's. Stored in the queue's control hash, which the claim
+script reads on every claim (see _prelude.lua), so a change holds from the next claim on."""
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from .keys import QueueKeys
+from .limits import QueueLimits, RateLimit
+
+_LIMIT_FIELDS = ("max", "duration_ms", "concurrency")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueControl:
+    paused: bool
+    limits_override: QueueLimits | None
+    """Set by an operator over the catalog's limits; None: the catalog's apply."""
+    held_until_ms: int
+    """A handler's RateLimited holds the queue until then (server ms; 0 when never held)."""
+
+
+class QueueControls:
+    def __init__(self, redis: Redis, name: str, *, prefix: str = "fs") -> None:
+        self._redis = redis
+        self._keys = QueueKeys(prefix, name)
+
+    async def pause(self) -> None:
+        """No worker starts another job of the queue; running ones finish, adds still wait."""
+        await self._redis.hset(self._keys.ctl, "paused", "1")  # type: ignore[misc]
+
+    async def resume(self) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._keys.ctl, "paused")
+            pipe.zadd(self._keys.marker, {"0": 0})  # idle workers are blocked: wake one
+            await pipe.execute()
+
+    async def set_limits(self, limits: QueueLimits) -> None:
+        """Replaces the catalog's limits until `clear_limits`; a None field means no such limit."""
+        rate = limits.rate_limit
+        values = {
+            "max": rate.max if rate else 0,
+            "duration_ms": rate.duration_ms if rate else 0,
+            "concurrency": limits.concurrency or 0,
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.ctl, mapping=values)
+            pipe.zadd(self._keys.marker, {"0": 0})  # a loosened limit may let jobs run now
+            await pipe.execute()
+
+    async def clear_limits(self) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._keys.ctl, *_LIMIT_FIELDS)
+            pipe.zadd(self._keys.marker, {"0": 0})
+            await pipe.execute()
+
+    async def read(self) -> QueueControl:
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self._keys.ctl)  # type: ignore[misc]
+        fields = {k.decode(): int(v) for k, v in raw.items() if v.isdigit()}
+        override = None
+        if "max" in fields or "concurrency" in fields:
+            rate = None
+            if fields.get("max", 0) > 0 and fields.get("duration_ms", 0) > 0:
+                rate = RateLimit(max=fields["max"], duration_ms=fields["duration_ms"])
+            override = QueueLimits(rate_limit=rate, concurrency=fields.get("concurrency") or None)
+        return QueueControl(
+            paused="paused" in fields,
+            limits_override=override,
+            held_until_ms=fields.get("hold_until", 0),
+        )

@@ -1,0 +1,154 @@
+"""Job metrics through Redis: workers add, the API renders.
+
+Each worker process counts outcomes and histogram buckets in memory and flushes the increments
+every `FLUSH_S` seconds (and when it stops) into one Redis hash per queue, HINCRBY in one
+pipeline; the add script counts added jobs in the same hash. Redis rather than a port per worker:
+the counts of every worker process add up in one place with no service discovery, a scrape is one
+request to the API, and a worker that exits loses at most a few seconds of increments.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from loguru import logger
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from .runner import ClaimedJob
+
+FLUSH_S = 5.0
+LIVE_WITHIN_S = 3 * FLUSH_S
+"""A worker that has not flushed for this long (three missed flushes) is no longer counted live."""
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+"""Seconds; the same bounds for run time and wait time (a job may wait or run for minutes)."""
+
+HISTOGRAMS = ("duration", "wait")
+COUNTERS = ("added", "completed", "failed", "retried", "rate_limited")
+_OUTCOME_FIELD = {
+    "completed": "completed",
+    "failed": "failed",
+    "retry": "retried",
+    "limited": "rate_limited",
+}
+
+
+def metrics_key(prefix: str, queue: str) -> str:
+    return f"{prefix}:metrics:{queue}"
+
+
+def workers_key(prefix: str) -> str:
+    return f"{prefix}:metrics:workers"
+
+
+def bucket_field(histogram: str, seconds: float) -> str:
+    """The field of the first bucket the value fits (non-cumulative; the renderer sums)."""
+    for bound in BUCKETS:
+        if seconds <= bound:
+            return f"{histogram}_le_{bound}"
+    return f"{histogram}_le_inf"
+
+
+@dataclass
+class _Pending:
+    counts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    sums: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def observe(self, histogram: str, seconds: float) -> None:
+        self.counts[bucket_field(histogram, seconds)] += 1
+        self.counts[f"{histogram}_count"] += 1
+        self.sums[f"{histogram}_sum"] += seconds
+
+    def merge(self, other: "_Pending") -> None:
+        for name, n in other.counts.items():
+            self.counts[name] += n
+        for name, s in other.sums.items():
+            self.sums[name] += s
+
+
+class WorkerMetrics:
+    """One per worker process; `outcome` is a few dict updates, so the attempt path stays cheap."""
+
+    def __init__(self, prefix: str, worker_id: str) -> None:
+        self.prefix = prefix
+        self.worker_id = worker_id
+        self._pending: defaultdict[str, _Pending] = defaultdict(_Pending)
+
+    def outcome(self, queue: str, kind: str, run_s: float, wait_s: float | None) -> None:
+        """`wait_s`: from added (or due, when delayed) to the first attempt's start; None on
+        retries, so each job's wait is counted once."""
+        pending = self._pending[queue]
+        pending.counts[_OUTCOME_FIELD[kind]] += 1
+        pending.observe("duration", max(run_s, 0.0))
+        if wait_s is not None:
+            pending.observe("wait", max(wait_s, 0.0))
+
+    async def flush(self, redis: Redis) -> None:
+        """One pipeline; on a Redis error the increments are kept for the next flush."""
+        taken, self._pending = self._pending, defaultdict(_Pending)
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for queue, pending in taken.items():
+                    key = metrics_key(self.prefix, queue)
+                    for name, n in pending.counts.items():
+                        pipe.hincrby(key, name, n)
+                    for name, s in pending.sums.items():
+                        pipe.hincrbyfloat(key, name, s)
+                pipe.zadd(workers_key(self.prefix), {self.worker_id: time.time()})
+                await pipe.execute()
+        except (RedisError, OSError):
+            for queue, pending in taken.items():
+                self._pending[queue].merge(pending)
+            raise
+
+    async def run(self, redis: Redis) -> None:
+        """The flush loop of a running worker; its errors are logged, never fatal."""
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            try:
+                await self.flush(redis)
+            except (RedisError, OSError) as exc:
+                logger.warning("metrics flush failed ({}); kept for the next one", exc)
+
+    async def stop(self, redis: Redis) -> None:
+        """Last flush, and the worker leaves the live set at once."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush(redis)
+            await redis.zrem(workers_key(self.prefix), self.worker_id)
+
+
+async def read_queue_metrics(
+    redis: Redis, prefix: str, queues: list[str]
+) -> dict[str, dict[str, float]]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.hgetall(metrics_key(prefix, queue))
+        rows = await pipe.execute()
+    return {
+        queue: {k.decode(): float(v) for k, v in row.items()}
+        for queue, row in zip(queues, rows, strict=True)
+    }
+
+
+async def live_workers(redis: Redis, prefix: str) -> int:
+    """Workers that flushed within `LIVE_WITHIN_S`; older entries are pruned on the way."""
+    key, cutoff = workers_key(prefix), time.time() - LIVE_WITHIN_S
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", cutoff)
+        pipe.zcard(key)
+        _, live = await pipe.execute()
+    return int(live)
+
+
+def first_wait_s(job: "ClaimedJob", run_ms: float) -> float | None:
+    """Added (or due, when delayed) to the first attempt's start; None for retries and for jobs
+    whose record lacks its creation time."""
+    if job.attempt != 1 or not job.created_at_ms:
+        return None
+    started_ms = time.time() * 1000 - run_ms
+    return (started_ms - job.created_at_ms - job.options.delay) / 1000
