@@ -91,6 +91,36 @@ async def test_a_running_job_cancelled_ends_its_waiters_with_the_failure(
     await assert_indexes_agree(redis, acme.keys)
 
 
+async def test_a_job_cancelled_while_running_then_retried_runs_to_completion(
+    acme: Queue, redis: Redis, redis_url: str, queue_prefix: str
+) -> None:
+    started = asyncio.Event()
+    runs: list[int] = []
+
+    async def long_then_quick(job: Job[ProbeData]) -> dict[str, Any]:
+        runs.append(job.attempt)
+        started.set()
+        # The retried run outlasts a few lease renewals, each of which reports flagged jobs.
+        await asyncio.sleep(30 if len(runs) == 1 else 1)
+        return {"run": len(runs)}
+
+    handler = Handler(queue=PROBE, fn=long_then_quick, data_model=ProbeData)
+    # A lease short enough that a renewal (the cancel flag's backstop) falls inside the run.
+    worker = make_worker(redis_url, [handler], prefix=queue_prefix, burst=False, lease_ms=600)
+    added = await acme.add(ProbeData(tag="twice"))
+    async with running(worker):
+        async with asyncio.timeout(10):
+            await started.wait()
+        await acme.cancel(added.id)
+        with pytest.raises(JobFailedError):
+            await acme.wait(added.id, 10)
+        await acme.retry(added.id)
+        assert await acme.wait(added.id, 10) == {"run": 2}
+    events = [e["e"] for e in await _events(acme, added.id)]
+    assert events == ["added", "active", "failed", "retrying", "active", "completed"]
+    await assert_indexes_agree(redis, acme.keys)
+
+
 async def test_a_remote_rate_limit_and_a_shutdown_put_the_job_back_with_a_waiting_event(
     queue: Queue, redis_url: str, queue_prefix: str
 ) -> None:

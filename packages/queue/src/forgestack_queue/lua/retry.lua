@@ -22,7 +22,9 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
   if redis.call('TYPE', key)['ok'] == 'hash' then
     local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-    redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'finished_at', 'processed_at', 'result')
+    -- 'cancel': a job cancelled while running keeps its flag; the retried one must not inherit it.
+    redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'finished_at', 'processed_at', 'result',
+      'cancel')
     redis.call('HSET', key, 'state', 'waiting', 'attempts_made', 0, 'attempts_started', 0)
     remember(key, 'm', nil, now)
     emit(q, 'retrying', id, 'r', 'manual retry')
