@@ -28,6 +28,7 @@ from .routes import (
     api_keys,
     audit_logs,
     cron,
+    events,
     health,
     jobs,
     notifications,
@@ -35,6 +36,7 @@ from .routes import (
     queues,
     webhook_deliveries,
     webhook_endpoints,
+    workers,
 )
 from .webhooks import install_webhook_errors
 
@@ -65,6 +67,8 @@ def create_app() -> FastAPI:
     api.include_router(queues.router)
     api.include_router(queue_controls.router)
     api.include_router(jobs.router)
+    api.include_router(events.router)
+    api.include_router(workers.router)
     api.include_router(notifications.router)
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)

@@ -5,6 +5,7 @@
 -- ARGV: job key prefix, then the worker token each lost claim passed to claim.lua
 -- Returns the number of jobs released.
 local jp = ARGV[1]
+local now, t = server_now()
 local released = 0
 for q = 0, #KEYS / 4 - 1 do
   local wait, active, seq, marker = KEYS[q * 4 + 1], KEYS[q * 4 + 2], KEYS[q * 4 + 3], KEYS[q * 4 + 4]
@@ -22,9 +23,12 @@ for q = 0, #KEYS / 4 - 1 do
           redis.call('ZREM', active, id)
           redis.call('HINCRBY', key, 'attempts_started', -1)
           redis.call('HSET', key, 'token', '', 'state', 'waiting')
+          remember(key, 'x', string.match(held, '(%d+)$'), now)
           local score = run_score(prio, seq)
+          local qp = string.sub(wait, 1, -5)
           redis.call('ZADD', wait, score, id)
-          index_move(string.sub(wait, 1, -5), id, 'active', 'wait', score)
+          index_move(qp, id, 'active', 'wait', score)
+          emit(qp, 'waiting', id, 'r', 'released')
           here = here + 1
           break
         end
