@@ -196,8 +196,10 @@ def _limits(metadata: list[Any]) -> list[float]:
             found.append(item.le)  # type: ignore[arg-type]
         elif isinstance(item, annotated_types.Lt):
             found.append(item.lt - 1)  # type: ignore[operator]
-        elif isinstance(item, annotated_types.MinLen | annotated_types.MaxLen):
-            found.append(getattr(item, "min_length", None) or item.max_length)  # type: ignore[union-attr]
+        elif isinstance(item, annotated_types.MinLen):
+            found.append(item.min_length)
+        elif isinstance(item, annotated_types.MaxLen):
+            found.append(item.max_length)
     return found
 
 
