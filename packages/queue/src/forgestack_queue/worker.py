@@ -18,8 +18,10 @@ from arq.cron import CronJob
 from loguru import logger
 from redis.exceptions import RedisError
 
+from .arq_calls import INTAKE_QUEUE
 from .arq_compat import arq_function
 from .arq_functions import handlers_from_functions
+from .arq_intake import start_intake
 from .arq_pool import QueueContract
 from .cancels import CancelListener
 from .claims import Claimer
@@ -67,6 +69,8 @@ class ForgeWorker(_ARQ_WORKER):
         burst_horizon_ms: int = 5_000,
         cancel_grace_ms: int = 1_000,
         limits: Mapping[str, QueueLimits] | None = None,
+        arq_intake: bool = True,
+        arq_intake_pickle: bool = False,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -95,6 +99,10 @@ class ForgeWorker(_ARQ_WORKER):
         self.claim_batch = claim_batch
         self.burst_horizon_ms = burst_horizon_ms
         self.limits = dict(limits or {})
+        self.queue_contracts = {str(q): c for q, c in (queue_contracts or {}).items()}
+        # Calls a plain arq pool puts in arq's own queue are served too (arq_intake.py).
+        self.arq_intake = arq_intake
+        self.arq_intake_pickle = arq_intake_pickle
         self.worker_id = uuid.uuid4().hex[:12]
         self._queues = sorted(self.handlers)
         self._keys = {q: QueueKeys(queue_prefix, q) for q in self._queues}
@@ -154,6 +162,7 @@ class ForgeWorker(_ARQ_WORKER):
         leases = asyncio.create_task(self._extend_leases())
         watchdog = asyncio.create_task(self._deadlines.run())
         metrics = asyncio.create_task(self._metrics.run(self.pool))
+        intake = await start_intake(self) if self.arq_intake else None
         pause = 0.0
         try:
             while True:
@@ -174,13 +183,15 @@ class ForgeWorker(_ARQ_WORKER):
             watchdog.cancel()
             metrics.cancel()
             await self._outcomes.drain()
+            if intake is not None:
+                await intake.stop()
             await self._metrics.stop(self.pool)
             with contextlib.suppress(RedisError):
                 await self._claimer.release_lost()
 
     async def _warn_unserved_queues(self) -> None:
         queues = await known_queues(self.pool, prefix=self.queue_prefix)
-        unserved = sorted(set(queues) - set(self._queues))
+        unserved = sorted(set(queues) - set(self._queues) - {INTAKE_QUEUE})
         if unserved:
             logger.warning(
                 "queues with jobs but no handler in this worker: {}", ", ".join(unserved)
