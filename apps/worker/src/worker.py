@@ -53,4 +53,6 @@ class WorkerSettings:
     queue_prefix = _settings.queue_prefix
     queue_contracts = CATALOG
     lease_ms = _settings.worker_lease_ms
+    # Calls from a plain arq pool (arq's own queue) are served; pickled ones only when allowed.
+    arq_intake_pickle = _settings.worker_arq_pickle
     limits = {spec.name.value: spec.limits for spec in CATALOG.values()}

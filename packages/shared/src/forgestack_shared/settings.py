@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         "SIGKILLed worker's job runs again elsewhere about this long after the kill. A slow "
         "but alive job keeps its lease however long it runs.",
     )
+    worker_arq_pickle: bool = Field(
+        default=False,
+        description="Run calls a plain arq pool pickled (arq's default serializer) into arq's "
+        "own queue. Unpickling runs whatever the writer chose: allow it only when nothing "
+        "untrusted can write to this Redis. Off, such a call fails visibly with the reason.",
+    )
     queue_prefix: str = Field(
         default="fs",
         pattern=r"^[A-Za-z0-9_-]+$",
