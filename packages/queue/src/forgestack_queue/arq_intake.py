@@ -96,6 +96,9 @@ class ArqIntake:
             await self._fail_refused()
         except RedisError as exc:
             logger.warning("arq intake: first pass failed ({})", exc)
+        except Exception:
+            # arq's queue is a side door: a failing intake must not stop our own queues.
+            logger.exception("arq intake: first pass failed")
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -111,6 +114,8 @@ class ArqIntake:
             await self.pass_once(take=False)
         except RedisError as exc:
             logger.warning("arq intake: last pass failed ({})", exc)
+        except Exception:
+            logger.exception("arq intake: last pass failed")
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
