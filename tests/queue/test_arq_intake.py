@@ -22,6 +22,7 @@ from forgestack_queue.job import Job
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.records import JobRecord
+from forgestack_queue.runner import Handler
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, run_burst_worker, running
 from forgestack_queue.worker import ForgeWorker
@@ -436,6 +437,46 @@ async def test_intake_off_leaves_arqs_queue_alone(
         await asyncio.sleep(0.3)
     assert await job.status() == JobStatus.queued
     assert runs == []
+
+
+async def test_operator_actions_reach_arqs_view(
+    json_pool: ArqRedis, worker: Callable[..., ForgeWorker], redis: Redis, queue_prefix: str
+) -> None:
+    """Removed by the operator: arq's `not_found`; cancelled: a failure `result()` raises."""
+    removed = await enqueue(json_pool, "add", 1, _defer_by=30)
+    cancelled = await enqueue(json_pool, "add", 2, _defer_by=30)
+    queue = Queue(redis, "add", prefix=queue_prefix)
+    async with running(worker()):
+        await _until(lambda: _taken(redis, queue_prefix, "add", cancelled.job_id))
+        await queue.remove(removed.job_id)
+        await queue.cancel(cancelled.job_id)
+        await _until(lambda: _status_is(removed, JobStatus.not_found))
+        with pytest.raises(SerializationError, match="cancelled"):
+            await cancelled.result(timeout=10, poll_delay=0.02)
+    assert runs == []
+
+
+async def test_a_typed_handler_outside_the_catalog_gets_its_model(
+    json_pool: ArqRedis, redis_url: str, queue_prefix: str, arq_queue: str
+) -> None:
+    seen: list[GreetData] = []
+
+    async def typed(job: Job[GreetData]) -> str:
+        seen.append(job.data)
+        return job.data.name
+
+    good = await enqueue(json_pool, "typed", {"name": "ada"})
+    bad = await enqueue(json_pool, "typed", 1, 2)
+    handler = Handler(queue="typed", fn=typed, data_model=GreetData)
+    worker = make_worker(
+        redis_url, [handler], prefix=queue_prefix, burst=False, queue_name=arq_queue,
+        poll_delay=0.05,
+    )  # fmt: skip
+    async with running(worker):
+        assert await good.result(timeout=10, poll_delay=0.02) == "ada"
+        with pytest.raises(SerializationError, match="takes one GreetData"):
+            await bad.result(timeout=10, poll_delay=0.02)
+    assert seen == [GreetData(name="ada")]
 
 
 async def _status_is(job: ArqJob, status: JobStatus) -> bool:
