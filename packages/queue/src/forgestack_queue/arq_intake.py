@@ -46,7 +46,7 @@ from .keys import job_key_prefix as our_job_key_prefix
 from .keys import queue_key_prefix
 from .outbox import OutcomeWriter
 from .producer import Queue
-from .runner import failure
+from .runner import ClaimedJob, failure
 from .scripts import _source, scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
 from .states import JobState
@@ -85,7 +85,8 @@ class ArqIntake:
             give_up_after_s=settings.lease_ms / 1000,
         )
         self._window_start = 0
-        self._stopping = asyncio.Event()
+        self._stopping = False
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -103,7 +104,8 @@ class ArqIntake:
 
     async def stop(self) -> None:
         """Lets a running pass finish, then mirrors once more: what ended last is answered."""
-        self._stopping.set()
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
@@ -117,8 +119,14 @@ class ArqIntake:
         except Exception:
             logger.exception("arq intake: last pass failed")
 
+    def ended(self, job: ClaimedJob) -> None:
+        """An attempt ended in this worker: a call of arq's queue gets its answer (or its new
+        state) in arq's keys now rather than at the next pass."""
+        if job.options.arq is not None and job.options.arq.queue_name == self.s.arq_queue:
+            self._wake.set()
+
     async def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self._stopping:
             more = False
             try:
                 more = await self.pass_once()
@@ -128,7 +136,8 @@ class ArqIntake:
                 logger.exception("arq intake: pass failed")
             if not more:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.s.interval_s)
+                    await asyncio.wait_for(self._wake.wait(), self.s.interval_s)
+            self._wake.clear()
 
     async def pass_once(self, *, take: bool = True) -> bool:
         """Takes new calls and mirrors taken ones; True when a full batch was taken."""

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from .arq_calls import INTAKE_QUEUE
 from .arq_compat import arq_function
 from .arq_functions import handlers_from_functions
-from .arq_intake import start_intake
+from .arq_intake import ArqIntake, start_intake
 from .arq_pool import QueueContract
 from .cancels import CancelListener
 from .claims import Claimer
@@ -103,6 +103,7 @@ class ForgeWorker(_ARQ_WORKER):
         # Calls a plain arq pool puts in arq's own queue are served too (arq_intake.py).
         self.arq_intake = arq_intake
         self.arq_intake_pickle = arq_intake_pickle
+        self._intake: ArqIntake | None = None
         self.worker_id = uuid.uuid4().hex[:12]
         self._queues = sorted(self.handlers)
         self._keys = {q: QueueKeys(queue_prefix, q) for q in self._queues}
@@ -162,7 +163,7 @@ class ForgeWorker(_ARQ_WORKER):
         leases = asyncio.create_task(self._extend_leases())
         watchdog = asyncio.create_task(self._deadlines.run())
         metrics = asyncio.create_task(self._metrics.run(self.pool))
-        intake = await start_intake(self) if self.arq_intake else None
+        self._intake = await start_intake(self) if self.arq_intake else None
         pause = 0.0
         try:
             while True:
@@ -183,8 +184,8 @@ class ForgeWorker(_ARQ_WORKER):
             watchdog.cancel()
             metrics.cancel()
             await self._outcomes.drain()
-            if intake is not None:
-                await intake.stop()
+            if self._intake is not None:
+                await self._intake.stop()
             await self._metrics.stop(self.pool)
             with contextlib.suppress(RedisError):
                 await self._claimer.release_lost()
@@ -263,7 +264,9 @@ class ForgeWorker(_ARQ_WORKER):
         self._ended += 1
         self._deadlines.forget(key)
         self.tasks.pop(key, None)
-        self._running.pop(key, None)
+        job = self._running.pop(key, None)
+        if self._intake is not None and job is not None:
+            self._intake.ended(job)  # a plain arq pool's call is answered at once
         self._settled.discard(key)
         self._cancelled.discard(key)
         self._abandoned.pop(key, None)
