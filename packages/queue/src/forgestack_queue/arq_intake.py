@@ -12,7 +12,7 @@ Such a pool writes arq's own keys: `<queue_name>` (a sorted set of ids scored by
    for `keep_result`) and the id leaves arq's queue, as arq's worker does it: arq_mirror.py.
 
 So a plain pool's `Job.status()`, `info()` and `result()` answer with arq's meanings, at most one
-`poll_delay` after our job moves. A call that cannot run (invalid payload, unknown function,
+`poll_delay` after our job moves, and at once when an attempt ends in this worker (`ended`). A call that cannot run (invalid payload, unknown function,
 refused pickle, expired before it was taken) is never dropped: it becomes a failed job with the
 reason, in its queue's failed store or, naming no queue this worker knows, in the internal
 `arq-intake` queue; arq's result key carries the failure too.
