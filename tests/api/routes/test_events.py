@@ -52,3 +52,29 @@ async def test_a_stream_from_now_starts_after_the_newest_event(
     blocks = _blocks(response.text)
     assert [b.get("event") for b in blocks if "data" in b] == []
     assert "id" in blocks[-1]
+
+
+@pytest.mark.parametrize(
+    "bad", ["18446744073709551616-0", "1-99999999999999999999", "x-1", "1-", "-1"]
+)
+async def test_an_id_redis_would_refuse_is_a_400_before_the_stream_starts(
+    client: httpx.AsyncClient, bad: str
+) -> None:
+    # Past 64 bits Redis' XREAD fails, after the 200 and its headers were sent: a broken stream
+    # the browser reconnects to with the same id, for ever.
+    for params, headers in (({"last_id": bad}, {}), ({}, {"Last-Event-ID": bad})):
+        response = await client.get(
+            "/api/v1/events", params={"queue": "my-new-job", **params}, headers=headers
+        )
+        assert response.status_code == 400, response.text
+        assert "event id" in response.json()["detail"]
+
+
+async def test_the_largest_id_redis_takes_is_accepted(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_route, "MAX_STREAM_S", 0.3)
+    top = f"{2**64 - 1}-{2**64 - 1}"
+    response = await client.get("/api/v1/events", params={"queue": "my-new-job", "last_id": top})
+    assert response.status_code == 200
+    assert _blocks(response.text)[-1] == {"id": top}

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
-from forgestack_queue.events import STREAM_ID
+from forgestack_queue.events import is_stream_id
 from forgestack_shared.queues import QueueName
 
 from ..access import require_read
@@ -31,7 +31,7 @@ missing nothing): the key is checked again then, so a revoked key stops receivin
 
 def _start(header: str | None, query: str | None) -> str | None:
     start = header if header is not None else query
-    if start is not None and not STREAM_ID.fullmatch(start):
+    if start is not None and not is_stream_id(start):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             "Last-Event-ID and last_id take an event id as sent (e.g. 1764470000000-0)",
