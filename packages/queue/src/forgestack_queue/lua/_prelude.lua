@@ -1,5 +1,5 @@
--- Prepended to every script at load time (scripts.py): one definition of time, run order,
--- owner indexes and retention.
+-- Prepended to every script at load time (scripts.py): one definition of time, owner indexes,
+-- retention and run order (fair_score, at the end).
 local function num(x) return string.format('%.0f', x) end
 
 -- Server time in ms (and the raw TIME reply): every worker and producer shares one clock.
@@ -13,15 +13,6 @@ end
 local MAX_DUE_DELAY = 31536000000
 local function due_at(now, delay)
   return now + math.min(math.max(delay, 0), MAX_DUE_DELAY)
-end
-
--- A job's score in a wait set: priority first (0, no priority, runs first), then FIFO by a 43-bit
--- sequence. priority < 2^10 keeps the sum below 2^53, exact in a double; 2^43 adds are 278
--- years at 1,000 adds a second, so the sequence does not wrap in practice.
-local SEQ_SPAN = 8796093022208
-local function run_score(priority, seq_key)
-  local seq = redis.call('INCR', seq_key) % SEQ_SPAN
-  return num(priority * SEQ_SPAN + seq)
 end
 
 -- An owned job's id is `<owner>~<local id>` (neither part may contain '~'): the owner comes from
@@ -106,4 +97,71 @@ local function fail_cancelled(key, q, id, from, now)
   redis.call('HDEL', key, 'delay_until')
   redis.call('ZADD', q .. 'failed', num(now), id)
   index_move(q, id, from, 'failed', num(now))
+end
+
+-- A job's score in a wait set: priority first (0, no priority, runs first), then a 43-bit tag.
+-- priority < 2^10 keeps the sum below 2^53, exact in a double; tags rise by at most one per job
+-- entering a wait set, so 2^43 of them last 278 years at 1,000 a second.
+local SEQ_SPAN = 8796093022208
+
+-- Fair order across owners (start-time fair queueing). Each priority p has a clock: the highest
+-- tag claimed at p (q .. 'fair', field 'clock:<p>'). A job entering the wait set gets the tag
+-- after both the clock and its owner's last waiting tag at p. An owner's burst thus takes tags far
+-- ahead of the clock while another owner's next job lands just past it: claims, which still pop
+-- the lowest score in one ZPOPMIN, take one job of every owner with jobs waiting at p per tag,
+-- whatever the backlogs, so no owner waits behind more than one job per other owner (plus higher
+-- priorities). Tags rise within an owner: FIFO holds per owner and priority. Unowned jobs are one
+-- more owner, their last tag kept in the same hash ('last:<p>'); an owned job's last tag is the
+-- top of its owner's wait index at p, so nothing is left behind when an owner leaves. Reads are
+-- cached for the script call: within one call only this code moves clocks and tags.
+local fair_cache = {}
+local function fair_get(field_key, read)
+  local v = fair_cache[field_key]
+  if v == nil then
+    v = read()
+    fair_cache[field_key] = v
+  end
+  return v
+end
+
+local function fair_clock(q, priority)
+  return fair_get(q .. '\0clock\0' .. priority, function()
+    return tonumber(redis.call('HGET', q .. 'fair', 'clock:' .. priority)) or 0
+  end)
+end
+
+local function fair_score(q, id, priority)
+  local lo = priority * SEQ_SPAN
+  local clock = fair_clock(q, priority)
+  local owner = owner_of(id)
+  local last_key = q .. '\0last\0' .. (owner or '') .. '\0' .. priority
+  local last = fair_get(last_key, function()
+    if not owner then
+      return tonumber(redis.call('HGET', q .. 'fair', 'last:' .. priority)) or 0
+    end
+    local top = redis.call('ZREVRANGEBYSCORE', q .. 'o:' .. owner .. ':wait',
+      '(' .. num(lo + SEQ_SPAN), num(lo), 'WITHSCORES', 'LIMIT', 0, 1)
+    return top[2] and tonumber(top[2]) - lo or 0
+  end)
+  local tag = math.max(clock, last) + 1
+  fair_cache[last_key] = tag
+  if not owner then redis.call('HSET', q .. 'fair', 'last:' .. priority, num(tag)) end
+  return num(lo + tag)
+end
+
+-- Moves the clocks past the jobs a claim popped (a ZPOPMIN reply: id, score, ...).
+local function fair_claimed(q, popped)
+  local top = {}
+  for j = 2, #popped, 2 do
+    local score = tonumber(popped[j])
+    local p = math.floor(score / SEQ_SPAN)
+    local tag = score - p * SEQ_SPAN
+    if tag > (top[p] or 0) then top[p] = tag end
+  end
+  for p, tag in pairs(top) do
+    if tag > fair_clock(q, p) then
+      redis.call('HSET', q .. 'fair', 'clock:' .. p, num(tag))
+      fair_cache[q .. '\0clock\0' .. p] = tag
+    end
+  end
 end

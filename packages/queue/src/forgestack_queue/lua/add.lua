@@ -49,7 +49,7 @@ for i = 5, #ARGV, 7 do
       end
       index_move(q, id, nil, 'delayed', due)
     else
-      local score = run_score(prio, KEYS[3])
+      local score = fair_score(q, id, prio)
       redis.call('ZADD', KEYS[1], score, id)
       index_move(q, id, nil, 'wait', score)
     end

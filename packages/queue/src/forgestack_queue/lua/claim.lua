@@ -1,7 +1,8 @@
 -- Claims up to N runnable jobs across the worker's queues in one atomic step: promotes due delayed
--- jobs, recovers jobs whose lease expired (their worker died), then pops by priority then FIFO.
+-- jobs, recovers jobs whose lease expired (their worker died), then pops by priority, then in
+-- turns across owners (fair_score), FIFO within one.
 -- Every move is mirrored in the job's owner index (index_move).
--- KEYS: per queue, 5 keys: wait, delayed, active, seq, failed
+-- KEYS: per queue, 4 keys: wait, delayed, active, failed (QueueKeys.claim_keys)
 -- Controls (q .. 'ctl', see the prelude) are honoured per queue before popping: a paused or held
 -- queue gives none; a concurrency cap counts the queue's active set; a rate limit keeps a sliding
 -- window of claim times (q .. 'rl'), so no window of duration_ms sees more than max starts.
@@ -13,13 +14,13 @@
 local now, t = server_now()
 local jp, want, lease, worker = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local first = tonumber(ARGV[5])
-local nq = #KEYS / 5
+local nq = #KEYS / 4
 local out = {num(now), '-1'}
 local next_due = -1
 
-local function requeue(q, wait, seq, key, id, from)
+local function requeue(q, wait, key, id, from)
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-  local score = run_score(prio, seq)
+  local score = fair_score(q, id, prio)
   redis.call('ZADD', wait, score, id)
   redis.call('HSET', key, 'state', 'waiting')
   index_move(q, id, from, 'wait', score)
@@ -107,8 +108,8 @@ end
 
 for k = 0, nq - 1 do
   local qi = (first + k) % nq
-  local wait, delayed, active, seq, failed =
-    KEYS[qi * 5 + 1], KEYS[qi * 5 + 2], KEYS[qi * 5 + 3], KEYS[qi * 5 + 4], KEYS[qi * 5 + 5]
+  local wait, delayed, active, failed =
+    KEYS[qi * 4 + 1], KEYS[qi * 4 + 2], KEYS[qi * 4 + 3], KEYS[qi * 4 + 4]
   local queue = ARGV[6 + qi]
   local q = string.sub(wait, 1, -5)
 
@@ -126,7 +127,7 @@ for k = 0, nq - 1 do
     local key = jp .. id
     redis.call('ZREM', delayed, id)
     local typ = redis.call('TYPE', key)['ok']
-    if typ == 'hash' then requeue(q, wait, seq, key, id, 'delayed')
+    if typ == 'hash' then requeue(q, wait, key, id, 'delayed')
     elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
     else index_move(q, id, 'delayed', nil) end
   end
@@ -155,7 +156,7 @@ for k = 0, nq - 1 do
           trim_finished(jp, q, 'failed', count, age, 1000, now)
         end
       else
-        requeue(q, wait, seq, key, id, 'active')
+        requeue(q, wait, key, id, 'active')
       end
     else
       index_move(q, id, 'active', nil)
@@ -169,6 +170,7 @@ for k = 0, nq - 1 do
   while want > 0 do
     local popped = redis.call('ZPOPMIN', wait, want)
     if #popped == 0 then break end
+    fair_claimed(q, popped)
     for j = 1, #popped, 2 do
       local id = popped[j]
       local key = jp .. id

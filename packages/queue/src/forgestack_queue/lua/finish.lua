@@ -19,7 +19,7 @@ local out, trims, left = {}, {}, {}
 
 local function requeue(q, key, id)
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-  local score = run_score(prio, q .. 'seq')
+  local score = fair_score(q, id, prio)
   redis.call('ZADD', q .. 'wait', score, id)
   redis.call('HSET', key, 'state', 'waiting')
   redis.call('ZADD', q .. 'marker', 0, '0')

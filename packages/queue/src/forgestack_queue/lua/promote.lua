@@ -9,7 +9,7 @@ end
 local state = redis.call('HGET', key, 'state')
 if state == 'delayed' then
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-  local score = run_score(prio, q .. 'seq')
+  local score = fair_score(q, id, prio)
   redis.call('ZREM', q .. 'delayed', id)
   redis.call('ZADD', q .. 'wait', score, id)
   redis.call('HSET', key, 'state', 'waiting')
