@@ -165,3 +165,169 @@ local function fair_claimed(q, popped)
     end
   end
 end
+
+-- Per-owner limits (QueueLimits.per_owner): a cap on an owner's jobs running at once and a rate
+-- limit on its starts (a sliding window of claim times, q .. 'orl:' .. owner), both fleet-wide.
+-- Unowned jobs answer to the queue's limits only. A claim that pops a job whose owner is at a
+-- limit parks it: the job stays waiting in the same sets, at its score minus PARK_SHIFT (below
+-- zero, order kept), and claims take only scores >= 0 while anything is parked; so a limited
+-- owner's backlog is passed by once, not on every claim, and the other owners' jobs run. The
+-- owner goes in q .. 'parked', scored by when a claim looks again (its window reopens; a cap:
+-- PARK_RECHECK_MS, a backstop), and the ctl field 'parking' tells claims and finish.lua to look
+-- at all. An attempt of a parked owner that ends gives one parked job back at once (finish.lua).
+-- A job given back takes its old score: first in its owner's line, ahead of its later jobs.
+-- Queues without per-owner limits and nothing parked run none of this (ol is nil).
+local PARK_SHIFT = 1024 * SEQ_SPAN
+local PARK_RECHECK_MS = 1000
+local PARK_BUDGET = 500
+
+local function owner_limits(q, cap, max, dur, parking, member)
+  if cap <= 0 and max <= 0 and not parking then return nil end
+  return {q = q, cap = cap, max = max, dur = dur, parking = parking, member = member,
+    room = {}, listed = {}, parked = 0}
+end
+
+-- How many jobs the owner may start now, and when its window reopens (-1: not by time).
+local function owner_room(ol, owner, now)
+  local room, reopen = math.huge, -1
+  if ol.cap > 0 then room = ol.cap - redis.call('ZCARD', ol.q .. 'o:' .. owner .. ':active') end
+  if ol.max > 0 and room > 0 then
+    local rl = ol.q .. 'orl:' .. owner
+    redis.call('ZREMRANGEBYSCORE', rl, '-inf', num(now - ol.dur))
+    local left = ol.max - redis.call('ZCARD', rl)
+    if left <= 0 then
+      reopen = tonumber(redis.call('ZRANGE', rl, 0, 0, 'WITHSCORES')[2]) + ol.dur
+    end
+    room = math.min(room, left)
+  end
+  return room, reopen
+end
+
+local function set_parking(q, on)
+  if on then redis.call('HSET', ctl_key(q), 'parking', '1')
+  else redis.call('HDEL', ctl_key(q), 'parking') end
+end
+
+-- Gives up to n of the owner's parked jobs their scores back; drops the owner from q .. 'parked'
+-- when none is left. Returns how many moved and whether some are still parked.
+local function unpark(q, owner, n)
+  local idx = q .. 'o:' .. owner .. ':wait'
+  local rows = redis.call('ZRANGEBYSCORE', idx, '-inf', '(0', 'WITHSCORES', 'LIMIT', 0, n + 1)
+  local moved = math.min(#rows / 2, n)
+  for j = 1, 2 * moved, 2 do
+    local score = num(tonumber(rows[j + 1]) + PARK_SHIFT)
+    redis.call('ZADD', q .. 'wait', score, rows[j])
+    redis.call('ZADD', idx, score, rows[j])
+  end
+  local left = #rows / 2 > n
+  if not left then redis.call('ZREM', q .. 'parked', owner) end
+  return moved, left
+end
+
+-- The runnable part of a wait set, lowest scores first, taken out of it (ZPOPMIN when nothing
+-- is parked, which is always so without per-owner limits).
+local function pop_runnable(ol, wait, n)
+  if not (ol and ol.parking) then return redis.call('ZPOPMIN', wait, n) end
+  local rows = redis.call('ZRANGEBYSCORE', wait, '0', '+inf', 'WITHSCORES', 'LIMIT', 0, n)
+  local ids = {}
+  for j = 1, #rows, 2 do ids[#ids + 1] = rows[j] end
+  if #ids > 0 then redis.call('ZREM', wait, unpack(ids)) end
+  return rows
+end
+
+local function runnable_left(ol, wait)
+  if ol and ol.parking then return redis.call('ZCOUNT', wait, '0', '+inf') > 0 end
+  return redis.call('ZCARD', wait) > 0
+end
+
+-- Claim's gate for one popped job: true when it may start (its owner's start is counted), else
+-- the job is parked. `score` is its wait score.
+local function owner_may_start(ol, id, score, now)
+  if not ol or (ol.cap <= 0 and ol.max <= 0) then return true end
+  local owner = owner_of(id)
+  if not owner then return true end
+  local room, reopen = ol.room[owner], -1
+  if room == nil then room, reopen = owner_room(ol, owner, now) end
+  if room > 0 then
+    ol.room[owner] = room - 1
+    if ol.max > 0 then
+      local rl = ol.q .. 'orl:' .. owner
+      redis.call('ZADD', rl, num(now), id .. ':' .. ol.member)
+      redis.call('PEXPIRE', rl, ol.dur)
+    end
+    return true
+  end
+  local parked = num(tonumber(score) - PARK_SHIFT)
+  redis.call('ZADD', ol.q .. 'wait', parked, id)
+  redis.call('ZADD', ol.q .. 'o:' .. owner .. ':wait', parked, id)
+  ol.room[owner] = 0
+  if not ol.listed[owner] then
+    -- Room used up by this claim: the window's reopening is not known yet.
+    if reopen < 0 and ol.max > 0 then
+      local _
+      _, reopen = owner_room(ol, owner, now)
+    end
+    local recheck = reopen >= 0 and reopen or now + PARK_RECHECK_MS
+    redis.call('ZADD', ol.q .. 'parked', 'LT', num(recheck), owner)
+    ol.listed[owner] = true
+  end
+  if not ol.parking then
+    set_parking(ol.q, true)
+    ol.parking = true
+  end
+  ol.parked = ol.parked + 1
+  return false
+end
+
+-- Claim's look at the parked owners due for it: each gets back as many jobs as it has room for
+-- (all, up to PARK_BUDGET, once its limits are gone).
+local function owner_recheck(ol, now)
+  if not (ol and ol.parking) then return end
+  local parked = ol.q .. 'parked'
+  for _, owner in ipairs(redis.call('ZRANGEBYSCORE', parked, '-inf', num(now), 'LIMIT', 0, 100)) do
+    local room, reopen = owner_room(ol, owner, now)
+    local left = true
+    ol.listed[owner] = true
+    if room > 0 then
+      ol.room[owner] = room
+      left = select(2, unpark(ol.q, owner, math.min(room, PARK_BUDGET)))
+    end
+    if left then
+      -- Room beyond the budget (its limits are gone): the rest on the next claim.
+      local again = now + PARK_RECHECK_MS
+      if reopen >= 0 then again = reopen elseif room > PARK_BUDGET then again = now end
+      redis.call('ZADD', parked, 'XX', num(again), owner)
+    end
+  end
+end
+
+-- After claim's pops: when a claim must look at parked owners next (-1: nothing is parked).
+local function owner_next_look(ol)
+  if not (ol and ol.parking) then return -1 end
+  local head = redis.call('ZRANGE', ol.q .. 'parked', 0, 0, 'WITHSCORES')
+  if #head == 0 then
+    set_parking(ol.q, false)
+    return -1
+  end
+  return tonumber(head[2])
+end
+
+-- finish.lua: notes each owned attempt that ended; then, for a queue with parked owners, gives
+-- each such owner one parked job back per attempt that ended (the slot it freed).
+local freed_by_queue = {}
+local function owner_freed(q, id)
+  local owner = owner_of(id)
+  if not owner then return end
+  local freed = freed_by_queue[q] or {}
+  freed[owner] = (freed[owner] or 0) + 1
+  freed_by_queue[q] = freed
+end
+
+local function unpark_freed(q)
+  local moved = 0
+  for owner, n in pairs(freed_by_queue[q] or {}) do
+    if redis.call('ZSCORE', q .. 'parked', owner) then moved = moved + unpark(q, owner, n) end
+  end
+  if moved > 0 then wake_workers(q) end
+  if redis.call('EXISTS', q .. 'parked') == 0 then set_parking(q, false) end
+end
