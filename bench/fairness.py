@@ -198,8 +198,23 @@ def _variants(plan: FairPlan, baseline_rev: str | None) -> dict[str, tuple[str |
     return out
 
 
+def resolve(rev: str) -> str:
+    """The commit `rev` names now (a branch may move during the run), with its subject."""
+    return subprocess.run(
+        ["git", "log", "-1", "--format=%H %s", rev],
+        cwd=HERE.parent,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 async def measure(server: RedisServer, plan: FairPlan, baseline_rev: str | None) -> FairResults:
     """Every phase once per rep, interleaved, so load from elsewhere weighs on all alike."""
+    if baseline_rev:
+        commit, _, subject = resolve(baseline_rev).partition(" ")
+        log(f"baseline: {baseline_rev} = {commit[:7]} {subject}")
+        baseline_rev = commit
     results = FairResults(plan=plan, baseline_rev=baseline_rev)
     variants = _variants(plan, baseline_rev)
     for rep in range(1, plan.reps + 1):
@@ -284,7 +299,7 @@ def section(res: FairResults, notes: list[str]) -> str:
             )
         baseline = (
             f"\nThe main bench's drain (unowned jobs, {plan.drain_jobs:,}) with this tree's job "
-            f"layer against `{res.baseline_rev}`'s, workers of both in this run (medians):\n\n"
+            f"layer against `{res.baseline_rev[:7]}`'s, workers of both in this run (medians):\n\n"
             "| worker processes | this tree (jobs/s) | baseline (jobs/s) | ratio | Redis CPU "
             "us/job, this / baseline | commands Redis ran per job, this / baseline |\n"
             "| ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(lines) + "\n"
