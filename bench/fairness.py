@@ -178,7 +178,8 @@ async def drain_with(
     with job_layer_at(rev):
         result = await phases.drain(server, FORGE, jobs, procs, filler=filler)
     # Only this tree's claim moves the fair order's clock: proof of which code the workers ran.
-    clocked = bool(server.control().hexists(QueueKeys(PREFIX, QUEUE).fair, "clock:0"))
+    clock = server.control().hget(QueueKeys(PREFIX, QUEUE).fair, "clock:0")
+    clocked = int(clock or 0) > 0
     if clocked != (rev is None):
         raise RuntimeError(f"workers did not run the job layer of {rev or 'this tree'}")
     return result
@@ -210,7 +211,8 @@ def resolve(rev: str) -> str:
 
 
 async def measure(server: RedisServer, plan: FairPlan, baseline_rev: str | None) -> FairResults:
-    """Every phase once per rep, interleaved, so load from elsewhere weighs on all alike."""
+    """Every phase once per rep, interleaved (the drains in reverse order every other rep), so
+    load from elsewhere weighs on all alike."""
     if baseline_rev:
         commit, _, subject = resolve(baseline_rev).partition(" ")
         log(f"baseline: {baseline_rev} = {commit[:7]} {subject}")
@@ -225,7 +227,8 @@ async def measure(server: RedisServer, plan: FairPlan, baseline_rev: str | None)
             f"(idle queue: {max(late.idle_ms):.1f} ms); {late.backlog:,} of A's waited ahead"
         )
         results.late.append(late)
-        for label, (rev, procs, owners) in variants.items():
+        order = list(variants.items())
+        for label, (rev, procs, owners) in order if rep % 2 else order[::-1]:
             log(f"drain {label}, {plan.drain_jobs:,} jobs, run {rep}")
             res = await drain_with(server, rev, procs, plan.drain_jobs, owners)
             log(f"  {res.rate:,.0f} jobs/s, Redis CPU {res.redis_cpu_per_job_us:.0f} us/job")
@@ -255,13 +258,15 @@ def section(res: FairResults, notes: list[str]) -> str:
     many = f"{plan.owners:,} owners, 1 proc"
     owners_ratio = _median_rate(res.drains[many]) / _median_rate(res.drains["1 owner, 1 proc"])
     rows = [
-        "| phase | jobs | jobs/s per run | Redis CPU us/job | commands Redis ran per job |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| phase | jobs | jobs/s per run | worker CPU us/job | Redis CPU us/job | "
+        "commands Redis ran per job |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label, runs in res.drains.items():
         rates = ", ".join(f"{r.rate:,.0f}" for r in runs)
         rows.append(
             f"| drain {label} | {runs[0].jobs:,} | {rates} | "
+            f"{_median(runs, lambda r: r.cpu_per_job_us):.0f} | "
             f"{_median(runs, lambda r: r.redis_cpu_per_job_us):.0f} | {_commands(runs[0]):.2f} |"
         )
     late_rows = "\n".join(
@@ -293,6 +298,8 @@ def section(res: FairResults, notes: list[str]) -> str:
             lines.append(
                 f"| {procs} | {_median_rate(ours):,.0f} | {_median_rate(theirs):,.0f} | "
                 f"{_median_rate(ours) / _median_rate(theirs):.2f}x | "
+                f"{_median(ours, lambda r: r.cpu_per_job_us):.0f} / "
+                f"{_median(theirs, lambda r: r.cpu_per_job_us):.0f} | "
                 f"{_median(ours, lambda r: r.redis_cpu_per_job_us):.0f} / "
                 f"{_median(theirs, lambda r: r.redis_cpu_per_job_us):.0f} | "
                 f"{_commands(ours[0]):.2f} / {_commands(theirs[0]):.2f} |"
@@ -300,9 +307,10 @@ def section(res: FairResults, notes: list[str]) -> str:
         baseline = (
             f"\nThe main bench's drain (unowned jobs, {plan.drain_jobs:,}) with this tree's job "
             f"layer against `{res.baseline_rev[:7]}`'s, workers of both in this run (medians):\n\n"
-            "| worker processes | this tree (jobs/s) | baseline (jobs/s) | ratio | Redis CPU "
-            "us/job, this / baseline | commands Redis ran per job, this / baseline |\n"
-            "| ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(lines) + "\n"
+            "| worker processes | this tree (jobs/s) | baseline (jobs/s) | ratio | worker CPU "
+            "us/job, this / baseline | Redis CPU us/job, this / baseline | commands Redis ran "
+            "per job, this / baseline |\n"
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(lines) + "\n"
         )
     machine_notes = "\n".join(f"- {n}" for n in notes)
     return f"""{BEGIN}

@@ -144,3 +144,33 @@ async def test_one_slot_worker_starts_the_late_owner_before_the_burst_ends(
     await worker_done
     # One job already claimed, one of A's in B's turn (ties go by id), then B's.
     assert probe.tags().index("b0") <= started + 2, (started, probe.tags().index("b0"))
+
+
+async def test_a_queue_from_before_the_fair_order_keeps_its_backlog_in_the_turns(
+    redis: Redis, queue_prefix: str, queue: Queue
+) -> None:
+    """Jobs waiting when the fair order is deployed hold scores from the old add counter (`seq`):
+    new unowned jobs queue behind the old unowned ones, an owner's behind its own, and a new owner
+    takes turns with them, as if the old jobs had been added under the fair order."""
+    a, b = _owned(redis, queue_prefix, "org-a", "org-b")
+    old = [r.id for r in await queue.add_bulk([(ProbeData(tag=f"old{i}"), None) for i in range(4)])]
+    old_a = [f"org-a~{r.id}" for r in await a.add_bulk([(ProbeData(tag="a"), None)] * 2)]
+    # As the old add script left them: run scores from one counter, no fair state.
+    for n, job_id in enumerate([*old, *old_a], start=5000):
+        await redis.zadd(queue.keys.wait, {job_id: n})
+        if job_id in old_a:
+            await redis.zadd(queue.keys.owner_set("org-a", JobState.WAITING), {job_id: n})
+    await redis.set(queue.keys.seq, 5005)
+    await redis.delete(queue.keys.fair)
+
+    new = (await queue.add(ProbeData(tag="new"))).id
+    new_a = f"org-a~{(await a.add(ProbeData(tag='new-a'))).id}"
+    new_b = [f"org-b~{r.id}" for r in await b.add_bulk([(ProbeData(tag="new-b"), None)] * 3)]
+    await assert_fair_order(redis, queue.keys)
+    order = await _claim_ids(redis, queue_prefix, 12)
+    assert [i for i in order if _who(i) == UNOWNED] == [*old, new]
+    assert [i for i in order if _who(i) == "org-a"] == [*old_a, new_a]
+    # The newcomer takes turns with the old backlog: it starts in the first round, and its
+    # later jobs do not all run before the old ones either.
+    at = [order.index(job_id) for job_id in new_b]
+    assert at[0] <= 2 and at[2] >= 4, at

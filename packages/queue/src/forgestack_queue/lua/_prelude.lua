@@ -126,7 +126,17 @@ end
 
 local function fair_clock(q, priority)
   return fair_get(q .. '\0clock\0' .. priority, function()
-    return tonumber(redis.call('HGET', q .. 'fair', 'clock:' .. priority)) or 0
+    local clock = tonumber(redis.call('HGET', q .. 'fair', 'clock:' .. priority))
+    if clock then return clock end
+    -- First use of the priority. A queue from before the fair order has jobs waiting with tags
+    -- from its old add counter (q .. 'seq'): the clock starts at the first of them, so new
+    -- owners take turns with that backlog instead of all running before it.
+    local lo = priority * SEQ_SPAN
+    local head = redis.call('ZRANGEBYSCORE', q .. 'wait', num(lo), '(' .. num(lo + SEQ_SPAN),
+      'WITHSCORES', 'LIMIT', 0, 1)
+    clock = head[2] and tonumber(head[2]) - lo or 0
+    redis.call('HSET', q .. 'fair', 'clock:' .. priority, num(clock))
+    return clock
   end)
 end
 
@@ -137,7 +147,10 @@ local function fair_score(q, id, priority)
   local last_key = q .. '\0last\0' .. (owner or '') .. '\0' .. priority
   local last = fair_get(last_key, function()
     if not owner then
-      return tonumber(redis.call('HGET', q .. 'fair', 'last:' .. priority)) or 0
+      -- Never set: unowned jobs of a queue from before the fair order have tags up to its old
+      -- add counter.
+      local last = redis.call('HGET', q .. 'fair', 'last:' .. priority)
+      return tonumber(last or redis.call('GET', q .. 'seq')) or 0
     end
     local top = redis.call('ZREVRANGEBYSCORE', q .. 'o:' .. owner .. ':wait',
       '(' .. num(lo + SEQ_SPAN), num(lo), 'WITHSCORES', 'LIMIT', 0, 1)
