@@ -180,3 +180,23 @@ async def test_the_operator_sets_per_owner_limits_over_the_catalog(
     assert gauge.peak["a"] == 1 and gauge.peak["b"] == 1
     await controls.set_limits(QueueLimits(concurrency=10))
     assert (await controls.read()).limits_override == QueueLimits(concurrency=10)
+
+
+async def test_a_lost_attempt_gives_its_owner_slot_back_at_once(
+    queue: Queue, redis: Redis, queue_prefix: str
+) -> None:
+    """The claim that recovers an expired lease hands the owner's slot to its next parked job,
+    without waiting for the once-a-second look at parked owners."""
+    (a,) = _owned(redis, queue_prefix, "org-a")
+    added = await a.add_bulk([(ProbeData(tag=f"a{i}"), None) for i in range(3)])
+    capped = {PROBE: QueueLimits(per_owner=OwnerLimits(concurrency=1))}
+    claimer = Claimer(
+        scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=100, limits=capped
+    )
+    claimed, _, _ = await claimer.claim(10)
+    assert [j.id for j in claimed] == [f"org-a~{added[0].id}"]
+    await asyncio.sleep(0.15)
+    claimed, _, _ = await claimer.claim(10)
+    assert [j.id for j in claimed] == [f"org-a~{added[1].id}"]
+    assert (await a.get_job(added[0].id)).state is JobState.FAILED  # type: ignore[union-attr]
+    await _agree(redis, queue)

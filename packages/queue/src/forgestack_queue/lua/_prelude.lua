@@ -325,8 +325,9 @@ local function owner_next_look(ol)
   return tonumber(head[2])
 end
 
--- finish.lua: notes each owned attempt that ended; then, for a queue with parked owners, gives
--- each such owner one parked job back per attempt that ended (the slot it freed).
+-- finish.lua (and claim.lua's lease recovery): notes each owned attempt that ended; then, for a
+-- queue with parked owners, gives each such owner one parked job back per attempt that ended
+-- (the slot it freed).
 local freed_by_queue = {}
 local function owner_freed(q, id)
   local owner = owner_of(id)
@@ -337,8 +338,11 @@ local function owner_freed(q, id)
 end
 
 local function unpark_freed(q)
+  local freed = freed_by_queue[q]
+  if not freed then return end
+  freed_by_queue[q] = nil
   local moved = 0
-  for owner, n in pairs(freed_by_queue[q] or {}) do
+  for owner, n in pairs(freed) do
     if redis.call('ZSCORE', q .. 'parked', owner) then moved = moved + unpark(q, owner, n) end
   end
   if moved > 0 then wake_workers(q) end

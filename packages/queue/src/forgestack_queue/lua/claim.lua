@@ -138,6 +138,7 @@ for k = 0, nq - 1 do
   for _, id in ipairs(stalled) do
     local key = jp .. id
     redis.call('ZREM', active, id)
+    owner_freed(q, id)
     if redis.call('TYPE', key)['ok'] == 'hash' then
       local made = redis.call('HGET', key, 'attempts_started')
       redis.call('HSET', key, 'attempts_made', made, 'token', '',
@@ -167,6 +168,7 @@ for k = 0, nq - 1 do
 
   local c = redis.call('HMGET', ctl_key(q), 'paused', 'max', 'duration_ms', 'concurrency',
     'hold_until', 'owner_max', 'owner_duration_ms', 'owner_concurrency', 'parking')
+  if c[9] then unpark_freed(q) end -- the recovered attempts' owners have room again
   local take, reopen, window, max = allowance(q, active, qi, c)
   if reopen >= 0 and (next_due < 0 or reopen < next_due) then next_due = reopen end
   local base = limit_args(qi)
