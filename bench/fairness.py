@@ -310,7 +310,10 @@ def section(res: FairResults, notes: list[str]) -> str:
             "| worker processes | this tree (jobs/s) | baseline (jobs/s) | ratio | worker CPU "
             "us/job, this / baseline | Redis CPU us/job, this / baseline | commands Redis ran "
             "per job, this / baseline |\n"
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(lines) + "\n"
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(lines) + "\n\n"
+            "On a machine shared with other work the jobs/s of one drain move by tens of percent "
+            "from run to run (every run is in the table above): read the ratio with that spread. "
+            "Commands Redis ran per job are exact and do not move with load.\n"
         )
     machine_notes = "\n".join(f"- {n}" for n in notes)
     return f"""{BEGIN}
