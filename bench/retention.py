@@ -82,6 +82,18 @@ async def _memory(redis: Redis, queue: Queue) -> None:
     who = f"owned by {queue.owner}" if queue.owner else "unowned"
     print(f"one job ({who}, 200 B payload, catalog options): waiting {waiting} B, "
           f"completed {completed} B (MEMORY USAGE of its hash)")  # fmt: skip
+    events = await redis.xlen(k.events)
+    if events:
+        stream = await redis.memory_usage(k.events, samples=0)
+        print(f"  its queue's event stream: {events} events, {stream} B in all")
+
+
+async def _stream_memory(redis: Redis, queue: Queue, n: int) -> None:
+    """The event stream's cost per event at its cap (it is bounded per queue, not per job)."""
+    await queue.add_bulk([(PAYLOAD, None)] * n)
+    stream = await redis.memory_usage(queue.keys.events, samples=0)
+    if stream:
+        print(f"event stream of {n:,} events: {stream:,} B, {stream / n:.0f} B per event")
 
 
 async def main(jobs: int, memory_only: bool) -> None:
@@ -91,6 +103,8 @@ async def main(jobs: int, memory_only: bool) -> None:
         operator = Queue(redis, "bench", prefix="rb")
         await _memory(redis, operator)
         await _memory(redis, queue)
+        await redis.flushall()
+        await _stream_memory(redis, queue, 10_000)
         await redis.flushall()
         if memory_only:
             return

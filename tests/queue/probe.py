@@ -16,7 +16,7 @@ PROBE = "probe"
 class ProbeData(BaseModel):
     tag: str
     mode: str = "ok"
-    """ok | fail | fail-until-<n> | unrecoverable | sleep | swallow-cancel | longer-on-retry"""
+    """ok | report | fail | fail-until-<n> | unrecoverable | sleep | swallow-cancel | longer-on-retry"""
     seconds: float = 0.0
 
 
@@ -50,6 +50,10 @@ class Probe:
                     await asyncio.sleep(left)
         if mode == "longer-on-retry":
             await asyncio.sleep(job.data.seconds * (1 if job.attempt == 1 else 3))
+        if mode == "report":
+            await job.update_progress(50)
+            await job.log(f"half way through {job.data.tag}")
+            await job.update_progress({"done": 2, "of": 2})
         if mode == "fail":
             raise RuntimeError(f"probe {job.data.tag} failed on attempt {job.attempt}")
         if mode.startswith("fail-until-") and job.attempt < int(mode.removeprefix("fail-until-")):

@@ -204,3 +204,26 @@ async def test_unknown_job_is_not_found(pool: ForgeArqRedis) -> None:
     assert await job.info() is None
     with pytest.raises(ResultNotFound):
         await job.result(timeout=1)
+
+
+async def test_result_waits_on_events_and_gets_a_result_removed_as_it_completes(
+    pool: ForgeArqRedis, redis_url: str, queue_prefix: str
+) -> None:
+    worker = make_worker(
+        redis_url,
+        [],
+        prefix=queue_prefix,
+        burst=False,
+        functions=[func(add, name="add", max_tries=1, keep_result=0)],
+    )
+    job = await pool.enqueue_job("add", 20, b=1)
+    assert job is not None
+    # The result travels in the job's `completed` event: a poll of the job would find nothing.
+    with pytest.raises(asyncio.TimeoutError):
+        await job.result(timeout=0.2)
+    async with running(worker):
+        assert await job.result(timeout=10) == 21
+    # Gone with its result, as arq's keep_result=0: nothing left to read.
+    assert await job.status() is JobStatus.not_found
+    with pytest.raises(ResultNotFound):
+        await job.result(timeout=1)

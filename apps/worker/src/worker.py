@@ -53,4 +53,6 @@ class WorkerSettings:
     queue_prefix = _settings.queue_prefix
     queue_contracts = CATALOG
     lease_ms = _settings.worker_lease_ms
+    heartbeat_ms = _settings.worker_heartbeat_ms
+    events_max_len = _settings.events_max_len
     limits = {spec.name.value: spec.limits for spec in CATALOG.values()}

@@ -1,6 +1,7 @@
 """What the job page shows (secrets masked, failure and traceback) and the add form generated
 from the queue's JSON schema, validated again by the server with each field's error named."""
 
+import html
 import re
 from collections.abc import AsyncIterator
 
@@ -44,6 +45,22 @@ async def test_a_jobs_secrets_are_masked_and_its_failure_shown(
     assert "UnrecoverableError" in page.text  # the traceback
     assert 'data-action="retry"' in page.text
     assert 'class="state state-failed"' in page.text
+
+
+async def test_a_jobs_progress_log_lines_and_history_are_shown(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, redis_url: str, queue_prefix: str
+) -> None:
+    data = {"user_id": "u", "action": "sleep", "payload": {"seconds": 0.01}}
+    job_id = (await client.post("/api/v1/queues/my-new-job/jobs", json={"data": data})).json()["id"]
+    await run_burst_worker(redis_url, HANDLERS, prefix=queue_prefix)
+    page = (await browser.get(f"/dashboard/jobs/{job_id}")).text
+    progress = re.search(r"<pre class=\"json\" data-job-progress>(.*?)</pre>", page, re.S)
+    assert (
+        progress is not None and html.unescape(progress.group(1)) == '{\n  "done": 1,\n  "of": 1\n}'
+    )
+    assert re.search(r"<pre class=\"log\" data-job-logs>step 1 of 1\n</pre>", page)
+    history = re.findall(r"</time> ([^<]*)</li>", page)
+    assert history == ["added", "started (attempt 1)", "completed (attempt 1)"]
 
 
 async def test_the_add_form_follows_the_queue_schema(browser: httpx.AsyncClient) -> None:

@@ -78,6 +78,7 @@ async def test_another_organisations_jobs_never_appear(
         **{s.value: "0" for s in JobState},
         "throughput_per_min": "0.0",
         "failure_rate": "\u2013",  # an en dash: nothing finished
+        "workers": "0",  # the burst worker has left
     }
 
 

@@ -17,6 +17,7 @@ from forgestack_shared.tracing import configure_tracing
 
 from .body_limit import BodyLimitMiddleware
 from .dashboard import install_dashboard
+from .docs_policy import DocsPolicyMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
 from .metrics import HttpMetricsMiddleware
@@ -27,6 +28,7 @@ from .routes import (
     api_keys,
     audit_logs,
     cron,
+    events,
     health,
     jobs,
     notifications,
@@ -34,6 +36,7 @@ from .routes import (
     queues,
     webhook_deliveries,
     webhook_endpoints,
+    workers,
 )
 from .webhooks import install_webhook_errors
 
@@ -57,12 +60,15 @@ def create_app() -> FastAPI:
     tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(DocsPolicyMiddleware)
     app.include_router(health.router)
     app.include_router(metrics_router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(queues.router)
     api.include_router(queue_controls.router)
     api.include_router(jobs.router)
+    api.include_router(events.router)
+    api.include_router(workers.router)
     api.include_router(notifications.router)
     api.include_router(audit_logs.router)
     api.include_router(api_keys.router)

@@ -16,11 +16,16 @@ from typing import Any, TypeVar
 from forgestack_queue.controls import QueueControls
 from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
+from forgestack_queue.events import QueueEvent, last_event_id, read_events
+from forgestack_queue.keys import QueueKeys
 from forgestack_queue.options import JobOptions
+from forgestack_queue.owners import full_id
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
 from forgestack_queue.queue_stats import QueueCounts, history
 from forgestack_queue.records import JobRecord
 from forgestack_queue.states import JobState
+from forgestack_queue.waiting import WaitOutcome, wait_for_job
+from forgestack_queue.workers import WorkerInfo, live_workers
 from forgestack_shared.catalog import CATALOG, QueueSpec, spec_for
 from forgestack_shared.jobs.email_templates import PRODUCER_CONTEXT
 from forgestack_shared.queues import QueueName
@@ -159,6 +164,35 @@ class QueueService:
     def controls(self, name: QueueName) -> QueueControls:
         """Queue-wide (every organisation's jobs): routes allow them to the operator only."""
         return QueueControls(self._redis, name.value, prefix=self._prefix)
+
+    async def wait(self, job_id: str, timeout_s: float) -> WaitOutcome:
+        """Until the job finishes or the time runs out (see forgestack_queue.waiting)."""
+        record = await self.get_job(job_id)
+        keys = QueueKeys(self._prefix, record.queue)
+        outcome = await wait_for_job(
+            self._redis, keys, full_id(self.owner, job_id), timeout_s, owner=self.owner
+        )
+        if outcome is None:
+            raise JobNotFoundError(job_id)
+        return outcome
+
+    async def event_cursor(self, queue: QueueName, last_id: str | None) -> str:
+        """Where a stream of `queue`'s events starts: after `last_id`, or after the newest event."""
+        if last_id is not None:
+            return last_id
+        return await last_event_id(self._redis, QueueKeys(self._prefix, queue.value))
+
+    async def events(
+        self, queue: QueueName, after: str, block_ms: int
+    ) -> tuple[str, list[QueueEvent]]:
+        """The next events of `queue` this service's owner may see (all for the operator)."""
+        keys = QueueKeys(self._prefix, queue.value)
+        return await read_events(self._redis, keys, after, owner=self.owner, block_ms=block_ms)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Live workers of the whole fleet, as this service's owner may see them: an
+        organisation gets counts and its own running jobs, never another's job ids."""
+        return [w.for_owner(self.owner) for w in await live_workers(self._redis, self._prefix)]
 
     def _queue_of(self, record: JobRecord) -> Queue:
         """A job's own queue, even one the catalog no longer lists (its jobs stay manageable)."""

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from forgestack_queue.limits import QueueLimits
 from forgestack_queue.options import MAX_PRIORITY
+from forgestack_queue.records import JobRecord
 from forgestack_queue.states import JobState
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -78,3 +79,17 @@ class CleanResult(BaseModel):
 
 class RetryFailedResult(BaseModel):
     retried: int
+
+
+class JobWaitResult(BaseModel):
+    """`GET /jobs/{id}/wait`: always 200; `finished` says whether the job ended in time."""
+
+    finished: bool = Field(description="False when the timeout ran out first (or it was removed).")
+    state: str = Field(
+        description="completed, failed, removed, or the job's state when the time ran out."
+    )
+    result: Any = None
+    failed_reason: str | None = None
+    job: JobRecord | None = Field(
+        default=None, description="The job as it is now; null once removed (e.g. on completion)."
+    )

@@ -33,6 +33,7 @@ from .arq_pool import ForgeArqRedis, QueueContract
 from .errors import UnrecoverableError
 from .job import Job
 from .options import ArqCallOptions, JobOptions, KeepJobs
+from .progress import Reporter
 from .runner import ClaimedJob, Handler, Outcome, failure
 
 _NO_ARQ = ArqCallOptions()
@@ -87,7 +88,9 @@ class FunctionHandler(Handler[Any, Any]):
             update["remove_on_complete"] = True if keep == 0 else KeepJobs(age=keep, count=count)
         return stored.model_copy(update=update) if update else stored
 
-    async def attempt(self, claimed: ClaimedJob, ctx: dict[str, Any]) -> Outcome:
+    async def attempt(
+        self, claimed: ClaimedJob, ctx: dict[str, Any], reporter: Reporter | None = None
+    ) -> Outcome:
         opts = self.options_for(claimed.options)
         extra = opts.arq or _NO_ARQ
         spent = extra.job_try - 1
@@ -109,7 +112,7 @@ class FunctionHandler(Handler[Any, Any]):
         }
         if opts is not claimed.options:
             claimed = dataclasses.replace(claimed, options=opts)
-        return await super().attempt(claimed, job_ctx)
+        return await super().attempt(claimed, job_ctx, reporter)
 
 
 def handler_from_function(

@@ -8,27 +8,21 @@ What `ArqRedis.enqueue_job` returns on a ForgeStack pool, so code written agains
 - `result()`: a completed job's result (validated into the queue's result model when the pool
   knows one); a failed job raises `JobFailedError` with the stored reason (arq re-raises the
   pickled exception; we store JSON, so the reason text is what travels); a job that does not
-  exist raises arq's `ResultNotFound`.
+  exist raises arq's `ResultNotFound`. It waits on the queue's event stream, not by polling, and
+  still hands over the result of a job removed as it completed (`keep_result=0`).
 """
 
-import asyncio
 from datetime import UTC, datetime
-from time import monotonic
 from typing import Any
 
 from arq.jobs import Job, JobDef, JobResult, JobStatus, ResultNotFound
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from .keys import job_key_prefix
+from .keys import QueueKeys, job_key_prefix
 from .records import JobRecord, record_from_hash
-from .serializer import loads
 from .states import JobState
-
-RESULT_POLL_S = 0.05
-"""Until job-finished events exist, `result()` polls the job's state: one small HMGET per poll,
-at most every 50 ms once the job has run a while (bench/arq_api.py measures the wait)."""
-FIRST_POLL_S = 0.002
+from .waiting import wait_for_job
 
 _STATUS = {
     JobState.WAITING: JobStatus.queued,
@@ -86,29 +80,21 @@ class ForgeJob(Job):
         self,
         timeout: float | None = None,  # noqa: ASYNC109 (arq's signature)
         *,
-        poll_delay: float = RESULT_POLL_S,
+        poll_delay: float = 0.5,
         pole_delay: float | None = None,
     ) -> Any:
-        """Waits for the job to finish (up to `timeout` seconds, then `asyncio.TimeoutError`)."""
-        started = monotonic()
-        longest = pole_delay if pole_delay is not None else poll_delay
-        # Short first waits, doubling up to `poll_delay`: a quick job answers in milliseconds, a
-        # long one costs one small HMGET per `poll_delay`.
-        delay = min(FIRST_POLL_S, longest)
-        fields = ["state", "queue", "result", "failed_reason"]
-        while True:
-            state, queue, result, reason = await self._redis.hmget(self._key, fields)  # type: ignore[misc]
-            if state is None or queue is None or queue.decode() != self._queue_name:
-                raise ResultNotFound(f"job {self.job_id!r} is not in queue {self._queue_name!r}")
-            if state == b"completed":
-                return self._typed(None if result is None else loads(result))
-            if state == b"failed":
-                text = (reason or b"").decode("utf-8", "replace")
-                raise JobFailedError(self.job_id, text)
-            if timeout is not None and monotonic() - started > timeout:
-                raise TimeoutError()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, longest)
+        """Waits for the job to finish (up to `timeout` seconds, then `asyncio.TimeoutError`).
+        It blocks on the queue's event stream (forgestack_queue.waiting), so `poll_delay` and
+        `pole_delay` are accepted for arq's signature and have nothing to tune."""
+        keys = QueueKeys(self._prefix, self._queue_name)
+        outcome = await wait_for_job(self._redis, keys, self.job_id, timeout)
+        if outcome is None or outcome.state == "removed":
+            raise ResultNotFound(f"job {self.job_id!r} is not in queue {self._queue_name!r}")
+        if not outcome.finished:
+            raise TimeoutError()
+        if outcome.state == JobState.FAILED:
+            raise JobFailedError(self.job_id, outcome.failed_reason or "")
+        return self._typed(outcome.result)
 
     def _typed(self, value: Any) -> Any:
         if self._result_model is None or value is None:

@@ -46,6 +46,24 @@ class PayloadTooLargeError(QueueError):
         self.limit = limit
 
 
+class JobFailedError(QueueError):
+    """`Queue.wait`: the job ended failed; `reason` is its failed_reason."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"job {job_id!r} failed: {reason}")
+        self.job_id = job_id
+        self.reason = reason
+
+
+class WaitTimeoutError(QueueError, TimeoutError):
+    """`Queue.wait`: the job had not finished when the timeout ran out; it may still finish."""
+
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(f"job {job_id!r} still {state} when the wait ended")
+        self.job_id = job_id
+        self.state = state
+
+
 class RateLimited(QueueError):
     """Raised by a handler when the remote side says to slow down: the job goes back to waiting
     without spending an attempt, and no worker starts a job of its queue for `delay_ms`."""

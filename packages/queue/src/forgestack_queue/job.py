@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from loguru import logger as root_logger
 
 from .options import JobOptions
+from .progress import RecordingReporter, Reporter
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -28,11 +29,24 @@ class Job(Generic[DataT]):
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ctx: Mapping[str, Any] = field(default_factory=dict)
     """The worker's shared resources (HTTP client, SMTP sender, DB engine), set in on_startup."""
+    reporter: Reporter = field(default_factory=RecordingReporter, repr=False, compare=False)
+    """Where update_progress and log go: the job's record in Redis when a worker runs it."""
 
     @cached_property
     def logger(self) -> "Logger":
         """Loguru logger with job_id, queue and attempt bound, so every line names its job."""
         return root_logger.bind(job_id=self.id, queue=self.queue, attempt=self.attempt)
+
+    async def update_progress(self, value: int | float | dict[str, Any]) -> bool:
+        """Stores the job's progress (a number or a JSON object) and emits a `progress` event.
+        False when it could not be recorded (Redis slow or away, or the attempt lost its lease):
+        reporting never fails the job."""
+        return await self.reporter.progress(value)
+
+    async def log(self, line: str) -> bool:
+        """Appends a line to the job's log (the last 100 lines are kept) and emits a `log`
+        event; False when it could not be recorded, as for update_progress."""
+        return await self.reporter.log(line)
 
     @property
     def is_last_attempt(self) -> bool:

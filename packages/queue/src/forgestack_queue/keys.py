@@ -9,6 +9,11 @@ def job_key_prefix(prefix: str) -> str:
     return f"{prefix}:job:"
 
 
+def logs_key(prefix: str, job_id: str) -> str:
+    """A job's log lines (Job.log); every script that deletes the job deletes this list too."""
+    return f"{prefix}:logs:{job_id}"
+
+
 def queue_key_prefix(prefix: str) -> str:
     """Scripts that touch many queues build `<this><queue>:<part>` themselves (see QueueKeys)."""
     return f"{prefix}:q:"
@@ -109,6 +114,15 @@ class QueueKeys:
         """An owner's index of one state: the same members and scores as the queue's state set,
         restricted to that owner's jobs; every script that moves a job keeps it in step."""
         return self._k(f"o:{owner}:{STATE_PARTS[state]}")
+
+    @property
+    def events(self) -> str:
+        """The queue's event stream, capped at the length stored in `events_maxlen`."""
+        return self._k("events")
+
+    @property
+    def events_maxlen(self) -> str:
+        return self._k("events:maxlen")
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"

@@ -4,7 +4,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
@@ -25,6 +25,9 @@ from .records import JobRecord
 from .scripts import scripts_for
 from .serializer import dumps
 from .states import JobState
+from .waiting import result_of
+
+ResultT = TypeVar("ResultT")
 
 NEWEST_FIRST = frozenset({JobState.COMPLETED, JobState.FAILED})
 FINISHED = NEWEST_FIRST
@@ -174,6 +177,19 @@ class Queue(JobActions):
         if record is None or record.queue != self.name:
             return None
         return record
+
+    async def wait(
+        self, job_id: str, timeout_s: float, *, result_model: type[ResultT] | None = None
+    ) -> ResultT | Any:
+        """Returns the job's result once it finishes (validated as `result_model` when given),
+        or raises its failure as JobFailedError; WaitTimeoutError when `timeout_s` runs out first.
+        Blocks on the queue's event stream, never polling the job (see waiting.py)."""
+        full = self._full(job_id)
+        if full is None:
+            raise JobNotFoundError(job_id)
+        return await result_of(
+            self.redis, self.keys, full, job_id, timeout_s, result_model, self.owner
+        )
 
     async def counts(self) -> dict[JobState, int]:
         async with self.redis.pipeline(transaction=True) as pipe:

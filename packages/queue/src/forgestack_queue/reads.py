@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from .keys import job_key_prefix
+from .keys import job_key_prefix, logs_key
 from .owners import full_id, validate_owner
 from .records import JobRecord, record_from_hash, unreadable_record
 from .states import JobState
@@ -23,16 +23,23 @@ async def find_job(
         if "~" in job_id:
             return None
     key = job_key_prefix(prefix) + full_id(owner, job_id)
-    try:
-        raw: dict[bytes, bytes] = await redis.hgetall(key)  # type: ignore[misc]
-    except ResponseError:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hgetall(key)
+        pipe.lrange(logs_key(prefix, full_id(owner, job_id)), 0, -1)
+        raw, logs = await pipe.execute(raise_on_error=False)
+    if isinstance(raw, ResponseError):
         kind = (await redis.type(key)).decode()
         return unreadable_record(
             full_id(owner, job_id), "", JobState.FAILED, f"{NOT_A_HASH} but a {kind}", owner=owner
         )
+    if isinstance(raw, Exception):
+        raise raw
     if not raw:
         return None
-    return record_from_hash(raw, owner=owner, listed_id=full_id(owner, job_id))
+    record = record_from_hash(raw, owner=owner, listed_id=full_id(owner, job_id))
+    if isinstance(logs, list):
+        record.logs = [line.decode("utf-8", "replace") for line in logs]
+    return record
 
 
 async def read_page(

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from .history import HistoryEntry, decode_history
 from .options import JobOptions
 from .owners import local_id
 from .serializer import loads
@@ -37,6 +38,16 @@ class JobRecord(BaseModel):
     processed_at: datetime | None = None
     finished_at: datetime | None = None
     delay_until: datetime | None = None
+    progress: Any = Field(default=None, description="The last `Job.update_progress` value.")
+    logs: list[str] | None = Field(
+        default=None,
+        description="The handler's last log lines (`Job.log`), oldest first; only read for one "
+        "job by id, None in listings.",
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list,
+        description="Transitions, oldest first: added, delays, each attempt's start and end.",
+    )
     corrupt: str | None = Field(
         default=None, description="Why the stored record is unreadable in part; None when sound."
     )
@@ -134,7 +145,11 @@ def record_from_hash(
         processed_at=d.ms("processed_at"),
         finished_at=d.ms("finished_at"),
         delay_until=d.ms("delay_until"),
+        progress=d.json("progress"),
     )
+    record.history, bad = decode_history(d.text("hist"), record.created_at)
+    if bad:
+        d.problems.append("history has unreadable entries")
     if d.problems:
         record.corrupt = "; ".join(d.problems)
     return record

@@ -14,6 +14,7 @@ from .errors import PayloadError, RateLimited, UnrecoverableError
 from .job import Job
 from .meta import meta_from_json
 from .options import JobOptions, retention_limits
+from .progress import RecordingReporter, Reporter
 from .serializer import dumps
 
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -108,7 +109,9 @@ class Handler(Generic[DataT, ResultT]):
                 f"payload does not validate as {self.data_model.__name__}: {exc}"
             ) from exc
 
-    async def attempt(self, claimed: ClaimedJob, ctx: dict[str, Any]) -> Outcome:
+    async def attempt(
+        self, claimed: ClaimedJob, ctx: dict[str, Any], reporter: Reporter | None = None
+    ) -> Outcome:
         """Runs one attempt. CancelledError (shutdown, or the worker's timeout watchdog) propagates:
         the worker decides what it means."""
         opts = claimed.options
@@ -125,6 +128,7 @@ class Handler(Generic[DataT, ResultT]):
                 attempt=claimed.attempt,
                 options=opts,
                 ctx=ctx,
+                reporter=reporter or RecordingReporter(),
             )
             result = await self.fn(job)
             payload = (

@@ -32,6 +32,7 @@ class Scripts:
     cancel: AsyncScript
     promote: AsyncScript
     set_priority: AsyncScript
+    report: AsyncScript
 
 
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
@@ -57,6 +58,7 @@ def scripts_for(redis: Redis) -> Scripts:
                     "cancel",
                     "promote",
                     "set_priority",
+                    "report",
                 )
             }
         )

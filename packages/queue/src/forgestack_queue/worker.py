@@ -33,6 +33,7 @@ from .meta import restored
 from .metrics import WorkerMetrics, first_wait_s
 from .outbox import OutcomeWriter
 from .producer import known_queues
+from .progress import RedisReporter
 from .runner import (
     ClaimedJob,
     Handler,
@@ -44,6 +45,7 @@ from .runner import (
 from .scripts import scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
 from .tracing import attempt_span
+from .workers import WorkerRegistration
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -67,6 +69,8 @@ class ForgeWorker(_ARQ_WORKER):
         burst_horizon_ms: int = 5_000,
         cancel_grace_ms: int = 1_000,
         limits: Mapping[str, QueueLimits] | None = None,
+        events_max_len: int | None = None,
+        heartbeat_ms: int = 5_000,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -91,11 +95,16 @@ class ForgeWorker(_ARQ_WORKER):
         super().__init__([arq_function(h) for h in all_handlers], **kwargs)
         self.queue_prefix = queue_prefix
         self.lease_ms = lease_ms
-        self.block_s = block_ms / 1000
+        # The loop beats the worker registry; waking at least twice per heartbeat keeps each
+        # beat well inside the record's TTL of two heartbeats.
+        self.block_s = min(block_ms, heartbeat_ms / 2) / 1000
         self.claim_batch = claim_batch
         self.burst_horizon_ms = burst_horizon_ms
         self.limits = dict(limits or {})
         self.worker_id = uuid.uuid4().hex[:12]
+        self.events_max_len = events_max_len
+        """The cap of each served queue's event stream, written at start-up (None: leave it)."""
+        self.heartbeat_ms = heartbeat_ms
         self._queues = sorted(self.handlers)
         self._keys = {q: QueueKeys(queue_prefix, q) for q in self._queues}
         self._markers = [self._keys[q].marker for q in self._queues]
@@ -139,6 +148,15 @@ class ForgeWorker(_ARQ_WORKER):
             give_up_after_s=self.lease_ms / 1000,
         )
         self.ctx["redis"] = self.pool
+        self._registration = WorkerRegistration(
+            self.pool,
+            self.queue_prefix,
+            self.worker_id,
+            queues=self._queues,
+            concurrency=self.max_jobs,
+            heartbeat_ms=self.heartbeat_ms,
+        )
+        await self._set_events_max_len()
         logger.info(
             "worker {} serving queues {} (concurrency {})",
             self.worker_id,
@@ -177,6 +195,16 @@ class ForgeWorker(_ARQ_WORKER):
             await self._metrics.stop(self.pool)
             with contextlib.suppress(RedisError):
                 await self._claimer.release_lost()
+            with contextlib.suppress(RedisError):
+                await self._registration.leave()
+
+    async def _set_events_max_len(self) -> None:
+        if self.events_max_len is None:
+            return
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for keys in self._keys.values():
+                pipe.set(keys.events_maxlen, self.events_max_len)
+            await pipe.execute()
 
     async def _warn_unserved_queues(self) -> None:
         queues = await known_queues(self.pool, prefix=self.queue_prefix)
@@ -269,7 +297,8 @@ class ForgeWorker(_ARQ_WORKER):
         try:
             if job.defect:
                 raise PayloadError(job.defect)
-            outcome = await handler.attempt(job, self.ctx)
+            reporter = RedisReporter(self._scripts, self._keys[job.queue], job.id, job.token)
+            outcome = await handler.attempt(job, self.ctx, reporter)
         except PayloadError as exc:
             outcome = failure(job.options, exc)
         except asyncio.CancelledError as exc:
@@ -409,6 +438,9 @@ class ForgeWorker(_ARQ_WORKER):
 
     async def heart_beat(self) -> None:
         await self.record_health()
+        await self._registration.beat(
+            len(self.tasks), ((job.queue, job.id) for job in self._running.values())
+        )
         await self.run_cron(datetime.now(tz=self.timezone), max(self.block_s, 0.5))
 
     async def run_cron(self, n: datetime, delay: float, num_windows: int = 2) -> None:

@@ -134,6 +134,18 @@ class Settings(BaseSettings):
         "SIGKILLed worker's job runs again elsewhere about this long after the kill. A slow "
         "but alive job keeps its lease however long it runs.",
     )
+    worker_heartbeat_ms: int = Field(
+        default=5_000,
+        ge=100,
+        description="How often each worker refreshes its entry in `GET /api/v1/workers`; a worker "
+        "that stops beating drops out of the list within two of these.",
+    )
+    events_max_len: int = Field(
+        default=10_000,
+        ge=0,
+        description="Approximate length each queue's event stream is capped at (`XADD MAXLEN ~`); "
+        "`0` records no events. Workers apply it to their queues when they start.",
+    )
     queue_prefix: str = Field(
         default="fs",
         pattern=r"^[A-Za-z0-9_-]+$",

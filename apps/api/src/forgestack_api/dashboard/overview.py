@@ -1,14 +1,13 @@
-"""What the overview shows of each queue: counts per state, and throughput and failure rate over
-the last minutes, computed from the finish times the completed and failed sets are scored by.
-
-Live workers are not known to the job layer yet: the page shows none, and a field here is all the
-events branch's worker registry needs to add them."""
+"""What the overview shows of each queue: counts per state, throughput and failure rate over the
+last minutes (computed from the finish times the completed and failed sets are scored by), and how
+many live workers serve it (the worker registry, as GET /api/v1/workers shows it)."""
 
 import asyncio
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from forgestack_queue.states import JobState
+from forgestack_queue.workers import WorkerInfo
 from forgestack_shared.queues import QueueName
 
 from ..queue_service import QueueService
@@ -26,6 +25,8 @@ class QueueOverview:
     window_s: int
     paused: bool
     """Queue-wide (an operator's control), shown to every organisation as the API's GET /queues."""
+    workers: int
+    """Live workers serving the queue (fleet-wide, as GET /api/v1/workers counts them)."""
 
     @property
     def throughput_per_min(self) -> float:
@@ -45,13 +46,19 @@ class QueueOverview:
 
 
 async def queue_overview(
-    queues: QueueService, name: QueueName, window_s: int = WINDOW_S
+    queues: QueueService,
+    name: QueueName,
+    window_s: int = WINDOW_S,
+    workers: list[WorkerInfo] | None = None,
 ) -> QueueOverview:
+    """`workers`: the live workers when the caller read them already (once for all queues)."""
     counts, finished, control = await asyncio.gather(
         queues.counts(name),
         queues.finished_within(name, window_s * 1000),
         queues.controls(name).read(),
     )
+    if workers is None:
+        workers = await queues.workers()
     return QueueOverview(
         name=name.value,
         counts={state.value: counts[state] for state in JobState},
@@ -59,10 +66,14 @@ async def queue_overview(
         failed_recent=finished[JobState.FAILED],
         window_s=window_s,
         paused=control.paused,
+        workers=sum(1 for w in workers if name.value in w.queues),
     )
 
 
 async def overview(queues: QueueService, window_s: int = WINDOW_S) -> list[QueueOverview]:
+    workers = await queues.workers()
     return list(
-        await asyncio.gather(*(queue_overview(queues, n, window_s) for n in queues.queue_names))
+        await asyncio.gather(
+            *(queue_overview(queues, n, window_s, workers) for n in queues.queue_names)
+        )
     )

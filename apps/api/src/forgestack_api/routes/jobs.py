@@ -6,13 +6,15 @@ another organisation's job is a 404 like a missing one; the operator sees every 
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from forgestack_queue.records import JobRecord
 
 from ..access import require_manage, require_read
 from ..audit import AuditDep
 from ..deps import JobsDep, PrincipalDep
-from ..schemas import PriorityChange
+from ..schemas import JobWaitResult, PriorityChange
+
+MAX_WAIT_MS = 60_000
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -29,6 +31,31 @@ async def get_job(job_id: str, queues: JobsDep, principal: PrincipalDep) -> JobR
     record = await queues.get_job(job_id)
     require_read(principal, record.queue)
     return record
+
+
+@router.get(
+    "/{job_id}/wait",
+    summary="Wait until a job finishes (result or failure), at most timeout_ms",
+    responses=_NOT_FOUND,
+)
+async def wait_for_job(
+    job_id: str,
+    queues: JobsDep,
+    principal: PrincipalDep,
+    timeout_ms: int = Query(default=30_000, ge=0, le=MAX_WAIT_MS),
+) -> JobWaitResult:
+    """Blocks on the queue's event stream, not on the job: 200 either way, `finished: false`
+    with the job's current state when the time runs out (the job is fine; ask again)."""
+    record = await queues.get_job(job_id)
+    require_read(principal, record.queue)
+    outcome = await queues.wait(job_id, timeout_ms / 1000)
+    return JobWaitResult(
+        finished=outcome.finished,
+        state=outcome.state,
+        result=outcome.result,
+        failed_reason=outcome.failed_reason,
+        job=outcome.record,
+    )
 
 
 @router.post(

@@ -29,6 +29,57 @@ local function index_move(q, id, from, to, score)
   if to then redis.call('ZADD', base .. to, score, id) end
 end
 
+-- Events: every move appends to the queue's stream (q .. 'events') inside the script that makes
+-- it, so a reader never sees a state without its event or the reverse. The stream is capped
+-- (XADD MAXLEN ~) at the length in q .. 'events:maxlen' (workers write the setting at start-up;
+-- 10,000 when unset; 0 turns events off). Fields: e event, j job id, o owner (owned jobs), then
+-- the caller's pairs. The length is read once per queue per script call.
+local EVENTS_MAXLEN_DEFAULT = 10000
+local events_maxlen = {}
+local function emit(q, event, id, ...)
+  local cap = events_maxlen[q]
+  if cap == nil then
+    cap = tonumber(redis.call('GET', q .. 'events:maxlen')) or EVENTS_MAXLEN_DEFAULT
+    events_maxlen[q] = cap
+  end
+  if cap <= 0 then return end
+  local f = {'e', event, 'j', id}
+  local owner = owner_of(id)
+  if owner then f[#f + 1] = 'o'; f[#f + 1] = owner end
+  for _, v in ipairs({...}) do f[#f + 1] = v end
+  redis.call('XADD', q .. 'events', 'MAXLEN', '~', cap, '*', unpack(f))
+end
+
+-- History: one packed field per job ('hist'), entries `<code><attempt>:<ms since created_at>`
+-- with an optional `:<note>` (a reason, cut to 80 bytes), joined by '|', the last 50 kept.
+-- The add itself is implied by created_at (no entry, so a plain waiting job stores no 'hist').
+-- Codes: d delayed (note: the delay in ms), s started, c completed, f failed (note: the reason,
+-- 'cancelled' for a cancel), r retry queued, l lease lost, x claim undone, released at shutdown or
+-- put back by a remote rate limit (note: why), m manual retry, p promoted. history.py decodes it.
+local HISTORY_MAX = 50
+-- The job's 'hist' with one more entry, for the caller's own HSET (one command fewer per move).
+local function with_entry(key, code, attempt, now, note)
+  local f = redis.call('HMGET', key, 'created_at', 'hist')
+  local entry = code .. (attempt or '') .. ':' .. num(now - (tonumber(f[1]) or now))
+  if note then entry = entry .. ':' .. string.gsub(string.sub(note, 1, 80), '|', '/') end
+  local h = f[2]
+  if h then
+    h = h .. '|' .. entry
+    local _, n = string.gsub(h, '|', '|')
+    if n >= HISTORY_MAX then h = string.sub(h, string.find(h, '|', 1, true) + 1) end
+  else
+    h = entry
+  end
+  return h
+end
+
+local function remember(key, code, attempt, now, note)
+  redis.call('HSET', key, 'hist', with_entry(key, code, attempt, now, note))
+end
+
+-- A job's log lines (a list, written by report.lua): `<prefix>:logs:<id>`, deleted with the job.
+local function logs_key(q, id) return string.match(q, '^(.*:)q:[^:]*:$') .. 'logs:' .. id end
+
 -- Deletes jobs listed in one state set (q .. part) with their owner index entries, a few
 -- commands for the whole batch rather than a few per job. #ids stays far below unpack's limit.
 local function delete_jobs(jp, q, part, ids)
@@ -43,8 +94,10 @@ local function delete_jobs(jp, q, part, ids)
       by_owner[owner] = mine
     end
   end
+  for i, id in ipairs(ids) do keys[#ids + i] = logs_key(q, id) end
   redis.call('DEL', unpack(keys))
   redis.call('ZREM', q .. part, unpack(ids))
+  for _, id in ipairs(ids) do emit(q, 'removed', id) end
   for owner, mine in pairs(by_owner) do
     redis.call('ZREM', q .. 'o:' .. owner .. ':' .. part, unpack(mine))
   end
@@ -92,11 +145,13 @@ end
 local CANCELLED = 'cancelled'
 local function fail_cancelled(key, q, id, from, now)
   if from then redis.call('ZREM', q .. from, id) end
+  local made = redis.call('HGET', key, 'attempts_started') or '0'
   redis.call('HSET', key, 'state', 'failed', 'failed_reason', CANCELLED, 'finished_at', num(now),
-    'token', '', 'attempts_made', redis.call('HGET', key, 'attempts_started') or 0)
-  redis.call('HDEL', key, 'delay_until')
+    'token', '', 'attempts_made', made, 'hist', with_entry(key, 'f', made, now, CANCELLED))
+  redis.call('HDEL', key, 'delay_until', 'stacktrace')
   redis.call('ZADD', q .. 'failed', num(now), id)
   index_move(q, id, from, 'failed', num(now))
+  emit(q, 'failed', id, 'a', made, 'r', CANCELLED)
 end
 
 -- A job's score in a wait set: priority first (0, no priority, runs first), then a 43-bit tag.

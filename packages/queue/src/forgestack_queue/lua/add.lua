@@ -30,7 +30,7 @@ for i = 5, #ARGV, 7 do
   else
     local key = jp .. id
     local prio, delay = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-    local state = 'waiting'
+    local state, due = 'waiting', nil
     -- Only fields that differ from what readers assume when absent (id: the key; name: the
     -- queue; priority and attempt counters: 0; attempts: in opts): every field is ~60 bytes of
     -- Redis memory once the payload makes the hash a hashtable.
@@ -41,13 +41,14 @@ for i = 5, #ARGV, 7 do
     if ARGV[i + 6] ~= '' then f[#f + 1] = 'meta'; f[#f + 1] = ARGV[i + 6] end
     if delay > 0 then
       state = 'delayed'
-      local due = num(due_at(now, delay))
+      due = num(due_at(now, delay))
       redis.call('ZADD', KEYS[2], due, id)
       -- ord: add order, so jobs due in the same millisecond are promoted in the order added.
       for _, v in ipairs({'delay_until', due, 'ord', redis.call('INCR', KEYS[3])}) do
         f[#f + 1] = v
       end
       index_move(q, id, nil, 'delayed', due)
+      f[#f + 1] = 'hist'; f[#f + 1] = 'd:0:' .. num(delay)
     else
       local score = fair_score(q, id, prio)
       redis.call('ZADD', KEYS[1], score, id)
@@ -55,6 +56,8 @@ for i = 5, #ARGV, 7 do
     end
     f[#f + 1] = 'state'; f[#f + 1] = state
     redis.call('HSET', key, unpack(f))
+    emit(q, 'added', id, 'n', ARGV[i + 1])
+    if due then emit(q, 'delayed', id, 'due', due) end
     -- A repeated id within the batch returns the job just written.
     found[id] = state
     woke = true

@@ -37,6 +37,7 @@ local function quarantine(q, failed, key, id, queue, typ, from)
   if owner then redis.call('HSET', key, 'owner', owner) end
   redis.call('ZADD', failed, num(now), id)
   index_move(q, id, from, 'failed', num(now))
+  emit(q, 'failed', id, 'r', 'job record is a Redis ' .. typ)
 end
 
 -- A job's options (decoded only on the rare lease-expiry path; {} when they do not decode).
@@ -129,7 +130,9 @@ for k = 0, nq - 1 do
     local key = jp .. id
     redis.call('ZREM', delayed, id)
     local typ = redis.call('TYPE', key)['ok']
-    if typ == 'hash' then requeue(q, wait, key, id, 'delayed')
+    if typ == 'hash' then
+      requeue(q, wait, key, id, 'delayed')
+      emit(q, 'waiting', id)
     elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
     else index_move(q, id, 'delayed', nil) end
   end
@@ -141,17 +144,20 @@ for k = 0, nq - 1 do
     owner_freed(q, id)
     if redis.call('TYPE', key)['ok'] == 'hash' then
       local made = redis.call('HGET', key, 'attempts_started')
-      redis.call('HSET', key, 'attempts_made', made, 'token', '',
-        'failed_reason', 'worker lost: lease expired during attempt ' .. made)
+      local reason = 'worker lost: lease expired during attempt ' .. made
+      redis.call('HSET', key, 'attempts_made', made, 'token', '', 'failed_reason', reason)
+      remember(key, 'l', made, now)
       local opts = job_opts(key)
       if redis.call('HEXISTS', key, 'cancel') == 1 then
         fail_cancelled(key, q, id, 'active', now)
       elseif tonumber(made) >= (tonumber(opts['attempts']) or 1) then
         -- The same retention as a failure the handler reported (remove_on_fail).
         local count, age = fail_retention(opts)
+        emit(q, 'failed', id, 'a', made, 'r', reason)
         if count == 0 then
-          redis.call('DEL', key)
+          redis.call('DEL', key, logs_key(q, id))
           index_move(q, id, 'active', nil)
+          emit(q, 'removed', id)
         else
           redis.call('HSET', key, 'state', 'failed', 'finished_at', num(now))
           redis.call('ZADD', failed, num(now), id)
@@ -160,6 +166,7 @@ for k = 0, nq - 1 do
         end
       else
         requeue(q, wait, key, id, 'active')
+        emit(q, 'retrying', id, 'a', made, 'r', reason)
       end
     else
       index_move(q, id, 'active', nil)
@@ -195,9 +202,10 @@ for k = 0, nq - 1 do
         local token = worker .. ':' .. started
         local deadline = num(now + lease)
         redis.call('HSET', key, 'state', 'active', 'processed_at', num(now), 'token', token,
-          'queue', queue)
+          'queue', queue, 'hist', with_entry(key, 's', started, now))
         redis.call('ZADD', active, deadline, id)
         index_move(q, id, 'wait', 'active', deadline)
+        emit(q, 'active', id, 'a', tostring(started))
         if window then redis.call('ZADD', q .. 'rl', num(now), id .. ':' .. started) end
         -- id and queue come from where the job was found, not from fields a writer may lack.
         local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at', 'meta')

@@ -44,14 +44,28 @@ for _, row in ipairs(rows) do
       fail_cancelled(key, q, id, 'active', now)
     elseif outcome == 'completed' or outcome == 'failed' then
       local field, value = 'result', row[5]
-      if outcome == 'failed' then field = 'failed_reason' end
+      local hist
+      if outcome == 'failed' then
+        field = 'failed_reason'
+        redis.call('HSET', key, 'stacktrace', row[6])
+        hist = with_entry(key, 'f', made, now, value)
+        emit(q, 'failed', id, 'a', made, 'r', string.sub(value, 1, 500))
+      else
+        -- An earlier attempt's failure stays in the history, not in the top-level fields (a
+        -- first attempt has none: a manual retry clears them).
+        if tonumber(made) > 1 then redis.call('HDEL', key, 'failed_reason', 'stacktrace') end
+        hist = with_entry(key, 'c', made, now)
+        -- A job removed as it completes takes its result along in the event, for waiters.
+        if row[7] == 0 then emit(q, 'completed', id, 'a', made, 'v', value)
+        else emit(q, 'completed', id, 'a', made) end
+      end
       redis.call('HSET', key, 'state', outcome, 'finished_at', num(now), 'token', '',
-        'attempts_made', made, field, value)
-      if outcome == 'failed' then redis.call('HSET', key, 'stacktrace', row[6]) end
+        'attempts_made', made, field, value, 'hist', hist)
       local count, age = row[7], row[8]
       if count == 0 then
-        redis.call('DEL', key)
+        redis.call('DEL', key, logs_key(q, id))
         index_move(q, id, 'active', nil)
+        emit(q, 'removed', id)
       else
         finished_us = finished_us + 0.001
         local score = string.format('%.3f', finished_us)
@@ -63,6 +77,8 @@ for _, row in ipairs(rows) do
     elseif outcome == 'retry' then
       redis.call('HSET', key, 'token', '', 'failed_reason', row[5], 'stacktrace', row[6],
         'attempts_made', made)
+      remember(key, 'r', made, now, row[5])
+      emit(q, 'retrying', id, 'a', made, 'r', string.sub(row[5], 1, 500))
       local delay = row[9]
       if delay > 0 then
         local due = num(due_at(now, delay))
@@ -71,15 +87,23 @@ for _, row in ipairs(rows) do
           'ord', redis.call('INCR', q .. 'seq'))
         redis.call('ZADD', q .. 'marker', 0, '0')
         index_move(q, id, 'active', 'delayed', due)
+        remember(key, 'd', nil, now, num(delay))
+        emit(q, 'delayed', id, 'due', due)
       else
         requeue(q, key, id)
       end
     else
       -- release (the worker is shutting down) or limited (the handler's remote side said to wait,
       -- which holds the whole queue): the attempt does not count.
-      if outcome == 'limited' then hold_queue(q, now, row[9]) end
+      local why = 'released'
+      if outcome == 'limited' then
+        hold_queue(q, now, row[9])
+        why = 'rate limited'
+      end
       redis.call('HSET', key, 'token', '', 'attempts_started', tonumber(made) - 1)
+      remember(key, 'x', made, now, why)
       requeue(q, key, id)
+      emit(q, 'waiting', id, 'a', made, 'r', why)
     end
   end
 end

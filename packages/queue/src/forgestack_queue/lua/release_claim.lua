@@ -5,6 +5,7 @@
 -- ARGV: job key prefix, then the worker token each lost claim passed to claim.lua
 -- Returns the number of jobs released.
 local jp = ARGV[1]
+local now, t = server_now()
 local released = 0
 for q = 0, #KEYS / 3 - 1 do
   local wait, active, marker = KEYS[q * 3 + 1], KEYS[q * 3 + 2], KEYS[q * 3 + 3]
@@ -22,9 +23,12 @@ for q = 0, #KEYS / 3 - 1 do
           redis.call('ZREM', active, id)
           redis.call('HINCRBY', key, 'attempts_started', -1)
           redis.call('HSET', key, 'token', '', 'state', 'waiting')
-          local score = fair_score(string.sub(wait, 1, -5), id, prio)
+          remember(key, 'x', string.match(held, '(%d+)$'), now)
+          local qp = string.sub(wait, 1, -5)
+          local score = fair_score(qp, id, prio)
           redis.call('ZADD', wait, score, id)
-          index_move(string.sub(wait, 1, -5), id, 'active', 'wait', score)
+          index_move(qp, id, 'active', 'wait', score)
+          emit(qp, 'waiting', id, 'r', 'released')
           here = here + 1
           break
         end

@@ -13,5 +13,6 @@ for i = 2, 5 do
   redis.call('ZREM', KEYS[i], id)
   index_move(q, id, parts[i - 1], nil)
 end
-redis.call('DEL', key)
+redis.call('DEL', key, logs_key(q, id))
+emit(q, 'removed', id)
 return 'ok'

@@ -4,6 +4,7 @@
 -- ARGV: job key prefix, queue key prefix, queue, mode ('one'|'bulk'), id or batch size
 -- Returns {moved count, state of the job when mode is 'one' and it was not failed}.
 local jp, q, queue, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, t = server_now()
 local ids
 if mode == 'one' then
   local key = jp .. ARGV[5]
@@ -21,8 +22,12 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
   if redis.call('TYPE', key)['ok'] == 'hash' then
     local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-    redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'finished_at', 'processed_at', 'result')
+    -- 'cancel': a job cancelled while running keeps its flag; the retried one must not inherit it.
+    redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'finished_at', 'processed_at', 'result',
+      'cancel')
     redis.call('HSET', key, 'state', 'waiting', 'attempts_made', 0, 'attempts_started', 0)
+    remember(key, 'm', nil, now)
+    emit(q, 'retrying', id, 'r', 'manual retry')
     local score = fair_score(q, id, prio)
     redis.call('ZADD', KEYS[3], score, id)
     index_move(q, id, 'failed', 'wait', score)

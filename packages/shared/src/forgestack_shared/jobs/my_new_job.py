@@ -12,7 +12,8 @@ class MyNewJobData(BaseModel):
         min_length=1,
         max_length=100,
         description="`fail` raises (retried), `fail-permanently` is unrecoverable, "
-        "`sleep` waits payload.seconds; anything else succeeds.",
+        "`sleep` waits payload.seconds (reporting progress each second), `fail-once` fails its "
+        "first attempt; anything else succeeds.",
     )
     payload: dict[str, Any] = Field(default_factory=dict)
 

@@ -38,6 +38,7 @@ function updateOverview(queues) {
     var values = Object.assign({}, q.counts, {
       throughput_per_min: q.throughput_per_min,
       failure_rate: percent(q.failure_rate),
+      workers: q.workers,
     });
     Object.keys(values).forEach(function (key) {
       document.querySelectorAll('[data-live="' + q.name + ":" + key + '"]').forEach(function (el) {
@@ -52,7 +53,9 @@ function updateOverview(queues) {
 
 function updateJob(job) {
   var detail = document.getElementById("job-detail");
-  if (!detail || !job.html || detail.getAttribute("data-state") === job.state) return;
+  if (!detail || !job.html) return;
+  // A running job's progress and log lines change without a state change.
+  if (detail.getAttribute("data-state") === job.state && job.state !== "active") return;
   detail.innerHTML = job.html;
   detail.setAttribute("data-state", job.state);
 }

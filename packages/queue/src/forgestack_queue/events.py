@@ -1,0 +1,89 @@
+"""Reading a queue's event stream (written by the scripts, see `emit` in lua/_prelude.lua) as an
+owner sees it: an organisation only ever gets its own jobs' events, under its own job ids."""
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from .keys import QueueKeys
+from .owners import local_id
+from .serializer import loads
+
+STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+"""A Redis stream id, as sent in SSE `id:` lines and taken back as Last-Event-ID."""
+
+
+class QueueEvent(BaseModel):
+    id: str
+    """The stream's id: monotonic per queue; resume after it to miss nothing still kept."""
+    event: str
+    """added, waiting (back to waiting: promoted, due, released), active, progress, log,
+    completed, failed, retrying, delayed or removed."""
+    queue: str
+    job_id: str
+    at: datetime
+    """When the event was written (the stream id's server time)."""
+    attempt: int | None = None
+    progress: Any = None
+    line: str | None = None
+    reason: str | None = None
+    delayed_until: datetime | None = None
+
+
+def _event(
+    queue: str, event_id: str, fields: dict[bytes, bytes], owner: str | None
+) -> QueueEvent | None:
+    f = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+    if owner is not None and f.get("o") != owner:
+        return None
+    job_id = local_id(owner, f.get("j", ""))
+    if job_id is None:
+        return None
+    due = f.get("due")
+    progress = f.get("p")
+    return QueueEvent(
+        id=event_id,
+        event=f.get("e", ""),
+        queue=queue,
+        job_id=job_id,
+        at=datetime.fromtimestamp(int(event_id.split("-")[0]) / 1000, tz=UTC),
+        attempt=int(f["a"]) if f.get("a", "").isdigit() else None,
+        progress=loads(progress) if progress is not None else None,
+        line=f.get("l"),
+        reason=f.get("r"),
+        delayed_until=datetime.fromtimestamp(int(due) / 1000, tz=UTC)
+        if due and due.isdigit()
+        else None,
+    )
+
+
+async def last_event_id(redis: Redis, keys: QueueKeys) -> str:
+    """Where a reader that wants only new events starts ('0-0' for an empty stream)."""
+    last = await redis.xrevrange(keys.events, count=1)
+    return str(last[0][0].decode()) if last else "0-0"
+
+
+async def read_events(
+    redis: Redis,
+    keys: QueueKeys,
+    after: str,
+    *,
+    owner: str | None,
+    block_ms: int,
+    count: int = 500,
+) -> tuple[str, list[QueueEvent]]:
+    """Events after `after` (blocking up to `block_ms` when there are none) that `owner` may see,
+    and the id to read after next time. Events of other owners still move the cursor on."""
+    reply = await redis.xread({keys.events: after}, count=count, block=block_ms)
+    seen: list[QueueEvent] = []
+    cursor = after
+    for _, entries in reply or []:
+        for raw_id, fields in entries:
+            cursor = raw_id.decode()
+            event = _event(keys.queue, cursor, fields, owner)
+            if event is not None:
+                seen.append(event)
+    return cursor, seen
