@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+import fairness
 from fsbench import counters, machine, phases
 from fsbench.enqueue import enqueue
 from fsbench.report import Results, console_table, forge_options_text, markdown
@@ -156,6 +157,9 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--no-fairness", action="store_true", help="skip bench/fairness.py's phases"
+    )
     args = parser.parse_args()
 
     plan = QUICK if args.quick else FULL
@@ -186,12 +190,18 @@ def main() -> int:
         kind = server.kind
         log(f"Redis {redis_version} ({kind}) on a loopback port; plan {plan}")
         results = asyncio.run(run_all(server, plan))
+        fair = None
+        if not args.no_fairness:
+            fair_plan = fairness.QUICK if args.quick else fairness.FULL
+            fair = asyncio.run(fairness.measure(server, fair_plan, None))
     elapsed = time.monotonic() - t0
     changed = machine.job_layer_fingerprint(HERE.parent) != fingerprint
     if changed:
         log("WARNING: the job layer changed on disk during the run: figures mix versions, rerun")
     table = console_table(results)
     print("\n" + table)
+    fair_text = fairness.section(fair, fairness.notes()) if fair else ""
+    print(fair_text)
     if args.no_write:
         return 0
     notes = [
@@ -221,6 +231,8 @@ def main() -> int:
             plan=plan_notes(plan, args.quick, len(results.enqueue["forge"])),
         )
     )
+    if fair_text:
+        fairness.write_section(args.output, fair_text)
     log(f"wrote {args.output.name}")
     return 0
 

@@ -4,6 +4,7 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +36,19 @@ class DrainResult:
     """CPUs kept busy by processes other than the workers, Redis and the bench during the drain."""
 
 
-async def drain(server: RedisServer, system: System, jobs: int, procs: int) -> DrainResult:
-    """Queue `jobs`, then release `procs` burst workers at once; time until the last job ended."""
+async def drain(
+    server: RedisServer,
+    system: System,
+    jobs: int,
+    procs: int,
+    *,
+    filler: Callable[[System, str, int], Awaitable[None]] = fill,
+) -> DrainResult:
+    """Queue `jobs` (with `filler`: by default unowned, one producer), then release `procs` burst
+    workers at once; time until the last job ended."""
     ctl = server.control()
     ctl.flushall()
-    await fill(system, server.url, jobs)
+    await filler(system, server.url, jobs)
     spec = WorkerSpec(system.key, server.url, burst=True)
     load = os.getloadavg()[0]
     with WorkerGroup(spec, procs) as group:

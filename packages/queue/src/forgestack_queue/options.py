@@ -6,8 +6,8 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_PRIORITY = 2**10
-"""Priorities share a sorted-set score with a 43-bit FIFO sequence (_prelude.lua run_score): 10
-bits keep the score exact in a double, and the sequence does not wrap in practice."""
+"""Priorities share a sorted-set score with a 43-bit fair-order tag (_prelude.lua fair_score): 10
+bits keep the score exact in a double, and the tags do not wrap in practice."""
 
 DAY_MS = 24 * 3600 * 1000
 MAX_DELAY_MS = 365 * DAY_MS
