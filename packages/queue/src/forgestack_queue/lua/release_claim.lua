@@ -19,12 +19,13 @@ for q = 0, #KEYS / 4 - 1 do
         -- claim.lua's token is `<worker token>:<attempts started>`.
         local claim = ARGV[i] .. ':'
         if string.sub(held, 1, #claim) == claim then
-          local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
+          local f = redis.call('HMGET', key, 'priority', 'created_at', 'hist')
           redis.call('ZREM', active, id)
           redis.call('HINCRBY', key, 'attempts_started', -1)
-          redis.call('HSET', key, 'token', '', 'state', 'waiting')
-          remember(key, 'x', string.match(held, '(%d+)$'), now)
-          local score = run_score(prio, seq)
+          redis.call('HDEL', key, 'token')
+          redis.call('HSET', key, 'state', 'waiting',
+            'hist', entry_after(f[2], f[3], 'x', string.match(held, '(%d+)$'), now))
+          local score = run_score(tonumber(f[1]) or 0, seq)
           local qp = string.sub(wait, 1, -5)
           redis.call('ZADD', wait, score, id)
           index_move(qp, id, 'active', 'wait', score)
