@@ -88,7 +88,8 @@ def retention_limits(rule: Retention) -> tuple[int, int]:
 
 class ArqCallOptions(BaseModel):
     """What arq's `enqueue_job(_expires=, _job_try=)` asked for; enforced by the handlers built
-    from arq `Function`s (forgestack_queue.arq_functions)."""
+    from arq `Function`s (forgestack_queue.arq_functions). Jobs taken from arq's own queue (a
+    plain arq pool, forgestack_queue.arq_intake) also say where to answer and how."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,6 +97,21 @@ class ArqCallOptions(BaseModel):
         default=None, ge=0, description="Epoch ms after which no attempt starts (arq `_expires`)."
     )
     job_try: int = Field(default=1, ge=1, description="arq's try number of the first attempt.")
+    queue_name: str | None = Field(
+        default=None,
+        description="arq's queue (sorted set) the job was taken from; its outcome is written to "
+        "arq's result key for a plain arq pool's `Job`.",
+    )
+    arq_id: str | None = Field(default=None, description="The job's id in arq's keys.")
+    enqueued_at: int | None = Field(
+        default=None, ge=0, description="arq's enqueue time (epoch ms), which identifies the call."
+    )
+    pickle: bool = Field(default=False, description="The call was pickled: answer in pickle.")
+    defect: str | None = Field(
+        default=None,
+        description="Why the call cannot run (invalid payload, unknown function, refused "
+        "serializer): the job fails with this reason at its first claim, without running.",
+    )
 
 
 class JobOptions(BaseModel):
