@@ -8,13 +8,30 @@ from weakref import WeakKeyDictionary
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from .options import JobOptions, retention_limits
+
+
+def layer_defaults() -> str:
+    """JobOptions' defaults the scripts apply to stored options that omit them (the producer
+    stores only what differs from the defaults), written from the model so the two never drift."""
+    fields = JobOptions.model_fields
+    count, age = retention_limits(fields["remove_on_fail"].default)
+    return (
+        "-- From JobOptions (scripts.layer_defaults): what an option left out of 'opts' means.\n"
+        f"local DEFAULT_ATTEMPTS = {fields['attempts'].default}\n"
+        f"local DEFAULT_FAIL_KEEP_COUNT, DEFAULT_FAIL_KEEP_AGE = {count}, {age}\n"
+    )
+
 
 @cache
 def _source(name: str) -> str:
-    """The script with the shared prelude (time, run order) before it: Lua has no imports."""
+    """The script with the layer's defaults and the shared prelude (time, run order) before it:
+    Lua has no imports."""
     lua = files(__package__) / "lua"
-    return (lua / "_prelude.lua").read_text(encoding="utf-8") + (lua / f"{name}.lua").read_text(
-        encoding="utf-8"
+    return (
+        layer_defaults()
+        + (lua / "_prelude.lua").read_text(encoding="utf-8")
+        + (lua / f"{name}.lua").read_text(encoding="utf-8")
     )
 
 
