@@ -17,7 +17,7 @@ from forgestack_shared.settings import Settings, get_settings
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .api_keys import api_key_authenticator
+from .api_keys import ApiKeyAuthenticator
 from .auth import Authenticator, admin_key_authenticator
 from .queue_service import QueueService
 
@@ -31,6 +31,8 @@ class AppResources:
     engine: AsyncEngine
     queues: QueueService
     db: Database
+    api_keys: ApiKeyAuthenticator
+    """Also in `authenticators`; here so a revocation can make this process forget the key."""
     authenticators: list[Authenticator] = field(default_factory=list)
 
 
@@ -48,16 +50,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     redis.configure(queue_prefix=settings.queue_prefix, contracts=CATALOG)
     waiting = asyncio.create_task(wait_for_redis(redis, "api"))
+    api_keys = ApiKeyAuthenticator(
+        db,
+        outage_grace_s=settings.api_key_outage_grace_s,
+        cache_ttl_s=settings.api_key_cache_ttl_s,
+    )
     app.state.resources = AppResources(
         settings=settings,
         redis=redis,
         engine=db.engine,
         queues=QueueService(redis, prefix=settings.queue_prefix),
         db=db,
-        authenticators=[
-            admin_key_authenticator(settings),
-            api_key_authenticator(db, outage_grace_s=settings.api_key_outage_grace_s),
-        ],
+        api_keys=api_keys,
+        authenticators=[admin_key_authenticator(settings), api_keys],
     )
     logger.info("api started (queue prefix {})", settings.queue_prefix)
     try:
