@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .api_keys import ApiKeyAuthenticator
 from .auth import Authenticator, admin_key_authenticator
 from .queue_service import QueueService
+from .script_pipelining import ScriptPipeliningRedis
 
 
 @dataclass(slots=True)
@@ -46,7 +47,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # until it answers, /readyz says 503 and one line a try says the API is waiting, instead of
     # the process exiting.
     redis = cast(
-        ForgeArqRedis, redis_client(parse_redis_url(settings.effective_redis_url), ForgeArqRedis)
+        ForgeArqRedis,
+        redis_client(parse_redis_url(settings.effective_redis_url), ScriptPipeliningRedis),
     )
     redis.configure(queue_prefix=settings.queue_prefix, contracts=CATALOG)
     waiting = asyncio.create_task(wait_for_redis(redis, "api"))

@@ -1,0 +1,71 @@
+"""The API's Redis client sends the Lua script calls of concurrent requests together.
+
+Every enqueue is one script call (`add.lua`), and so is the audit event that follows it. Issued one
+by one, each pays redis-py's per-command cost (a connection checked out and probed, a write, a
+read) of the same order as the rest of the request. Here the script calls made while the event
+loop runs one round of ready callbacks are queued and sent on the next round as one pipeline: one
+connection checkout and one write for all of them, each reply handed to its own caller.
+
+Nothing about a call changes: each script still runs atomically and on its own (a pipeline, not a
+transaction), in the order the calls were made, and each caller gets its own result or error (a
+script error is that caller's; a connection error is everyone's in the batch, as it would have
+been one by one). Only script calls are batched: they never block, so no call can hold up another,
+and every other command goes out as before.
+"""
+
+import asyncio
+from typing import Any
+
+from forgestack_queue.arq_pool import ForgeArqRedis
+
+_BATCHED = frozenset({"EVALSHA", "EVAL"})
+
+_Call = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
+
+
+class ScriptPipeliningRedis(ForgeArqRedis):
+    """`ForgeArqRedis` whose script calls are pipelined across concurrent callers."""
+
+    _pending: list[_Call] | None = None
+    _sending: set["asyncio.Task[None]"] | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if args[0] not in _BATCHED:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if self._pending is None:
+            self._pending = []
+            loop.call_soon(self._send_pending)
+        self._pending.append((args, options, future))
+        return await future
+
+    def _send_pending(self) -> None:
+        calls, self._pending = self._pending or [], None
+        if self._sending is None:
+            self._sending = set()
+        # Its own task: a caller that goes away must not cancel the others' calls.
+        task = asyncio.ensure_future(self._send(calls))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, calls: list[_Call]) -> None:
+        try:
+            async with self.pipeline(transaction=False) as pipe:
+                for args, options, _ in calls:
+                    pipe.execute_command(*args, **options)
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            for *_, future in calls:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, future), result in zip(calls, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

@@ -1,0 +1,97 @@
+"""The API's Redis client sends concurrent script calls as one pipeline; each caller still gets its
+own result or error, a flushed script cache is recovered, and other commands are never held up."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from forgestack_api.script_pipelining import ScriptPipeliningRedis
+from redis.exceptions import ConnectionError, ResponseError
+
+from tests.conftest import free_port
+
+
+class CountingRedis(ScriptPipeliningRedis):
+    """Records the size of each pipeline it sends."""
+
+    batches: list[int]
+
+    async def _send(self, calls: list[Any]) -> None:
+        self.batches.append(len(calls))
+        await super()._send(calls)
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[CountingRedis]:
+    client = CountingRedis.from_url(redis_url)
+    client.batches = []
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_concurrent_script_calls_go_out_together_and_each_gets_its_own_answer(
+    client: CountingRedis,
+) -> None:
+    echo = client.register_script("return ARGV[1]")
+    assert await echo(args=["loads the script"]) == b"loads the script"
+    client.batches.clear()
+    answers = await asyncio.gather(*(echo(args=[str(i)]) for i in range(20)))
+    assert answers == [str(i).encode() for i in range(20)]
+    assert client.batches == [20]
+    assert await echo(args=["alone"]) == b"alone"
+    assert client.batches == [20, 1]
+
+
+async def test_a_script_error_is_its_own_callers_alone(client: CountingRedis) -> None:
+    echo = client.register_script("return ARGV[1]")
+    fail = client.register_script("return redis.error_reply('refused: ' .. ARGV[1])")
+    await echo(args=["loads the script"])
+    await client.script_load(fail.script)
+    client.batches.clear()
+    answers = await asyncio.gather(
+        echo(args=["a"]), fail(args=["b"]), echo(args=["c"]), return_exceptions=True
+    )
+    assert answers[0] == b"a"
+    assert answers[2] == b"c"
+    assert isinstance(answers[1], ResponseError)
+    assert "refused: b" in str(answers[1])
+    assert client.batches == [3]
+
+
+async def test_scripts_flushed_from_redis_are_loaded_again(client: CountingRedis) -> None:
+    echo = client.register_script("return 'v2:' .. ARGV[1]")
+    assert await echo(args=["x"]) == b"v2:x"
+    await client.script_flush()
+    answers = await asyncio.gather(*(echo(args=[str(i)]) for i in range(5)))
+    assert answers == [f"v2:{i}".encode() for i in range(5)]
+
+
+async def test_other_commands_are_not_batched_or_held_up(client: CountingRedis) -> None:
+    echo = client.register_script("return ARGV[1]")
+    await echo(args=["loads the script"])
+    client.batches.clear()
+    key = f"fst-pipelining-{free_port()}"
+    blocking = asyncio.ensure_future(client.blpop([key], timeout=2))
+    script = asyncio.ensure_future(echo(args=["first"]))
+    done, _ = await asyncio.wait({blocking, script}, return_when=asyncio.FIRST_COMPLETED)
+    assert done == {script}
+    await client.rpush(key, "v")
+    assert await blocking == (key.encode(), b"v")
+    assert client.batches == [1]
+
+
+async def test_an_unreachable_redis_fails_every_caller_of_the_batch() -> None:
+    client = CountingRedis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    client.batches = []
+    echo = client.register_script("return ARGV[1]")
+    try:
+        answers = await asyncio.gather(
+            *(echo(args=[str(i)]) for i in range(3)), return_exceptions=True
+        )
+    finally:
+        await client.aclose()
+    assert client.batches == [3]
+    assert all(isinstance(answer, ConnectionError) for answer in answers), answers
