@@ -60,7 +60,7 @@ async def profile(args: argparse.Namespace, workdir: Path) -> None:
             warm = f"-d{args.warmup}s"
             proc = await asyncio.create_subprocess_exec(wrk, "-t2", "-c32", warm, "-s", script, url)
             await proc.wait()
-            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler = Profiler(interval=0.001, async_mode="disabled")
             cpu0, t0 = time.process_time(), time.perf_counter()
             profiler.start()
             proc = await asyncio.create_subprocess_exec(

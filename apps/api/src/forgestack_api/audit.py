@@ -3,6 +3,7 @@ audit-logs job writes it), never written inline, so recording works while the da
 an unreachable Redis is not swallowed: the error propagates and the caller gets a 503, so nobody
 believes an unrecorded change was recorded. The job belongs to the event's organisation."""
 
+import functools
 import ipaddress
 import uuid
 from typing import Annotated, Any
@@ -13,7 +14,8 @@ from forgestack_shared.catalog import AUDIT_LOGS
 from forgestack_shared.jobs.audit_log import AuditChanges, AuditLogData
 
 from .auth import Principal
-from .deps import JobsDep, PrincipalDep
+from .deps import PrincipalDep
+from .lifespan import resources_of
 from .queue_service import QueueService
 
 OPERATOR_ACTOR_ID = "operator"
@@ -83,12 +85,18 @@ class AuditRecorder:
 
 
 async def enqueue_audit_event(queues: QueueService, event: AuditLogData) -> bool:
-    """True when a job was created, False when one for this event already existed."""
+    """True when a job was created, False when one for this event already existed.
+
+    Straight to the queue handle, not `QueueService.add`: every event is built by the model's own
+    validation just before (`AuditRecorder.event`, the audit-logs route) and never changed, so a
+    second validation would only cost what the whole enqueue costs again."""
     owned = queues if queues.owner == owner_of(event) else queues.for_owner(owner_of(event))
-    result = await owned.add(AUDIT_LOGS, event, audit_job_options(event))
+    options = audit_job_options(event).merged_over(AUDIT_LOGS.defaults)
+    result = await owned.queue(AUDIT_LOGS.name).add(event.model_dump(mode="json"), options)
     return result.created
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip(host: str) -> bool:
     """Test clients and proxies can report names ("testclient"); only addresses are recorded."""
     try:
@@ -98,7 +106,9 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-async def _recorder(queues: JobsDep, principal: PrincipalDep, request: Request) -> AuditRecorder:
+async def _recorder(request: Request, principal: PrincipalDep) -> AuditRecorder:
+    # Not through JobsDep: FastAPI would walk its dependency tree once more per request.
+    queues = resources_of(request).queues.for_owner(principal.owner)
     return AuditRecorder(queues, principal, request)
 
 
