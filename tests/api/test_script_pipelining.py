@@ -95,3 +95,17 @@ async def test_an_unreachable_redis_fails_every_caller_of_the_batch() -> None:
         await client.aclose()
     assert client.batches == [3]
     assert all(isinstance(answer, ConnectionError) for answer in answers), answers
+
+
+async def test_arguments_reach_redis_intact_whichever_packer_sends_them(
+    client: CountingRedis,
+) -> None:
+    """str, bytes and int go through hiredis' packer; a batch with a float, through redis-py's."""
+    echo = client.register_script("return ARGV")
+    await echo(args=["loads the script"])
+    packed_by_hiredis = await asyncio.gather(
+        echo(args=["é", b"\x00\xff", -3, "x" * 70_000]), echo(args=[""])
+    )
+    assert packed_by_hiredis == [["é".encode(), b"\x00\xff", b"-3", b"x" * 70_000], [b""]]
+    packed_by_redis_py = await asyncio.gather(echo(args=[2.5, "y"]), echo(args=["z"]))
+    assert packed_by_redis_py == [[b"2.5", b"y"], [b"z"]]
