@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .api_keys import ApiKeyAuthenticator
 from .auth import Authenticator, admin_key_authenticator
+from .memory import return_freed_memory
 from .queue_service import QueueService
 from .script_pipelining import ScriptPipeliningRedis
 
@@ -70,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # What start-up made (modules, the app and its routes, clients) lives as long as the process:
     # frozen, the collector stops scanning it on every full pass under load.
     gc.freeze()
+    return_freed_memory()
     logger.info("api started (queue prefix {})", settings.queue_prefix)
     try:
         yield
