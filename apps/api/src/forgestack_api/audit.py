@@ -80,19 +80,26 @@ class AuditRecorder:
         **details: Any,
     ) -> AuditLogData:
         event = self.event(action, resource_type, resource_id, **details)
-        await enqueue_audit_event(self._queues, event)
+        await enqueue_audit_event(self._queues, event, keyed=False)
         return event
 
 
-async def enqueue_audit_event(queues: QueueService, event: AuditLogData) -> bool:
+async def enqueue_audit_event(
+    queues: QueueService, event: AuditLogData, *, keyed: bool = True
+) -> bool:
     """True when a job was created, False when one for this event already existed.
+
+    `keyed`: the job id derives from the event id (`audit_job_options`), for events a client posts
+    and may post again. The API's own events (`AuditRecorder.record`) are made with a fresh event
+    id and enqueued once, so they take the catalog's options object as it is, which the job layer
+    serialises once rather than per event; the worker stores each event id once either way.
 
     Straight to the queue handle, not `QueueService.add`: every event is built by the model's own
     validation just before (`AuditRecorder.event`, the audit-logs route) and never changed, so a
     second validation would only cost what the whole enqueue costs again."""
     owned = queues if queues.owner == owner_of(event) else queues.for_owner(owner_of(event))
-    options = audit_job_options(event).merged_over(AUDIT_LOGS.defaults)
-    result = await owned.queue(AUDIT_LOGS.name).add(event.model_dump(mode="json"), options)
+    options = audit_job_options(event).merged_over(AUDIT_LOGS.defaults) if keyed else None
+    result = await owned.queue(AUDIT_LOGS.name).add(event, options or AUDIT_LOGS.defaults)
     return result.created
 
 

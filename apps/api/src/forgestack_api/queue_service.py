@@ -89,7 +89,8 @@ class QueueService:
         """Enqueue untyped input (HTTP): unknown queue and invalid data or options raise."""
         spec = _spec(queue_name)
         model, opts = _validate(spec, data, options, ())
-        return await self.queue(spec.name).add(model.model_dump(mode="json"), opts)
+        # The model itself: the job layer's JSON encoder writes it as its JSON dump would be.
+        return await self.queue(spec.name).add(model, opts)
 
     async def add_bulk_raw(
         self, queue_name: str, jobs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]]
@@ -104,7 +105,7 @@ class QueueService:
             except JobInputError as exc:
                 errors.extend(exc.errors)
                 continue
-            prepared.append((model.model_dump(mode="json"), opts))
+            prepared.append((model, opts))
         if errors:
             raise JobInputError(errors)
         return await self.queue(spec.name).add_bulk(prepared)
