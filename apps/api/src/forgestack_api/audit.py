@@ -67,7 +67,8 @@ class AuditRecorder:
             resource_name=resource_name,
             changes=changes,
             metadata=(metadata or {})
-            | {"method": self._request.method, "path": self._request.url.path},
+            # The scope's path, not `request.url.path`: that one builds a whole URL per event.
+            | {"method": self._request.method, "path": self._request.scope["path"]},
             ip_address=client.host if client and _is_ip(client.host) else None,
             user_agent=(self._request.headers.get("user-agent") or "")[:MAX_USER_AGENT] or None,
         )

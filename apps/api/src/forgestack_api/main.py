@@ -57,9 +57,8 @@ def create_app() -> FastAPI:
     tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
-    app.include_router(health.router)
-    app.include_router(metrics_router)
-    # Each router straight on the app: a router nested in another costs a matching level per request.
+    # Each router straight on the app (a router nested in another costs a matching level per
+    # request), the API's first: routes are tried in order, twice per request.
     for router in (
         queues.router,
         queue_controls.router,
@@ -72,6 +71,8 @@ def create_app() -> FastAPI:
         cron.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.include_router(metrics_router)
     install_dashboard(app)
     install_openapi(app)
     return app

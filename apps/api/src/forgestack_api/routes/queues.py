@@ -13,7 +13,7 @@ from forgestack_shared.catalog import CATALOG
 
 from ..access import require_enqueue, require_manage, require_read
 from ..audit import AuditDep
-from ..caller import CallerDep
+from ..caller import BEARER_SECURITY, CallerDep
 from ..deps import JobsDep, PrincipalDep
 from ..schemas import (
     BulkEnqueueRequest,
@@ -67,6 +67,7 @@ async def list_queues(queues: JobsDep) -> list[QueueSummary]:
     "/{queue}/jobs",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue one job",
+    openapi_extra=BEARER_SECURITY,
     responses={
         200: {"description": "`options.job_id` named an existing job: it is returned, unchanged."},
         **_UNKNOWN_QUEUE,
@@ -91,6 +92,7 @@ async def enqueue(
     "/{queue}/jobs:bulk",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue up to 1,000 jobs at once, all or none",
+    openapi_extra=BEARER_SECURITY,
     responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID, **_ID_IN_USE},
 )
 async def enqueue_bulk(
