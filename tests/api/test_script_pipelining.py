@@ -109,3 +109,56 @@ async def test_arguments_reach_redis_intact_whichever_packer_sends_them(
     assert packed_by_hiredis == [["é".encode(), b"\x00\xff", b"-3", b"x" * 70_000], [b""]]
     packed_by_redis_py = await asyncio.gather(echo(args=[2.5, "y"]), echo(args=["z"]))
     assert packed_by_redis_py == [[b"2.5", b"y"], [b"z"]]
+
+
+async def test_calls_made_while_a_batch_is_out_go_together_in_the_next(
+    client: CountingRedis,
+) -> None:
+    # Holds Redis (and so the first batch's reply) for 20 ms.
+    slow = client.register_script(
+        "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] "
+        "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 20000 "
+        "return 'slow'"
+    )
+    echo = client.register_script("return ARGV[1]")
+    await asyncio.gather(slow(), echo(args=["loads the script"]))
+    client.batches.clear()
+    first = asyncio.ensure_future(slow())
+    await asyncio.sleep(0.001)  # the first batch is on the wire
+    answers = await asyncio.gather(*(echo(args=[str(i)]) for i in range(10)))
+    assert await first == b"slow"
+    assert answers == [str(i).encode() for i in range(10)]
+    assert client.batches == [1, 10]
+
+
+class StuckFirstBatch(CountingRedis):
+    """Its first batch never gets an answer, as on a half-open connection."""
+
+    released: asyncio.Event
+
+    async def _send(self, calls: list[Any]) -> None:
+        stuck = not self.batches
+        self.batches.append(len(calls))
+        if stuck:
+            await self.released.wait()
+        await ScriptPipeliningRedis._send(self, calls)
+
+
+async def test_a_batch_that_gets_no_answer_holds_up_later_calls_only_briefly(
+    redis_url: str,
+) -> None:
+    client = StuckFirstBatch.from_url(redis_url)
+    client.batches, client.released = [], asyncio.Event()
+    echo = client.register_script("return ARGV[1]")
+    try:
+        await client.script_load(echo.script)
+        stuck = asyncio.ensure_future(echo(args=["stuck"]))
+        await asyncio.sleep(0.001)
+        async with asyncio.timeout(1):
+            assert await echo(args=["later"]) == b"later"
+        assert not stuck.done()
+        client.released.set()
+        assert await stuck == b"stuck"
+    finally:
+        await client.aclose()
+    assert client.batches == [1, 1]

@@ -2,9 +2,11 @@
 
 Every enqueue is one script call (`add.lua`), and so is the audit event that follows it. Issued one
 by one, each pays redis-py's per-command cost (a connection checked out and probed, a write, a
-read) of the same order as the rest of the request. Here the script calls made while the event
-loop runs one round of ready callbacks are queued and sent on the next round as one pipeline: one
-connection checkout and one write for all of them, each reply handed to its own caller.
+read) of the same order as the rest of the request. Here script calls are queued and sent as one
+pipeline: with no batch on the wire, on the event loop's next round; while one is out, as soon as
+it returns (a group commit: the busier the API, the fuller and fewer the round trips), or after
+MAX_WAIT_S on another connection if it is slow. One checkout and one write per batch, each reply
+handed to its own caller.
 
 Nothing about a call changes: each script still runs atomically and on its own (a pipeline, not a
 transaction), in the order the calls were made, and each caller gets its own result or error (a
@@ -28,6 +30,9 @@ from redis.exceptions import ResponseError
 
 _BATCHED = frozenset({"EVALSHA", "EVAL"})
 _PACKABLE = frozenset({str, bytes, int})
+MAX_WAIT_S = 0.005
+"""How long calls wait for the batch on the wire before going out on another connection: a slow or
+stuck reply (a half-open connection) holds up nobody longer than this."""
 
 _Call = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
@@ -45,18 +50,28 @@ class ScriptPipeliningRedis(ForgeArqRedis):
         future: asyncio.Future[Any] = loop.create_future()
         if self._pending is None:
             self._pending = []
-            loop.call_soon(self._send_pending)
+            if self._sending:
+                loop.call_later(MAX_WAIT_S, self._send_pending)
+            else:
+                loop.call_soon(self._send_pending)
         self._pending.append((args, options, future))
         return await future
 
     def _send_pending(self) -> None:
-        calls, self._pending = self._pending or [], None
+        calls, self._pending = self._pending, None
+        if not calls:
+            return
         if self._sending is None:
             self._sending = set()
         # Its own task: a caller that goes away must not cancel the others' calls.
         task = asyncio.ensure_future(self._send(calls))
         self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: "asyncio.Task[None]") -> None:
+        if self._sending is not None:
+            self._sending.discard(task)
+        self._send_pending()
 
     async def _send(self, calls: list[_Call]) -> None:
         try:
