@@ -185,7 +185,7 @@ def report(p: Phase) -> None:
     log(
         f"  {p.route}: {p.wrk.rate:,.0f} req/s ({p.jobs_per_s:,.0f} jobs/s), p50/p99 "
         f"{p.wrk.p50_ms:.1f}/{p.wrk.p99_ms:.1f} ms, server CPU {p.server_cpu_ms_per_request:.2f} "
-        f"ms/req, RSS {', '.join(f'{r:.0f}' for r in p.rss_mib)} MiB, other CPUs {p.other_cpus:.2f}"
+        f"ms/req, Redis CPU {p.redis_cpu_ms_per_request:.3f} ms/req, RSS {', '.join(f'{r:.0f}' for r in p.rss_mib)} MiB, other CPUs {p.other_cpus:.2f}"
     )
 
 
@@ -261,7 +261,8 @@ def section(phases: list[Phase], args: argparse.Namespace, notes: list[str]) -> 
         )
     every = "\n".join(
         f"| {p.system} | {p.procs} | {p.route} | {p.wrk.rate:,.0f} | {p.wrk.p50_ms:.1f} / "
-        f"{p.wrk.p99_ms:.1f} | {p.server_cpu_ms_per_request:.2f} | {p.other_cpus:.2f} | "
+        f"{p.wrk.p99_ms:.1f} | {p.server_cpu_ms_per_request:.2f} | "
+        f"{p.redis_cpu_ms_per_request:.3f} | {p.other_cpus:.2f} | "
         f"{p.load_1min:.2f} |"
         for p in phases
     )
@@ -287,12 +288,13 @@ holds at least as many jobs as answers (ForgeStack: one audit job per created jo
   options, the job's add and its audit event (`job.enqueued`, one job in the audit-logs queue).
 - Both under uvicorn with the same loop and HTTP parser (uvloop, httptools); N processes is
   uvicorn `--workers N` (`API_WORKERS=N`). wrk, the servers and Redis share the machine's CPUs.
-- Server CPU: user + system of the server's process tree over the measured window, per request.
-  RSS: each serving process right after the load. Other CPUs: the machine's busy time minus the
-  server's, wrk's and Redis' over the window.
+- Server CPU: user + system of the server's process tree over the measured window, per request;
+  Redis CPU: the dedicated redis-server's over the same window. RSS: each serving process right
+  after the load. Other CPUs: the machine's busy time minus the server's, wrk's and Redis' over
+  the window, i.e. how much of the 2 CPUs other work took from the run.
 
-| system | processes | route | req/s | jobs/s | p50 / p99 (ms) | server CPU (ms/req) | RSS per process (MiB) | vs bare (req/s; bulk: jobs/s) |
-| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| system | processes | route | req/s | jobs/s | p50 / p99 (ms) | server CPU (ms/req) | Redis CPU (ms/req) | RSS per process (MiB) | vs bare (req/s; bulk: jobs/s) |
+| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {chr(10).join(rows)}
 
 | target (issue 15, point 1) | measured | result |
@@ -301,8 +303,8 @@ holds at least as many jobs as answers (ForgeStack: one audit job per created jo
 
 Every run:
 
-| system | processes | route | req/s | p50 / p99 (ms) | server CPU (ms/req) | other CPUs busy | load (1 min) at start |
-| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |
+| system | processes | route | req/s | p50 / p99 (ms) | server CPU (ms/req) | Redis CPU (ms/req) | other CPUs busy | load (1 min) at start |
+| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {every}
 
 {machine_notes}
@@ -315,7 +317,8 @@ def row(p: Phase, bare: Phase) -> str:
     return (
         f"| {p.system} | {p.procs} | {p.route} | {p.wrk.rate:,.0f} | {p.jobs_per_s:,.0f} | "
         f"{p.wrk.p50_ms:.1f} / {p.wrk.p99_ms:.1f} | {p.server_cpu_ms_per_request:.2f} | "
-        f"{', '.join(f'{r:.0f}' for r in p.rss_mib)} | {ratio:.2f}x |"
+        f"{p.redis_cpu_ms_per_request:.3f} | {', '.join(f'{r:.0f}' for r in p.rss_mib)} | "
+        f"{ratio:.2f}x |"
     )
 
 
@@ -355,7 +358,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fsbench-http-") as tmp:
         phases = asyncio.run(bench(args, wrk, Path(tmp)))
     version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout
+    head = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     notes = [
+        f"ForgeStack at `{head}`" if head else "ForgeStack: not a git checkout",
         f"CPU: {machine.cpu_model()}, {os.cpu_count()} logical CPUs (nproc); "
         f"{version.split(' [')[0].strip() or 'wrk'}",
         f"Load average (1/5/15 min) before: {load_before}; after: {machine.load_average()} "
