@@ -17,49 +17,18 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
 from fsbench import machine
+from fsbench.scratch_db import scratch_database
 from fsbench.server import dedicated_redis, free_port
 from fsbench.webhook_receiver import Counters, start
-from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BEGIN, END = "<!-- webhook-fanout:begin -->", "<!-- webhook-fanout:end -->"
-
-
-@asynccontextmanager
-async def scratch_database(superuser_url: str) -> AsyncIterator[str]:
-    """A fresh database, migrated, and the app login's URL (member of the app role only)."""
-    from forgestack_db.engine import create_engine
-    from forgestack_db.migrate import upgrade_async
-    from forgestack_db.roles import create_app_login
-
-    tag = uuid.uuid4().hex[:8]
-    name, role, login = f"fsbench_wh_{tag}", f"fsbench_wh_{tag}_app", f"fsbench_wh_{tag}_login"
-    admin = make_url(superuser_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-    await conn.execute(f"CREATE DATABASE {name}")
-    owner_url = make_url(superuser_url).set(drivername="postgresql+asyncpg", database=name)
-    owner = owner_url.render_as_string(hide_password=False)
-    try:
-        await upgrade_async(owner, app_role=role)
-        engine = create_engine(owner, pool_size=1)
-        await create_app_login(engine, login, tag, app_role=role)
-        await engine.dispose()
-        yield owner_url.set(username=login, password=tag).render_as_string(hide_password=False)
-    finally:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await conn.execute(f"DROP ROLE IF EXISTS {login}")
-        await conn.execute(f"DROP ROLE IF EXISTS {role}")
-        await conn.close()
 
 
 async def create_endpoints(client: httpx.AsyncClient, port: int, count: int) -> None:

@@ -40,6 +40,29 @@ async def test_each_queue_has_enqueue_operations_with_its_data_model(
     assert "/api/v1/queues/{queue}/jobs:bulk" not in document["paths"]
 
 
+async def test_every_api_operation_declares_the_bearer_scheme_and_its_401(
+    document: dict[str, Any],
+) -> None:
+    """The enqueue routes declare the scheme themselves (their dependency calls it, see caller.py):
+    the document must not tell them apart from the others."""
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key: `Authorization: Bearer <key>`.",
+    }
+    operations = [
+        (path, method, operation)
+        for path, methods in document["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in methods.items()
+    ]
+    assert any(path.endswith("/jobs:bulk") for path, _, _ in operations)
+    for path, method, operation in operations:
+        assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
+        assert "401" in operation["responses"], (method, path)
+
+
 async def test_job_options_carry_units_and_bounds(document: dict[str, Any]) -> None:
     options = document["components"]["schemas"]["JobOptions"]["properties"]
     assert options["attempts"]["minimum"] == 1 and options["attempts"]["maximum"] == 1000

@@ -76,3 +76,18 @@ def test_an_exception_is_one_field_of_the_line(capsys: pytest.CaptureFixture[str
         logger.exception("failed")
     (line,) = _lines(capsys.readouterr().err)
     assert line["exception"] == "ValueError: boom"
+
+
+def test_uvicorns_access_lines_reach_loguru_only_when_info_is_shown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn formats an access line whenever its logger has a handler, whatever the level."""
+    access = logging.getLogger("uvicorn.access")
+    configure_logging("WARNING", json=True, component="api")
+    assert not access.hasHandlers()
+    configure_logging("INFO", json=True, component="api")
+    assert access.hasHandlers()
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/healthz", "1.1", 200)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["logger"] == "uvicorn.access"
+    assert line["message"] == '127.0.0.1:5000 - "GET /healthz HTTP/1.1" 200'

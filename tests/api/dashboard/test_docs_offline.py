@@ -34,7 +34,7 @@ def test_swagger_ui_renders_with_no_network(open_page: OpenPage, live_api: LiveA
     refused = _offline(page, live_api)
     page.goto(f"{live_api.base_url}/docs")
     operations = page.locator(".opblock")
-    expect(operations.first).to_be_visible()
+    expect(operations.first).to_be_visible(timeout=30_000)
     assert operations.count() > 10
     # A queue's own payload model is there to read, not a free-form object.
     expect(page.locator(".models, section.models").first).to_be_visible()
@@ -47,6 +47,6 @@ def test_redoc_renders_with_no_network(open_page: OpenPage, live_api: LiveApi) -
     page = open_page(viewport={"width": 1200, "height": 900})
     refused = _offline(page, live_api)
     page.goto(f"{live_api.base_url}/redoc")
-    expect(page.locator(".api-content").first).to_be_visible()
+    expect(page.locator(".api-content").first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("/api/v1/queues/my-new-job/jobs").first).to_be_attached()
     assert refused == []

@@ -3,6 +3,7 @@ audit-logs job writes it), never written inline, so recording works while the da
 an unreachable Redis is not swallowed: the error propagates and the caller gets a 503, so nobody
 believes an unrecorded change was recorded. The job belongs to the event's organisation."""
 
+import functools
 import ipaddress
 import uuid
 from typing import Annotated, Any
@@ -13,7 +14,8 @@ from forgestack_shared.catalog import AUDIT_LOGS
 from forgestack_shared.jobs.audit_log import AuditChanges, AuditLogData
 
 from .auth import Principal
-from .deps import JobsDep, PrincipalDep
+from .deps import PrincipalDep
+from .lifespan import resources_of
 from .queue_service import QueueService
 
 OPERATOR_ACTOR_ID = "operator"
@@ -65,7 +67,8 @@ class AuditRecorder:
             resource_name=resource_name,
             changes=changes,
             metadata=(metadata or {})
-            | {"method": self._request.method, "path": self._request.url.path},
+            # The scope's path, not `request.url.path`: that one builds a whole URL per event.
+            | {"method": self._request.method, "path": self._request.scope["path"]},
             ip_address=client.host if client and _is_ip(client.host) else None,
             user_agent=(self._request.headers.get("user-agent") or "")[:MAX_USER_AGENT] or None,
         )
@@ -78,17 +81,30 @@ class AuditRecorder:
         **details: Any,
     ) -> AuditLogData:
         event = self.event(action, resource_type, resource_id, **details)
-        await enqueue_audit_event(self._queues, event)
+        await enqueue_audit_event(self._queues, event, keyed=False)
         return event
 
 
-async def enqueue_audit_event(queues: QueueService, event: AuditLogData) -> bool:
-    """True when a job was created, False when one for this event already existed."""
+async def enqueue_audit_event(
+    queues: QueueService, event: AuditLogData, *, keyed: bool = True
+) -> bool:
+    """True when a job was created, False when one for this event already existed.
+
+    `keyed`: the job id derives from the event id (`audit_job_options`), for events a client posts
+    and may post again. The API's own events (`AuditRecorder.record`) are made with a fresh event
+    id and enqueued once, so they take the catalog's options object as it is, which the job layer
+    serialises once rather than per event; the worker stores each event id once either way.
+
+    Straight to the queue handle, not `QueueService.add`: every event is built by the model's own
+    validation just before (`AuditRecorder.event`, the audit-logs route) and never changed, so a
+    second validation would only cost what the whole enqueue costs again."""
     owned = queues if queues.owner == owner_of(event) else queues.for_owner(owner_of(event))
-    result = await owned.add(AUDIT_LOGS, event, audit_job_options(event))
+    options = audit_job_options(event).merged_over(AUDIT_LOGS.defaults) if keyed else None
+    result = await owned.queue(AUDIT_LOGS.name).add(event, options or AUDIT_LOGS.defaults)
     return result.created
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip(host: str) -> bool:
     """Test clients and proxies can report names ("testclient"); only addresses are recorded."""
     try:
@@ -98,7 +114,9 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-async def _recorder(queues: JobsDep, principal: PrincipalDep, request: Request) -> AuditRecorder:
+async def _recorder(request: Request, principal: PrincipalDep) -> AuditRecorder:
+    # Not through JobsDep: FastAPI would walk its dependency tree once more per request.
+    queues = resources_of(request).queues.for_owner(principal.owner)
     return AuditRecorder(queues, principal, request)
 
 

@@ -78,10 +78,15 @@ class QueueService:
                 f"queue {spec.name.value!r} takes {spec.data_model.__name__}, "
                 f"not {type(data).__name__}"
             )
-        # Re-validated because `model_construct` or mutation can produce an invalid instance.
-        model, _ = _validate(spec, data.model_dump(), None, ())
+        # Re-validated because `model_construct` or mutation can produce an invalid instance; in
+        # its JSON form, which is what the worker will validate too, and dumped only once.
+        payload = data.model_dump(mode="json")
+        try:
+            spec.data_model.model_validate(payload, context=PRODUCER_CONTEXT)
+        except ValidationError as exc:
+            raise JobInputError(validation_errors(exc, "data")) from exc
         merged = options.merged_over(spec.defaults) if options else spec.defaults
-        return await self.queue(spec.name).add(model.model_dump(mode="json"), merged)
+        return await self.queue(spec.name).add(payload, merged)
 
     async def add_raw(
         self, queue_name: str, data: Mapping[str, Any], options: Mapping[str, Any] | None = None
@@ -89,7 +94,8 @@ class QueueService:
         """Enqueue untyped input (HTTP): unknown queue and invalid data or options raise."""
         spec = _spec(queue_name)
         model, opts = _validate(spec, data, options, ())
-        return await self.queue(spec.name).add(model.model_dump(mode="json"), opts)
+        # The model itself: the job layer's JSON encoder writes it as its JSON dump would be.
+        return await self.queue(spec.name).add(model, opts)
 
     async def add_bulk_raw(
         self, queue_name: str, jobs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]]
@@ -104,7 +110,7 @@ class QueueService:
             except JobInputError as exc:
                 errors.extend(exc.errors)
                 continue
-            prepared.append((model.model_dump(mode="json"), opts))
+            prepared.append((model, opts))
         if errors:
             raise JobInputError(errors)
         return await self.queue(spec.name).add_bulk(prepared)
@@ -227,10 +233,14 @@ def _validate(
         model = spec.data_model.model_validate(data, context=PRODUCER_CONTEXT)
     except ValidationError as exc:
         errors.extend(validation_errors(exc, *loc, "data"))
-    try:
-        opts = JobOptions.model_validate(options or {})
-    except ValidationError as exc:
-        errors.extend(validation_errors(exc, *loc, "options"))
+    if not options:
+        # The catalog's own object: the job layer serialises each options object once, not per job.
+        opts = spec.defaults
+    else:
+        try:
+            opts = JobOptions.model_validate(options).merged_over(spec.defaults)
+        except ValidationError as exc:
+            errors.extend(validation_errors(exc, *loc, "options"))
     if errors or model is None or opts is None:
         raise JobInputError(errors)
-    return model, opts.merged_over(spec.defaults)
+    return model, opts

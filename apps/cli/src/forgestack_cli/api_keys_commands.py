@@ -84,7 +84,7 @@ async def _list(settings: Settings, org_name: str) -> list[ApiKey]:
 @api_keys.command()
 @click.argument("key_id", type=click.UUID)
 def revoke(key_id: uuid.UUID) -> None:
-    """Revoke a key by id: it stops authenticating at once."""
+    """Revoke a key by id: API processes refuse it within API_KEY_CACHE_TTL_S."""
     key = asyncio.run(_revoke(get_settings(), key_id))
     if key is None:
         raise click.ClickException(f"no API key with id {key_id}")

@@ -86,3 +86,6 @@ def configure_logging(level: str = "INFO", *, json: bool = False, component: str
         std.handlers = []
         std.propagate = True
         std.setLevel(logging.NOTSET)
+    # uvicorn formats each access line's arguments whenever its access logger has a handler, before
+    # any level check: with INFO lines not shown, the logger gets none and uvicorn skips the work.
+    logging.getLogger("uvicorn.access").propagate = logger.level(level).no <= logging.INFO

@@ -102,6 +102,15 @@ class Settings(BaseSettings):
         "within this many seconds still works for routes that need only Redis (enqueue, emails, "
         "recording audit events); other keys get `503`. `0`: every key is `503` during an outage.",
     )
+    api_key_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="An organisation key the database verified is trusted by that API process "
+        "for this many seconds without asking again (at most API_KEY_OUTAGE_GRACE_S). The "
+        "revocation bound: a key revoked through the API is refused at once by the process that "
+        "revoked it, and within this many seconds by every other API process (the same after "
+        "`forgestack api-keys revoke` or the idle-key cron). `0`: every request asks the database.",
+    )
     forgestack_admin_api_key: SecretStr | None = Field(
         default=None,
         description="The operator key (platform staff: every organisation, see Roles). Never "

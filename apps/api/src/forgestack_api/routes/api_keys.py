@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from ..audit import AuditDep
 from ..auth import Role
+from ..deps import ResourcesDep
 from ..tenant import DatabaseDep, TenantManagerDep
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
@@ -75,16 +76,22 @@ async def create_key(
 @router.delete(
     "/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Revoke a key (it stops working at once; revoking twice is harmless)",
+    summary="Revoke a key (it stops working at once on this API process, within "
+    "API_KEY_CACHE_TTL_S on the others; revoking twice is harmless)",
     responses={404: {"description": "No key with this id in the organisation."}},
 )
 async def revoke_key(
-    key_id: uuid.UUID, tenant: TenantManagerDep, db: DatabaseDep, audit: AuditDep
+    key_id: uuid.UUID,
+    tenant: TenantManagerDep,
+    db: DatabaseDep,
+    audit: AuditDep,
+    resources: ResourcesDep,
 ) -> Response:
     async with db.tenant_context(tenant.org_id, tenant.user_id, tenant.role) as session:
         key = await revoke_api_key(session, key_id)
     if key is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such API key in this organisation")
+    resources.api_keys.forget(str(key.id))
     await audit.record(
         "api_key.revoked",
         "api_key",

@@ -13,6 +13,7 @@ from forgestack_shared.catalog import CATALOG
 
 from ..access import require_enqueue, require_manage, require_read
 from ..audit import AuditDep
+from ..caller import BEARER_SECURITY, CallerDep
 from ..deps import JobsDep, PrincipalDep
 from ..schemas import (
     BulkEnqueueRequest,
@@ -66,6 +67,7 @@ async def list_queues(queues: JobsDep) -> list[QueueSummary]:
     "/{queue}/jobs",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue one job",
+    openapi_extra=BEARER_SECURITY,
     responses={
         200: {"description": "`options.job_id` named an existing job: it is returned, unchanged."},
         **_UNKNOWN_QUEUE,
@@ -75,19 +77,14 @@ async def list_queues(queues: JobsDep) -> list[QueueSummary]:
     },
 )
 async def enqueue(
-    queue: str,
-    body: EnqueueRequest,
-    queues: JobsDep,
-    principal: PrincipalDep,
-    audit: AuditDep,
-    response: Response,
+    queue: str, body: EnqueueRequest, caller: CallerDep, response: Response
 ) -> EnqueuedJob:
-    require_enqueue(principal, queues.known_queue(queue))
-    result = await queues.add_raw(queue, body.data, body.options)
+    require_enqueue(caller.principal, caller.jobs.known_queue(queue))
+    result = await caller.jobs.add_raw(queue, body.data, body.options)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     else:
-        await audit.record("job.enqueued", "job", result.id, resource_name=queue)
+        await caller.audit.record("job.enqueued", "job", result.id, resource_name=queue)
     return _enqueued(queue, result)
 
 
@@ -95,19 +92,17 @@ async def enqueue(
     "/{queue}/jobs:bulk",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Enqueue up to 1,000 jobs at once, all or none",
+    openapi_extra=BEARER_SECURITY,
     responses={**_UNKNOWN_QUEUE, **_FORBIDDEN, **_INVALID, **_ID_IN_USE},
 )
 async def enqueue_bulk(
-    queue: str,
-    body: BulkEnqueueRequest,
-    queues: JobsDep,
-    principal: PrincipalDep,
-    audit: AuditDep,
+    queue: str, body: BulkEnqueueRequest, caller: CallerDep
 ) -> list[EnqueuedJob]:
-    require_enqueue(principal, queues.known_queue(queue))
-    results = await queues.add_bulk_raw(queue, [(job.data, job.options) for job in body.jobs])
+    require_enqueue(caller.principal, caller.jobs.known_queue(queue))
+    jobs = [(job.data, job.options) for job in body.jobs]
+    results = await caller.jobs.add_bulk_raw(queue, jobs)
     created = sum(result.created for result in results)
-    await audit.record("jobs.enqueued", "queue", queue, metadata={"created": created})
+    await caller.audit.record("jobs.enqueued", "queue", queue, metadata={"created": created})
     return [_enqueued(queue, result) for result in results]
 
 

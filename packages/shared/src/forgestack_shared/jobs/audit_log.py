@@ -85,8 +85,10 @@ class AuditLogData(BaseModel):
     @model_validator(mode="after")
     def _storable_text(self) -> "AuditLogData":
         # PostgreSQL text and jsonb cannot hold U+0000: refused here, at enqueue, instead of an
-        # accepted event whose every write attempt then fails in the worker.
-        if _holds_nul(self.model_dump(mode="json")):
+        # accepted event whose every write attempt then fails in the worker. JSON writes U+0000 as
+        # `\u0000`, so text without that sequence (nearly every event) has none; with it (a NUL,
+        # or a literal backslash-u0000), the walk over every string decides.
+        if "\\u0000" in self.model_dump_json() and _holds_nul(self.model_dump(mode="json")):
             raise ValueError("text cannot contain the NUL character (U+0000)")
         return self
 
