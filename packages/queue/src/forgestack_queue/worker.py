@@ -31,7 +31,7 @@ from .keys import QueueKeys, job_key_prefix, queue_key_prefix
 from .limits import QueueLimits
 from .meta import restored
 from .metrics import WorkerMetrics, first_wait_s
-from .outbox import OutcomeWriter
+from .outbox import OutcomeWriter, Refill
 from .producer import known_queues
 from .progress import RedisReporter
 from .runner import (
@@ -121,6 +121,8 @@ class ForgeWorker(_ARQ_WORKER):
         self._grace_s = cancel_grace_ms / 1000
         self._deadlines = Deadlines(self._grace_s, self._on_stuck)
         self._slot_freed = asyncio.Event()
+        self._stopping = False
+        """Set once the claim loop ends: jobs claimed with an outcome from then on are released."""
         self._ended = 0
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
         self._metrics = WorkerMetrics(queue_prefix, self.worker_id)
@@ -146,6 +148,7 @@ class ForgeWorker(_ARQ_WORKER):
             job_key_prefix(self.queue_prefix),
             queue_key_prefix(self.queue_prefix),
             give_up_after_s=self.lease_ms / 1000,
+            refill=Refill(self._refill_wanted, self._claimer.finish_and_claim, self._take_fetched),
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(
@@ -187,6 +190,7 @@ class ForgeWorker(_ARQ_WORKER):
                 if self.burst and idle and not self.tasks:
                     return
         finally:
+            self._stopping = True
             listener.cancel()
             leases.cancel()
             watchdog.cancel()
@@ -267,6 +271,23 @@ class ForgeWorker(_ARQ_WORKER):
                     await self._outcomes.record(job, None)
             raise
 
+    def _refill_wanted(self, freed: int) -> int:
+        """Jobs to claim with outcomes that free `freed` slots: one each while the worker claims.
+        Only those slots: the loop's own claims fill the others, so the two never overbook."""
+        if self._stopping or not self.allow_pick_jobs:
+            return 0
+        return min(freed, self.claim_batch)
+
+    def _take_fetched(self, jobs: list[ClaimedJob]) -> None:
+        """Starts the jobs claimed with outcomes; the ended attempts leave their slots right after.
+        A worker that began stopping meanwhile releases them instead (attempt not spent)."""
+        if self._stopping or not self.allow_pick_jobs:
+            for job in jobs:
+                self._outcomes.submit(job, None)
+            return
+        for job in jobs:
+            self._start(job)
+
     def _start(self, job: ClaimedJob) -> None:
         key = _key(job)
         self._running[key] = job
@@ -331,7 +352,7 @@ class ForgeWorker(_ARQ_WORKER):
             outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
         self._log_outcome(job, log, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
-        await self._outcomes.record(job, outcome)
+        await self._outcomes.record(job, outcome, frees_slot=True)
 
     def _cancel(self, job_id: str) -> None:
         """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here."""
@@ -379,6 +400,7 @@ class ForgeWorker(_ARQ_WORKER):
         hold shutdown for ever: attempts still running a grace after their cancellation are
         released (not spent, as on any shutdown) and abandoned."""
         self.allow_pick_jobs = False
+        self._stopping = True
         if self.tasks:
             for task in self.tasks.values():
                 if not task.cancelling():
