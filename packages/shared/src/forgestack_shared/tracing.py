@@ -1,10 +1,8 @@
 """OpenTelemetry set-up, off by default: with TRACING_ENABLED=false nothing is installed and
-every span the code starts is OpenTelemetry's no-op one."""
+every span the code starts is OpenTelemetry's no-op one. The SDK is imported only when tracing is
+on: it pulls in psutil and its resource detectors, megabytes a process without tracing never uses."""
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
 def configure_tracing(enabled: bool, service_name: str) -> bool:
@@ -13,10 +11,13 @@ def configure_tracing(enabled: bool, service_name: str) -> bool:
     spans are recorded."""
     if not enabled:
         return False
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return True
-    # Imported here: the exporter pulls in an HTTP stack that a process without tracing never needs.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
