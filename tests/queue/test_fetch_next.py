@@ -10,14 +10,17 @@ from urllib.parse import urlparse
 
 import pytest
 from forgestack_queue.claims import Claimer
+from forgestack_queue.job import Job
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
+from forgestack_queue.meta import current_meta, job_meta
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
-from forgestack_queue.runner import ClaimedJob
+from forgestack_queue.runner import ClaimedJob, Handler
 from forgestack_queue.scripts import scripts_for
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, run_burst_worker
 from forgestack_queue.worker import ForgeWorker
+from loguru import logger
 from redis.asyncio import Redis
 
 from tests.queue.owner_index import assert_indexes_agree
@@ -215,6 +218,33 @@ async def test_jobs_fetched_as_the_worker_stops_go_back_unspent(
     assert job is not None and job.state is JobState.COMPLETED and job.attempts_made == 1
     assert probe.tags() == ["a", "b"]
     assert (await queue.get_job(a)).state is JobState.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_a_fetched_job_inherits_nothing_from_the_attempt_before_it(
+    queue: Queue, redis_url: str, queue_prefix: str
+) -> None:
+    """The fetched job is started by the outcome writer, a task the previous attempt created:
+    it must still begin from the worker's own context, not that attempt's request id or meta."""
+    seen: dict[str, dict[str, str]] = {}
+
+    async def handle(job: Job[ProbeData]) -> None:
+        seen[job.data.tag] = dict(current_meta())
+        job.logger.info("running {}", job.data.tag)
+
+    with job_meta(request_id="req-a"):
+        await queue.add(ProbeData(tag="a"), JobOptions(attempts=1))
+    await queue.add(ProbeData(tag="b"), JobOptions(attempts=1))
+    lines: list[dict[str, Any]] = []
+    sink = logger.add(lambda m: lines.append(dict(m.record["extra"])), level="INFO")
+    try:
+        handler = Handler(queue=PROBE, fn=handle, data_model=ProbeData)
+        await run_burst_worker(redis_url, [handler], prefix=queue_prefix, max_jobs=1)
+    finally:
+        logger.remove(sink)
+    assert seen == {"a": {"request_id": "req-a"}, "b": {}}
+    by_job = {extra.get("job_id"): extra for extra in lines if "job_id" in extra}
+    assert len(by_job) == 2
+    assert [extra.get("request_id") for extra in by_job.values()].count("req-a") == 1
 
 
 async def test_a_token_lost_while_lost_claims_are_released_is_kept_for_the_next_release(

@@ -3,10 +3,12 @@ write, so one Lua call records many jobs. The writer is its own task, so a job t
 shutdown still has its outcome written.
 
 Finish and fetch next: with a `Refill`, the write that records outcomes whose slots it frees also
-claims the jobs that take those slots (finish_claim.lua), and hands them over before the ended
-attempts let go of their slots, so a busy worker's slot turns over in one round trip, not two."""
+claims the jobs that take those slots (finish_claim.lua) and hands them over, so a busy worker's
+slot turns over in one round trip, not two. An attempt that ends does not wait for its write:
+its slot stays held (the worker counts it) until the write returns with the slot's next job."""
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +21,9 @@ from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
 
-Entry = tuple[ClaimedJob, Outcome | None, asyncio.Future[None], bool]
-"""(job, outcome or None for released, done once stored, whether its slot wants a next job)"""
+Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool]
+"""(job, outcome or None for released, done once stored (when someone waits), whether it holds a
+slot that the write frees)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +34,9 @@ class Refill:
     """How many jobs to claim with a write whose outcomes free that many slots (0: none)."""
     finish_and_claim: Callable[[list[Any], int], Awaitable[tuple[list[int], list[ClaimedJob]]]]
     """finish.lua's call with these arguments, claiming up to that many jobs: its reply, the jobs."""
-    fetched: Callable[[list[ClaimedJob]], None]
-    """Takes the claimed jobs: starts them, or releases them when the worker is stopping."""
+    written: Callable[[list[ClaimedJob], int], None]
+    """After every write, stored or not: the jobs claimed with it (to start, or to release when
+    the worker is stopping) and how many slots its outcomes held, now free for them."""
 
 
 def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
@@ -67,25 +71,33 @@ class OutcomeWriter:
         self._give_up_after_s = give_up_after_s
         self._outbox: list[Entry] = []
         self._writer: asyncio.Task[None] | None = None
+        self._context = contextvars.copy_context()
+        """The writer's own (its creator's, not the attempt's that happens to start it): its log
+        lines carry no other job's request id."""
 
     def submit(
-        self, job: ClaimedJob, outcome: Outcome | None, *, frees_slot: bool = False
-    ) -> "asyncio.Future[None]":
-        """Queues the outcome for the next write; the future is done once it is stored (or could
-        not be: the lease then recovers the job). For callers that cannot wait, like the
-        watchdog recording an attempt whose handler ignores cancellation. `frees_slot`: the
-        caller's slot is free once the future is done, so the write may claim its next job."""
-        done = asyncio.get_running_loop().create_future()
+        self,
+        job: ClaimedJob,
+        outcome: Outcome | None,
+        *,
+        frees_slot: bool = False,
+        done: "asyncio.Future[None] | None" = None,
+    ) -> None:
+        """Queues the outcome for the next write, for callers that do not wait for it: an ended
+        attempt (`frees_slot`: its slot is free once the write returns, which may claim the
+        slot's next job), the watchdog recording an attempt whose handler ignores cancellation.
+        `done`, if given, is set once the outcome is stored (or could not be: the lease then
+        recovers the job)."""
         self._outbox.append((job, outcome, done, frees_slot))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_all())
-        return done
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_all(), context=self._context.copy()
+            )
 
-    async def record(
-        self, job: ClaimedJob, outcome: Outcome | None, *, frees_slot: bool = False
-    ) -> None:
+    async def record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
         """Returns once the outcome is stored (or could not be: the lease then recovers the job)."""
-        done = self.submit(job, outcome, frees_slot=frees_slot)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.submit(job, outcome, done=done)
         try:
             await asyncio.shield(done)
         except asyncio.CancelledError:
@@ -108,21 +120,20 @@ class OutcomeWriter:
                     [_row(job, outcome) for job, outcome, _, _ in batch], want
                 )
             except Exception:
-                # Never leave a job task waiting: it would hold its slot and block shutdown.
+                # Never leave a caller waiting or a slot held: either would block shutdown.
                 logger.exception(
                     "{} outcomes not recorded: those jobs stay active until their lease expires",
                     len(batch),
                 )
                 kept = [1] * len(batch)
-            if fetched and self._refill is not None:
-                # Before the ended attempts' futures: their slots pass straight to the new jobs.
-                self._refill.fetched(fetched)
+            if self._refill is not None:
+                self._refill.written(fetched, freed)
             for (job, _, done, _), ok in zip(batch, kept, strict=True):
                 if not ok:
                     logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
                         "lease lost before the attempt ended: its outcome was discarded"
                     )
-                if not done.done():
+                if done is not None and not done.done():
                     done.set_result(None)
 
     async def _write(self, rows: list[list[Any]], want: int) -> tuple[list[int], list[ClaimedJob]]:
