@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+import scaling
 from fsbench import counters, machine, phases
 from fsbench.enqueue import enqueue
 from fsbench.report import Results, console_table, forge_options_text, markdown
@@ -156,6 +157,7 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--no-scaling", action="store_true", help="skip bench/scaling.py's phases")
     args = parser.parse_args()
 
     plan = QUICK if args.quick else FULL
@@ -186,12 +188,20 @@ def main() -> int:
         kind = server.kind
         log(f"Redis {redis_version} ({kind}) on a loopback port; plan {plan}")
         results = asyncio.run(run_all(server, plan))
+        scale = None
+        if not args.no_scaling:
+            scale_plan = scaling.QUICK if args.quick else scaling.FULL
+            scale = asyncio.run(scaling.measure(server, scale_plan, None))
     elapsed = time.monotonic() - t0
     changed = machine.job_layer_fingerprint(HERE.parent) != fingerprint
     if changed:
         log("WARNING: the job layer changed on disk during the run: figures mix versions, rerun")
     table = console_table(results)
     print("\n" + table)
+    scale_text = ""
+    if scale is not None:
+        scale_text = scaling.section(scale, [f"Load average after: {machine.load_average()}"])
+        print(scale_text)
     if args.no_write:
         return 0
     notes = [
@@ -221,6 +231,8 @@ def main() -> int:
             plan=plan_notes(plan, args.quick, len(results.enqueue["forge"])),
         )
     )
+    if scale_text:
+        scaling.write_section(args.output, scale_text)
     log(f"wrote {args.output.name}")
     return 0
 
