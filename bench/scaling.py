@@ -299,13 +299,14 @@ def _med(res: ScaleResults, tree: Tree, label: str, attr: str) -> float:
     return statistics.median(getattr(r, attr) for r in res.drains[(tree.label, label)])
 
 
-def ceiling(res: ScaleResults, tree: Tree, label: str) -> float:
+def ceiling(res: ScaleResults, tree: Tree, label: str, *, left: bool = False) -> float:
     """The CPU-bound ceiling (the main bench's): the machine's CPUs over the worker + Redis CPU
-    each job cost in this drain."""
+    each job cost in this drain; `left`: only the CPUs other work on the machine left free."""
     per_job_us = _med(res, tree, label, "cpu_per_job_us") + _med(
         res, tree, label, "redis_cpu_per_job_us"
     )
-    return CPUS * 1e6 / per_job_us
+    cpus = CPUS - _med(res, tree, label, "other_cores") if left else CPUS
+    return max(cpus, 0.01) * 1e6 / per_job_us
 
 
 CPUS = os.cpu_count() or 1
@@ -323,6 +324,7 @@ class Figures:
     of_ideal100: float
     cpu_rate: float
     cpu_ceiling: float
+    cpu_ceiling_left: float
     start_forge: float
     start_arq: float
 
@@ -343,6 +345,7 @@ def figures(res: ScaleResults, tree: Tree) -> Figures:
         of_ideal100=_rate(res, tree, "io 1x100") / by["io 1x100"].ideal,
         cpu_rate=_rate(res, tree, "cpu 2x100"),
         cpu_ceiling=ceiling(res, tree, "cpu 2x100"),
+        cpu_ceiling_left=ceiling(res, tree, "cpu 2x100", left=True),
         start_forge=statistics.median(res.starts[(tree.label, "forge")]),
         start_arq=statistics.median(res.starts[(tree.label, "arq")]),
     )
@@ -411,6 +414,11 @@ def section(res: ScaleResults, notes: list[str]) -> str:
             _verdict(mine.of_ceiling >= CEILING_TARGET),
         ),
         row(
+            f"the same against the CPUs other work left free (ceiling x free CPUs / {CPUS}) [d]",
+            "",
+            lambda x: f"{x.cpu_rate / x.cpu_ceiling_left:.0%} (ceiling {x.cpu_ceiling_left:,.0f})",
+        ),
+        row(
             "Start-up to first claim: `arq worker.WorkerSettings` (s) [c]",
             f"<= {START_TARGET_S} s",
             lambda x: f"{x.start_forge:.3f}",
@@ -467,6 +475,8 @@ the rate at {CPUS} / (worker + Redis CPU per job) whatever the number of process
 N x the one-process rate is above that ceiling, linear scaling cannot be shown on this machine:
 this row compares the rate with what the machine allows.
 [b] The main bench's ceiling, from the worker and Redis CPU per job of this same drain.
+[d] Other processes kept CPUs busy during the drains (the last columns below, from /proc/stat):
+what the workers and Redis could have had is the machine's CPUs less that.
 [c] From `exec` of `python -m arq <module>.WorkerSettings` (the command `uv run arq` runs, without
 uv's own start) to the server time the waiting job was claimed (`processed_at`; arq: the job's
 `start_time`), with bytecode compiled (one unmeasured start of each first). The product's worker

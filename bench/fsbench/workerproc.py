@@ -60,13 +60,24 @@ class TimedArqWorker(Worker):
         STATE.last_end = time.time()
 
 
+_WRITE_HOOK = callable(getattr(ForgeWorker, "_after_write", None))
+"""Whether this job layer's attempts end before their outcome is stored (finish and fetch next);
+a baseline revision's may predate it (`bench/scaling.py --baseline-rev`)."""
+
+
 class TimedForgeWorker(ForgeWorker):
     """ForgeWorker, plus one timestamp when each write of outcomes returns (an attempt's task ends
-    before its outcome is stored; the write that stores it claims the slot's next job)."""
+    before its outcome is stored; the write that stores it claims the slot's next job). An older
+    job layer's task waits for its write: there, when each attempt's task is done."""
 
     def _after_write(self, jobs: list[ClaimedJob], freed: int) -> None:
         super()._after_write(jobs, freed)
         STATE.last_end = time.time()
+
+    def _done(self, key: str) -> None:
+        super()._done(key)
+        if not _WRITE_HOOK:
+            STATE.last_end = time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +104,8 @@ def _build(system: System, pool: ArqRedis, spec: WorkerSpec) -> Worker:
             poll_delay=system.poll_delay_s,
             handle_signals=False,
         )
-    if not callable(getattr(ForgeWorker, "_after_write", None)):
-        raise RuntimeError(
-            "ForgeWorker._after_write is gone: update TimedForgeWorker's end-of-job hook"
-        )
+    if not _WRITE_HOOK and not callable(getattr(ForgeWorker, "_done", None)):
+        raise RuntimeError("ForgeWorker has neither end-of-job hook TimedForgeWorker stamps from")
     return TimedForgeWorker(
         handlers=[Handler(queue=QUEUE, fn=forge_noop, data_model=BenchData)],
         redis_pool=pool,
