@@ -71,7 +71,7 @@ async def _memory(redis: Redis, queue: Queue) -> None:
     key, k, scripts = queue.keys.job(job_id), queue.keys, scripts_for(redis)
     waiting = await redis.memory_usage(key, samples=0)
     reply = await scripts.claim(
-        keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
+        keys=list(k.claim_keys),
         args=[job_key_prefix(queue.prefix), 1, 30_000, "w", 0, queue.name],
     )
     token = reply[2][7].decode()

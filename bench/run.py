@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+import fairness
 import scaling
 from fsbench import counters, machine, phases
 from fsbench.enqueue import enqueue
@@ -157,6 +158,9 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--no-fairness", action="store_true", help="skip bench/fairness.py's phases"
+    )
     parser.add_argument("--no-scaling", action="store_true", help="skip bench/scaling.py's phases")
     args = parser.parse_args()
 
@@ -188,6 +192,10 @@ def main() -> int:
         kind = server.kind
         log(f"Redis {redis_version} ({kind}) on a loopback port; plan {plan}")
         results = asyncio.run(run_all(server, plan))
+        fair = None
+        if not args.no_fairness:
+            fair_plan = fairness.QUICK if args.quick else fairness.FULL
+            fair = asyncio.run(fairness.measure(server, fair_plan, None))
         scale = None
         if not args.no_scaling:
             scale_plan = scaling.QUICK if args.quick else scaling.FULL
@@ -198,6 +206,8 @@ def main() -> int:
         log("WARNING: the job layer changed on disk during the run: figures mix versions, rerun")
     table = console_table(results)
     print("\n" + table)
+    fair_text = fairness.section(fair, fairness.notes()) if fair else ""
+    print(fair_text)
     scale_text = ""
     if scale is not None:
         scale_text = scaling.section(scale, [f"Load average after: {machine.load_average()}"])
@@ -231,6 +241,8 @@ def main() -> int:
             plan=plan_notes(plan, args.quick, len(results.enqueue["forge"])),
         )
     )
+    if fair_text:
+        fairness.write_section(args.output, fair_text)
     if scale_text:
         scaling.write_section(args.output, scale_text)
     log(f"wrote {args.output.name}")

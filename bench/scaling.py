@@ -367,7 +367,7 @@ def section(res: ScaleResults, notes: list[str]) -> str:
 
     header = " | ".join(t.label for t in res.trees)
     rows = [
-        f"| measure | target | {header} | this tree |",
+        f"| measure | target | {header} | verdict (this tree) |",
         "| --- | --- | " + " | ".join("---:" for _ in res.trees) + " | --- |",
         row(
             f"I/O-bound drain, 1 process x {IO_SLOTS} slots (jobs/s; % of ideal "
@@ -475,13 +475,13 @@ the rate at {CPUS} / (worker + Redis CPU per job) whatever the number of process
 N x the one-process rate is above that ceiling, linear scaling cannot be shown on this machine:
 this row compares the rate with what the machine allows.
 [b] The main bench's ceiling, from the worker and Redis CPU per job of this same drain.
-[d] Other processes kept CPUs busy during the drains (the last columns below, from /proc/stat):
-what the workers and Redis could have had is the machine's CPUs less that.
 [c] From `exec` of `python -m arq <module>.WorkerSettings` (the command `uv run arq` runs, without
 uv's own start) to the server time the waiting job was claimed (`processed_at`; arq: the job's
 `start_time`), with bytecode compiled (one unmeasured start of each first). The product's worker
 runs with its defaults (SQLite fallback, no SMTP), as `forgestack dev` starts it; with PostgreSQL
-it also opens one connection and checks the login's role before the first claim.
+it also connects to check the login's role (at import, and again as on_startup opens its pool).
+[d] Other processes kept CPUs busy during the drains (the last columns below, from /proc/stat):
+what the workers and Redis could have had is the machine's CPUs less that.
 
 I/O-bound jobs await {SLEEP_MS:g} ms (`asyncio.sleep`) after noting their start; the no-op drain
 is the main bench's. Every drain queues its jobs first (catalog defaults of a real queue), then

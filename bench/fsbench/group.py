@@ -2,6 +2,7 @@
 
 import multiprocessing
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
@@ -12,7 +13,11 @@ _CTX = multiprocessing.get_context("spawn")
 
 
 class WorkerGroup:
-    def __init__(self, spec: WorkerSpec, count: int) -> None:
+    def __init__(
+        self, spec: WorkerSpec | Any, count: int, target: Callable[..., None] = worker_process
+    ) -> None:
+        """`target(spec, ready, start, mark, stop, out)` runs in each process (workerproc's by
+        default; another module's worker must follow the same protocol)."""
         self.spec = spec
         self.ready = [_CTX.Event() for _ in range(count)]
         self.start_signal = _CTX.Event()
@@ -21,7 +26,7 @@ class WorkerGroup:
         self.out: Any = _CTX.Queue()
         self.procs: list[BaseProcess] = [
             _CTX.Process(
-                target=worker_process,
+                target=target,
                 args=(spec, ready, self.start_signal, self.mark_signal, self.stop_signal, self.out),
                 daemon=True,
             )

@@ -4,6 +4,7 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,14 +44,16 @@ async def drain(
     jobs: int,
     procs: int,
     *,
+    filler: Callable[[System, str, int], Awaitable[None]] = fill,
     max_jobs: int | None = None,
     sleep_ms: float = 0.0,
 ) -> DrainResult:
-    """Queue `jobs`, then release `procs` burst workers at once; time until the last job ended.
-    `max_jobs`: slots per process (None: the system's); `sleep_ms`: each job's await."""
+    """Queue `jobs` (with `filler`: by default unowned, one producer), then release `procs` burst
+    workers at once; time until the last job ended. `max_jobs`: slots per process (None: the
+    system's); `sleep_ms`: each job's await."""
     ctl = server.control()
     ctl.flushall()
-    await fill(system, server.url, jobs)
+    await filler(system, server.url, jobs)
     spec = WorkerSpec(system.key, server.url, burst=True, max_jobs=max_jobs, sleep_ms=sleep_ms)
     load = os.getloadavg()[0]
     with WorkerGroup(spec, procs) as group:

@@ -70,8 +70,8 @@ class TimedForgeWorker(ForgeWorker):
     before its outcome is stored; the write that stores it claims the slot's next job). An older
     job layer's task waits for its write: there, when each attempt's task is done."""
 
-    def _after_write(self, jobs: list[ClaimedJob], freed: int) -> None:
-        super()._after_write(jobs, freed)
+    def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
+        super()._after_write(ended, jobs, freed)
         STATE.last_end = time.time()
 
     def _done(self, key: str) -> None:

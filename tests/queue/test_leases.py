@@ -18,7 +18,7 @@ async def _claim_as_dead_worker(queue: Queue, lease_ms: int) -> list[bytes]:
     """What a worker does just before it is SIGKILLed: claims, then never reports back."""
     k = queue.keys
     reply = await scripts_for(queue.redis).claim(
-        keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
+        keys=list(k.claim_keys),
         args=[job_key_prefix(queue.prefix), 1, lease_ms, "dead", 0, PROBE],
     )
     return list(reply[2])

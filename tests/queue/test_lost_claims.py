@@ -96,7 +96,7 @@ async def test_undoing_a_lost_claim_keeps_the_owner_index_in_step(
     await assert_indexes_agree(redis, queue.keys)
     token = claimed.token.rsplit(":", 1)[0]
     released = await scripts.release_claim(
-        keys=[queue.keys.wait, queue.keys.active, queue.keys.seq, queue.keys.marker],
+        keys=list(queue.keys.release_keys),
         args=[job_key_prefix(queue_prefix), token],
     )
     assert released == 1

@@ -1,5 +1,6 @@
-"""Issue 14 points 7 and 8: FIFO survives the old 32-bit sequence wrap; delayed jobs due in one
-millisecond are promoted in the order they were added."""
+"""Issue 14 points 7 and 8: FIFO survives the old 32-bit sequence wrap (run order now comes from
+the fair order's tags, which must not wrap there either); delayed jobs due in one millisecond are
+promoted in the order they were added."""
 
 import asyncio
 
@@ -14,7 +15,7 @@ from tests.queue.probe import Probe, ProbeData
 async def test_fifo_holds_across_the_old_32_bit_sequence_wrap(
     queue: Queue, probe: Probe, redis_url: str
 ) -> None:
-    await queue.redis.set(queue.keys.seq, 2**32 - 3)
+    await queue.redis.hset(queue.keys.fair, mapping={"last:0": 2**32 - 3, "last:1": 2**32 - 3})
     for i in range(6):
         await queue.add(ProbeData(tag=str(i)), JobOptions(priority=1))
         await queue.add(ProbeData(tag=f"n{i}"))

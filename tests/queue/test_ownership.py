@@ -92,11 +92,12 @@ async def test_the_operator_sees_every_owners_jobs_by_full_id(
     await queue_b.add(ProbeData(tag="b"), JobOptions(job_id="k"))
     unowned = await queue.add(ProbeData(tag="ops"))
     page = await queue.get_jobs(JobState.WAITING)
-    assert [(j.id, j.owner) for j in page.jobs] == [
+    # Listed in run order: the three owners' first jobs share one turn (test_fairness.py).
+    assert {(j.id, j.owner) for j in page.jobs} == {
         (f"{ORG_A}~k", ORG_A),
         (f"{ORG_B}~k", ORG_B),
         (unowned.id, None),
-    ]
+    }
     job = await find_job(redis, f"{ORG_B}~k", prefix=queue_prefix)
     assert job is not None and job.data["tag"] == "b"
     await queue.remove(f"{ORG_A}~k")

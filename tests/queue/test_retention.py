@@ -18,7 +18,7 @@ async def _lose_claims(queue: Queue, want: int) -> None:
     """Claims as a worker that is then SIGKILLed, and waits out the lease."""
     k = queue.keys
     await scripts_for(queue.redis).claim(
-        keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
+        keys=list(k.claim_keys),
         args=[job_key_prefix(queue.prefix), want, 50, "dead", 0, PROBE],
     )
     await asyncio.sleep(0.1)

@@ -24,7 +24,7 @@ async def _fail_by_lease_expiry(queue: Queue, n: int, probe: Probe, redis_url: s
         await queue.add(ProbeData(tag=f"lost-{i}"), KEEP_EVERY_FAILURE)
     k = queue.keys
     await scripts_for(queue.redis).claim(
-        keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
+        keys=list(k.claim_keys),
         args=[job_key_prefix(queue.prefix), n, 50, "dead", 0, PROBE],
     )
     await asyncio.sleep(0.1)

@@ -106,3 +106,39 @@ def test_create_pool_options_and_helpers_we_call_exist() -> None:
     assert {"retry", "job_serializer", "job_deserializer"} <= set(params)
     for helper in ("timestamp_ms", "to_ms", "to_unix_ms"):
         assert callable(getattr(arq.utils, helper)), helper
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def test_arqs_own_keys_and_formats_the_intake_reads_and_writes() -> None:
+    """A plain pool's calls (forgestack_queue.arq_intake): arq's key names, its job record and
+    result dictionaries, and the order in which its `Job.status()` reads them."""
+    import arq.constants as c
+
+    assert (c.default_queue_name, c.job_key_prefix, c.in_progress_key_prefix) == (
+        "arq:queue",
+        "arq:job:",
+        "arq:in-progress:",
+    )
+    assert (c.result_key_prefix, c.retry_key_prefix) == ("arq:result:", "arq:retry:")
+    raw = arq.jobs.serialize_job("f", (1,), {"k": 2}, 3, 1000, serializer=_same)  # type: ignore[arg-type]
+    assert raw == {"t": 3, "f": "f", "a": (1,), "k": {"k": 2}, "et": 1000}
+    call = arq.jobs.deserialize_job_raw(raw, deserializer=_same)  # type: ignore[arg-type]
+    assert call == ("f", (1,), {"k": 2}, 3, 1000)
+    params = list(inspect.signature(arq.jobs.serialize_result).parameters)
+    assert params == [
+        "function", "args", "kwargs", "job_try", "enqueue_time_ms", "success", "result",
+        "start_ms", "finished_ms", "ref", "queue_name", "job_id", "serializer",
+    ]  # fmt: skip
+    status = inspect.getsource(arq.jobs.Job.status)
+    order = ["result_key_prefix", "in_progress_key_prefix", "zscore(self._queue_name"]
+    assert [status.index(part) for part in order] == sorted(status.index(p) for p in order)
+    enqueue = inspect.getsource(arq.connections.ArqRedis.enqueue_job)
+    assert "pipe.exists(job_key, result_key_prefix + job_id)" in enqueue
+    assert "pipe.psetex(job_key, expires_ms, job)" in enqueue
+    assert "pipe.zadd(_queue_name, {job_id: score})" in enqueue
+    # arq's own Worker (the module name may already be bound to ours by another test).
+    worker = inspect.signature(_ARQ_WORKER).parameters
+    assert {"poll_delay", "keep_result", "keep_result_forever", "queue_name"} <= set(worker)

@@ -43,7 +43,7 @@ async def _old_failure_by_lease_expiry(redis: Redis, prefix: str, redis_url: str
     added = await queue.add({"user_id": "u", "action": "ok"}, JobOptions(attempts=1))
     k = queue.keys
     await scripts_for(redis).claim(
-        keys=[k.wait, k.delayed, k.active, k.seq, k.failed],
+        keys=list(k.claim_keys),
         args=[job_key_prefix(prefix), 1, 50, "dead", 0, "my-new-job"],
     )
     await asyncio.sleep(0.1)

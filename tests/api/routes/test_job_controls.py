@@ -90,7 +90,11 @@ async def test_queue_controls_are_for_the_operator_only(
 
 
 async def test_the_operator_pauses_and_limits_a_queue_and_everyone_sees_it(world: World) -> None:
-    limits = {"rate_limit": {"max": 10, "duration_ms": 1000}, "concurrency": 3}
+    limits = {
+        "rate_limit": {"max": 10, "duration_ms": 1000},
+        "concurrency": 3,
+        "per_owner": {"rate_limit": None, "concurrency": 1},
+    }
     for method, suffix, body in [("POST", "/pause", None), ("PUT", "/limits", limits)]:
         response = await world.call("operator", method, f"{QUEUE}{suffix}", json=body)
         assert response.status_code == 204, response.text

@@ -120,7 +120,8 @@ def prepare_dev_database(stack: "DevStack") -> None:
         raise DevError(f"database setup failed on {shown(owner_url)}: {exc}") from exc
     stack.report("Schema", f"migrated to revision {revision}")
     if issued is None:
-        stack.report("Org API keys", "exist already (new ones: forgestack api-keys create)")
+        new_ones = f"forgestack api-keys create --org {DEV_ORG}"
+        stack.report("Org API keys", f"exist already (new ones: {new_ones})")
     else:
         stack.report(f"Org '{DEV_ORG}' admin key", f"{issued.secret} (shown once)")
 

@@ -9,8 +9,8 @@ from .runner import Handler
 
 
 def arq_function(handler: Handler[Any, Any]) -> Function:
-    """ForgeWorker runs jobs through its own claim path and never calls this through arq's; a job
-    put in arq's own queue by a plain `ArqRedis` is not served, and says so if arq runs it."""
+    """ForgeWorker runs jobs through its own claim path and never through arq's run loop (calls a
+    plain `ArqRedis` puts in arq's own queue come in through arq_intake); says so if arq runs it."""
 
     async def not_served(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError(

@@ -102,11 +102,13 @@ class FunctionHandler(Handler[Any, Any]):
         if extra.expires_at is not None and timestamp_ms() > extra.expires_at:
             expired = datetime.fromtimestamp(extra.expires_at / 1000, UTC).isoformat()
             return failure(opts, UnrecoverableError(f"job expired at {expired} (arq _expires)"))
+        # A call taken from arq's own queue was enqueued when arq's client wrote it.
+        enqueued_ms = extra.enqueued_at or claimed.created_at_ms
         job_ctx = {
             **ctx,
             "job_id": claimed.id,
             "job_try": claimed.attempt + spent,
-            "enqueue_time": datetime.fromtimestamp(claimed.created_at_ms / 1000, UTC),
+            "enqueue_time": datetime.fromtimestamp(enqueued_ms / 1000, UTC),
             "score": claimed.created_at_ms + opts.delay,
             "redis": self._enqueuing_pool(ctx.get("redis")),
         }

@@ -19,6 +19,7 @@ from arq.jobs import Job, JobDef, JobResult, JobStatus, ResultNotFound
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from .arq_wire import call_of
 from .keys import QueueKeys, job_key_prefix
 from .records import JobRecord, record_from_hash
 from .states import JobState
@@ -133,11 +134,7 @@ _EPOCH = datetime.fromtimestamp(0, tz=UTC)
 
 def _job_def(record: JobRecord, typed: Any) -> JobDef:
     """args/kwargs as arq would show them: an arq-style call's own, else the payload as one arg."""
-    data = record.data
-    if isinstance(data, dict) and set(data) == {"args", "kwargs"}:
-        args, kwargs = tuple(data["args"]), dict(data["kwargs"])
-    else:
-        args, kwargs = (data,), {}
+    args, kwargs = call_of(record.data)
     base: dict[str, Any] = {
         "function": record.name,
         "args": args,

@@ -89,7 +89,8 @@ class ForgeArqRedis(ArqRedis):
         if _defer_until and _defer_by:
             raise RuntimeError("use either 'defer_until' or 'defer_by' or neither, not both")
         contract = self.contracts.get(function)
-        data = _payload(function, contract, args, kwargs)
+        model = None if contract is None else contract.data_model
+        data = payload_for(function, model, args, kwargs)
         now = timestamp_ms()
         run_at = (
             to_unix_ms(_defer_until) if _defer_until is not None else now + (to_ms(_defer_by) or 0)
@@ -129,23 +130,24 @@ class ForgeArqRedis(ArqRedis):
         )
 
 
-def _payload(
+def payload_for(
     function: str,
-    contract: QueueContract | None,
+    data_model: type[BaseModel] | None,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    if contract is None:
+    """A typed queue's one payload, validated (TypeError or ValidationError); else arq's call."""
+    if data_model is None:
         return {"args": list(args), "kwargs": kwargs}
     if args and (kwargs or len(args) > 1):
         raise TypeError(
-            f"{function!r} takes one {contract.data_model.__name__}: pass it, a dict, "
+            f"{function!r} takes one {data_model.__name__}: pass it, a dict, "
             "or its fields as keyword arguments"
         )
     raw = args[0] if args else kwargs
     if isinstance(raw, BaseModel):
         raw = raw.model_dump()
-    return contract.data_model.model_validate(raw)  # the producer writes it as JSON
+    return data_model.model_validate(raw)  # the producer writes it as JSON
 
 
 async def create_pool(

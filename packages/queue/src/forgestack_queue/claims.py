@@ -38,10 +38,8 @@ class Claimer:
         self._worker_id = worker_id
         self._lease_ms = lease_ms
         keys = [QueueKeys(queue_prefix, q) for q in queues]
-        self._claim_keys = [
-            key for k in keys for key in (k.wait, k.delayed, k.active, k.seq, k.failed)
-        ]
-        self._release_keys = [key for k in keys for key in (k.wait, k.active, k.seq, k.marker)]
+        self._claim_keys = [key for k in keys for key in k.claim_keys]
+        self._release_keys = [key for k in keys for key in k.release_keys]
         self._limit_args = [
             n for q in queues for n in (limits or {}).get(q, NO_LIMITS).claim_args()
         ]

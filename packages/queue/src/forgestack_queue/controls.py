@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from .keys import QueueKeys
-from .limits import QueueLimits, RateLimit
+from .limits import OwnerLimits, QueueLimits, RateLimit, limit_values
 
 _LIMIT_FIELDS = ("max", "duration_ms", "concurrency")
+_OWNER_FIELDS = tuple(f"owner_{name}" for name in _LIMIT_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +39,15 @@ class QueueControls:
 
     async def set_limits(self, limits: QueueLimits) -> None:
         """Replaces the catalog's limits until `clear_limits`; a None field means no such limit."""
-        rate = limits.rate_limit
-        values = {
-            "max": rate.max if rate else 0,
-            "duration_ms": rate.duration_ms if rate else 0,
-            "concurrency": limits.concurrency or 0,
-        }
+        owner = limits.per_owner or OwnerLimits()
+        values = dict(
+            zip(
+                _LIMIT_FIELDS + _OWNER_FIELDS,
+                limit_values(limits.rate_limit, limits.concurrency)
+                + limit_values(owner.rate_limit, owner.concurrency),
+                strict=True,
+            )
+        )
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.ctl, mapping=values)
             pipe.zadd(self._keys.marker, {"0": 0})  # a loosened limit may let jobs run now
@@ -51,7 +55,7 @@ class QueueControls:
 
     async def clear_limits(self) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self._keys.ctl, *_LIMIT_FIELDS)
+            pipe.hdel(self._keys.ctl, *_LIMIT_FIELDS, *_OWNER_FIELDS)
             pipe.zadd(self._keys.marker, {"0": 0})
             await pipe.execute()
 
@@ -60,12 +64,22 @@ class QueueControls:
         fields = {k.decode(): int(v) for k, v in raw.items() if v.isdigit()}
         override = None
         if "max" in fields or "concurrency" in fields:
-            rate = None
-            if fields.get("max", 0) > 0 and fields.get("duration_ms", 0) > 0:
-                rate = RateLimit(max=fields["max"], duration_ms=fields["duration_ms"])
-            override = QueueLimits(rate_limit=rate, concurrency=fields.get("concurrency") or None)
+            owner = OwnerLimits(
+                rate_limit=_rate(fields, "owner_"),
+                concurrency=fields.get("owner_concurrency") or None,
+            )
+            override = QueueLimits(
+                rate_limit=_rate(fields, ""),
+                concurrency=fields.get("concurrency") or None,
+                per_owner=owner if owner != OwnerLimits() else None,
+            )
         return QueueControl(
             paused="paused" in fields,
             limits_override=override,
             held_until_ms=fields.get("hold_until", 0),
         )
+
+
+def _rate(fields: dict[str, int], prefix: str) -> RateLimit | None:
+    most, window = fields.get(f"{prefix}max", 0), fields.get(f"{prefix}duration_ms", 0)
+    return RateLimit(max=most, duration_ms=window) if most > 0 and window > 0 else None

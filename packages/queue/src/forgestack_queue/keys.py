@@ -77,6 +77,22 @@ class QueueKeys:
         return self._k("seq")
 
     @property
+    def fair(self) -> str:
+        """Hash of the fair order's clocks and the unowned jobs' last tags (_prelude.lua
+        fair_score)."""
+        return self._k("fair")
+
+    @property
+    def claim_keys(self) -> tuple[str, str, str, str]:
+        """claim.lua's KEYS for this queue, in its order."""
+        return (self.wait, self.delayed, self.active, self.failed)
+
+    @property
+    def release_keys(self) -> tuple[str, str, str]:
+        """release_claim.lua's KEYS for this queue, in its order."""
+        return (self.wait, self.active, self.marker)
+
+    @property
     def marker(self) -> str:
         """Idle workers block on this sorted set; every add puts one member in it to wake one."""
         return self._k("marker")

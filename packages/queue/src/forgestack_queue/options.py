@@ -6,8 +6,8 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_PRIORITY = 2**10
-"""Priorities share a sorted-set score with a 43-bit FIFO sequence (_prelude.lua run_score): 10
-bits keep the score exact in a double, and the sequence does not wrap in practice."""
+"""Priorities share a sorted-set score with a 43-bit fair-order tag (_prelude.lua fair_score): 10
+bits keep the score exact in a double, and the tags do not wrap in practice."""
 
 DAY_MS = 24 * 3600 * 1000
 MAX_DELAY_MS = 365 * DAY_MS
@@ -88,7 +88,8 @@ def retention_limits(rule: Retention) -> tuple[int, int]:
 
 class ArqCallOptions(BaseModel):
     """What arq's `enqueue_job(_expires=, _job_try=)` asked for; enforced by the handlers built
-    from arq `Function`s (forgestack_queue.arq_functions)."""
+    from arq `Function`s (forgestack_queue.arq_functions). Jobs taken from arq's own queue (a
+    plain arq pool, forgestack_queue.arq_intake) also say where to answer and how."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,6 +97,21 @@ class ArqCallOptions(BaseModel):
         default=None, ge=0, description="Epoch ms after which no attempt starts (arq `_expires`)."
     )
     job_try: int = Field(default=1, ge=1, description="arq's try number of the first attempt.")
+    queue_name: str | None = Field(
+        default=None,
+        description="arq's queue (sorted set) the job was taken from; its outcome is written to "
+        "arq's result key for a plain arq pool's `Job`.",
+    )
+    arq_id: str | None = Field(default=None, description="The job's id in arq's keys.")
+    enqueued_at: int | None = Field(
+        default=None, ge=0, description="arq's enqueue time (epoch ms), which identifies the call."
+    )
+    pickle: bool = Field(default=False, description="The call was pickled: answer in pickle.")
+    defect: str | None = Field(
+        default=None,
+        description="Why the call cannot run (invalid payload, unknown function, refused "
+        "serializer): the job fails with this reason at its first claim, without running.",
+    )
 
 
 class JobOptions(BaseModel):

@@ -34,9 +34,10 @@ class Refill:
     """How many jobs to claim with a write whose outcomes free that many slots (0: none)."""
     finish_and_claim: Callable[[list[Any], int], Awaitable[tuple[list[int], list[ClaimedJob]]]]
     """finish.lua's call with these arguments, claiming up to that many jobs: its reply, the jobs."""
-    written: Callable[[list[ClaimedJob], int], None]
-    """After every write, stored or not: the jobs claimed with it (to start, or to release when
-    the worker is stopping) and how many slots its outcomes held, now free for them."""
+    written: Callable[[list[ClaimedJob], list[ClaimedJob], int], None]
+    """After every write, stored or not: the jobs whose outcomes it carried, the jobs claimed
+    with it (to start, or to release when the worker is stopping) and how many slots its
+    outcomes held, now free for them."""
 
 
 def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
@@ -127,7 +128,7 @@ class OutcomeWriter:
                 )
                 kept = [1] * len(batch)
             if self._refill is not None:
-                self._refill.written(fetched, freed)
+                self._refill.written([job for job, *_ in batch], fetched, freed)
             for (job, _, done, _), ok in zip(batch, kept, strict=True):
                 if not ok:
                     logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(

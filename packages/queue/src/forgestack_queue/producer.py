@@ -242,7 +242,7 @@ class Queue(JobActions):
             raise JobNotFoundError(job_id)
         k = self.keys
         moved, state = await self._scripts.retry(
-            keys=[k.failed, k.failed, k.wait, k.seq, k.marker],
+            keys=[k.failed, k.failed, k.wait, k.marker],
             args=[job_key_prefix(self.prefix), k.base, self.name, "one", full],
         )
         if not moved:
@@ -259,7 +259,7 @@ class Queue(JobActions):
         total = 0
         while True:
             moved, _ = await self._scripts.retry(
-                keys=[self._set(JobState.FAILED), k.failed, k.wait, k.seq, k.marker],
+                keys=[self._set(JobState.FAILED), k.failed, k.wait, k.marker],
                 args=[job_key_prefix(self.prefix), k.base, self.name, "bulk", batch],
             )
             total += int(moved)

@@ -37,7 +37,8 @@ class ClaimedJob:
     created_at_ms: int
     token: str
     defect: str | None = None
-    """Why the stored record cannot run (corrupt options); such a job fails without running."""
+    """Why the stored record cannot run (corrupt options, a refused arq call); such a job fails
+    without running."""
     meta: dict[str, str] = field(default_factory=dict)
     """Propagation context of the code that added it (request id, trace parent): `meta.py`."""
 
@@ -50,6 +51,8 @@ class ClaimedJob:
             options = options_from_json(opts or b"{}")
         except PayloadError as exc:
             options, defect = JobOptions(), str(exc)
+        if defect is None and options.arq is not None:
+            defect = options.arq.defect  # a call arq's queue handed over that cannot run
         text = [
             (v or b"").decode("utf-8", "backslashreplace") for v in (job_id, queue, name, token)
         ]

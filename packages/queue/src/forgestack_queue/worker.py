@@ -19,8 +19,10 @@ from arq.cron import CronJob
 from loguru import logger
 from redis.exceptions import RedisError
 
+from .arq_calls import INTAKE_QUEUE
 from .arq_compat import arq_function
 from .arq_functions import handlers_from_functions
+from .arq_intake import ArqIntake, start_intake
 from .arq_pool import QueueContract
 from .cancels import CancelListener
 from .claims import Claimer
@@ -72,6 +74,8 @@ class ForgeWorker(_ARQ_WORKER):
         limits: Mapping[str, QueueLimits] | None = None,
         events_max_len: int | None = None,
         heartbeat_ms: int = 5_000,
+        arq_intake: bool = True,
+        arq_intake_pickle: bool = False,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -102,6 +106,11 @@ class ForgeWorker(_ARQ_WORKER):
         self.claim_batch = claim_batch
         self.burst_horizon_ms = burst_horizon_ms
         self.limits = dict(limits or {})
+        self.queue_contracts = {str(q): c for q, c in (queue_contracts or {}).items()}
+        # Calls a plain arq pool puts in arq's own queue are served too (arq_intake.py).
+        self.arq_intake = arq_intake
+        self.arq_intake_pickle = arq_intake_pickle
+        self._intake: ArqIntake | None = None
         self.worker_id = uuid.uuid4().hex[:12]
         self.events_max_len = events_max_len
         """The cap of each served queue's event stream, written at start-up (None: leave it)."""
@@ -195,6 +204,7 @@ class ForgeWorker(_ARQ_WORKER):
         leases = asyncio.create_task(self._extend_leases())
         watchdog = asyncio.create_task(self._deadlines.run())
         metrics = asyncio.create_task(self._metrics.run(self.pool))
+        self._intake = await start_intake(self) if self.arq_intake else None
         pause = 0.0
         try:
             while True:
@@ -216,6 +226,8 @@ class ForgeWorker(_ARQ_WORKER):
             watchdog.cancel()
             metrics.cancel()
             await self._outcomes.drain()
+            if self._intake is not None:
+                await self._intake.stop()
             await self._metrics.stop(self.pool)
             with contextlib.suppress(RedisError):
                 await self._claimer.release_lost()
@@ -232,7 +244,7 @@ class ForgeWorker(_ARQ_WORKER):
 
     async def _warn_unserved_queues(self) -> None:
         queues = await known_queues(self.pool, prefix=self.queue_prefix)
-        unserved = sorted(set(queues) - set(self._queues))
+        unserved = sorted(set(queues) - set(self._queues) - {INTAKE_QUEUE})
         if unserved:
             logger.warning(
                 "queues with jobs but no handler in this worker: {}", ", ".join(unserved)
@@ -298,10 +310,13 @@ class ForgeWorker(_ARQ_WORKER):
             return 0
         return min(freed, self.claim_batch)
 
-    def _after_write(self, jobs: list[ClaimedJob], freed: int) -> None:
+    def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
         """A write returned: its ended attempts' slots go to the jobs claimed with it. A worker
         that began stopping meanwhile releases those jobs instead (attempt not spent)."""
         self._written += 1
+        if self._intake is not None:
+            for job in ended:
+                self._intake.ended(job)  # a plain arq pool's call is answered at once
         self._finishing -= freed
         if self._stopping or not self.allow_pick_jobs:
             for job in jobs:

@@ -31,8 +31,9 @@ class QueueSpec(Generic[DataT, ResultT]):
     defaults: JobOptions
     limits: QueueLimits = NO_LIMITS
     """Enforced by every worker's claim (a rate limit, a fleet-wide concurrency cap), e.g.
-    `QueueLimits(rate_limit=RateLimit(max=10, duration_ms=1000), concurrency=3)`; an operator
-    may override them at run time (`PUT /api/v1/queues/{queue}/limits`)."""
+    `QueueLimits(rate_limit=RateLimit(max=10, duration_ms=1000), concurrency=3)`, and the same
+    for each organisation's jobs on their own, e.g. `per_owner=OwnerLimits(concurrency=2)`; an
+    operator may override them at run time (`PUT /api/v1/queues/{queue}/limits`)."""
 
 
 MY_NEW_JOB = QueueSpec(

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
         description="Approximate length each queue's event stream is capped at (`XADD MAXLEN ~`); "
         "`0` records no events. Workers apply it to their queues when they start.",
     )
+    worker_arq_pickle: bool = Field(
+        default=False,
+        description="Run calls a plain arq pool pickled (arq's default serializer) into arq's "
+        "own queue. Unpickling runs whatever the writer chose: allow it only when nothing "
+        "untrusted can write to this Redis. Off, such a call fails visibly with the reason.",
+    )
     queue_prefix: str = Field(
         default="fs",
         pattern=r"^[A-Za-z0-9_-]+$",

@@ -1,5 +1,5 @@
--- Prepended to every script at load time (scripts.py): one definition of time, run order,
--- owner indexes and retention.
+-- Prepended to every script at load time (scripts.py): one definition of time, owner indexes,
+-- retention and run order (fair_score, at the end).
 local function num(x) return string.format('%.0f', x) end
 
 -- Server time in ms (and the raw TIME reply): every worker and producer shares one clock.
@@ -13,15 +13,6 @@ end
 local MAX_DUE_DELAY = 31536000000
 local function due_at(now, delay)
   return now + math.min(math.max(delay, 0), MAX_DUE_DELAY)
-end
-
--- A job's score in a wait set: priority first (0, no priority, runs first), then FIFO by a 43-bit
--- sequence. priority < 2^10 keeps the sum below 2^53, exact in a double; 2^43 adds are 278
--- years at 1,000 adds a second, so the sequence does not wrap in practice.
-local SEQ_SPAN = 8796093022208
-local function run_score(priority, seq_key)
-  local seq = redis.call('INCR', seq_key) % SEQ_SPAN
-  return num(priority * SEQ_SPAN + seq)
 end
 
 -- An owned job's id is `<owner>~<local id>` (neither part may contain '~'): the owner comes from
@@ -161,4 +152,254 @@ local function fail_cancelled(key, q, id, from, now)
   redis.call('ZADD', q .. 'failed', num(now), id)
   index_move(q, id, from, 'failed', num(now))
   emit(q, 'failed', id, 'a', made, 'r', CANCELLED)
+end
+
+-- A job's score in a wait set: priority first (0, no priority, runs first), then a 43-bit tag.
+-- priority < 2^10 keeps the sum below 2^53, exact in a double; tags rise by at most one per job
+-- entering a wait set, so 2^43 of them last 278 years at 1,000 a second.
+local SEQ_SPAN = 8796093022208
+
+-- Fair order across owners (start-time fair queueing). Each priority p has a clock: the highest
+-- tag claimed at p (q .. 'fair', field 'clock:<p>'). A job entering the wait set gets the tag
+-- after both the clock and its owner's last waiting tag at p. An owner's burst thus takes tags far
+-- ahead of the clock while another owner's next job lands just past it: claims, which still pop
+-- the lowest score in one ZPOPMIN, take one job of every owner with jobs waiting at p per tag,
+-- whatever the backlogs, so no owner waits behind more than one job per other owner (plus higher
+-- priorities). Tags rise within an owner: FIFO holds per owner and priority. Unowned jobs are one
+-- more owner, their last tag kept in the same hash ('last:<p>'); an owned job's last tag is the
+-- top of its owner's wait index at p, so nothing is left behind when an owner leaves. Reads are
+-- cached for the script call: within one call only this code moves clocks and tags.
+local fair_cache = {}
+local function fair_get(field_key, read)
+  local v = fair_cache[field_key]
+  if v == nil then
+    v = read()
+    fair_cache[field_key] = v
+  end
+  return v
+end
+
+local function fair_clock(q, priority)
+  return fair_get(q .. '\0clock\0' .. priority, function()
+    local clock = tonumber(redis.call('HGET', q .. 'fair', 'clock:' .. priority))
+    if clock then return clock end
+    -- First use of the priority. A queue from before the fair order has jobs waiting with tags
+    -- from its old add counter (q .. 'seq'): the clock starts at the first of them, so new
+    -- owners take turns with that backlog instead of all running before it.
+    local lo = priority * SEQ_SPAN
+    local head = redis.call('ZRANGEBYSCORE', q .. 'wait', num(lo), '(' .. num(lo + SEQ_SPAN),
+      'WITHSCORES', 'LIMIT', 0, 1)
+    clock = head[2] and tonumber(head[2]) - lo or 0
+    redis.call('HSET', q .. 'fair', 'clock:' .. priority, num(clock))
+    return clock
+  end)
+end
+
+local function fair_score(q, id, priority)
+  local lo = priority * SEQ_SPAN
+  local clock = fair_clock(q, priority)
+  local owner = owner_of(id)
+  local last_key = q .. '\0last\0' .. (owner or '') .. '\0' .. priority
+  local last = fair_get(last_key, function()
+    if not owner then
+      -- Never set: unowned jobs of a queue from before the fair order have tags up to its old
+      -- add counter.
+      local last = redis.call('HGET', q .. 'fair', 'last:' .. priority)
+      return tonumber(last or redis.call('GET', q .. 'seq')) or 0
+    end
+    local top = redis.call('ZREVRANGEBYSCORE', q .. 'o:' .. owner .. ':wait',
+      '(' .. num(lo + SEQ_SPAN), num(lo), 'WITHSCORES', 'LIMIT', 0, 1)
+    return top[2] and tonumber(top[2]) - lo or 0
+  end)
+  local tag = math.max(clock, last) + 1
+  fair_cache[last_key] = tag
+  if not owner then redis.call('HSET', q .. 'fair', 'last:' .. priority, num(tag)) end
+  return num(lo + tag)
+end
+
+-- Moves the clocks past the jobs a claim popped (a ZPOPMIN reply: id, score, ...).
+local function fair_claimed(q, popped)
+  local top = {}
+  for j = 2, #popped, 2 do
+    local score = tonumber(popped[j])
+    local p = math.floor(score / SEQ_SPAN)
+    local tag = score - p * SEQ_SPAN
+    if tag > (top[p] or 0) then top[p] = tag end
+  end
+  for p, tag in pairs(top) do
+    if tag > fair_clock(q, p) then
+      redis.call('HSET', q .. 'fair', 'clock:' .. p, num(tag))
+      fair_cache[q .. '\0clock\0' .. p] = tag
+    end
+  end
+end
+
+-- Per-owner limits (QueueLimits.per_owner): a cap on an owner's jobs running at once and a rate
+-- limit on its starts (a sliding window of claim times, q .. 'orl:' .. owner), both fleet-wide.
+-- Unowned jobs answer to the queue's limits only. A claim that pops a job whose owner is at a
+-- limit parks it: the job stays waiting in the same sets, at its score minus PARK_SHIFT (below
+-- zero, order kept), and claims take only scores >= 0 while anything is parked; so a limited
+-- owner's backlog is passed by once, not on every claim, and the other owners' jobs run. The
+-- owner goes in q .. 'parked', scored by when a claim looks again (its window reopens; a cap:
+-- PARK_RECHECK_MS, a backstop), and the ctl field 'parking' tells claims and finish.lua to look
+-- at all. An attempt of a parked owner that ends gives one parked job back at once (finish.lua).
+-- A job given back takes its old score: first in its owner's line, ahead of its later jobs.
+-- Queues without per-owner limits and nothing parked run none of this (ol is nil).
+local PARK_SHIFT = 1024 * SEQ_SPAN
+local PARK_RECHECK_MS = 1000
+local PARK_BUDGET = 500
+
+local function owner_limits(q, cap, max, dur, parking, member)
+  if cap <= 0 and max <= 0 and not parking then return nil end
+  return {q = q, cap = cap, max = max, dur = dur, parking = parking, member = member,
+    room = {}, listed = {}, parked = 0}
+end
+
+-- How many jobs the owner may start now, and when its window reopens (-1: not by time).
+local function owner_room(ol, owner, now)
+  local room, reopen = math.huge, -1
+  if ol.cap > 0 then room = ol.cap - redis.call('ZCARD', ol.q .. 'o:' .. owner .. ':active') end
+  if ol.max > 0 and room > 0 then
+    local rl = ol.q .. 'orl:' .. owner
+    redis.call('ZREMRANGEBYSCORE', rl, '-inf', num(now - ol.dur))
+    local left = ol.max - redis.call('ZCARD', rl)
+    if left <= 0 then
+      reopen = tonumber(redis.call('ZRANGE', rl, 0, 0, 'WITHSCORES')[2]) + ol.dur
+    end
+    room = math.min(room, left)
+  end
+  return room, reopen
+end
+
+local function set_parking(q, on)
+  if on then redis.call('HSET', ctl_key(q), 'parking', '1')
+  else redis.call('HDEL', ctl_key(q), 'parking') end
+end
+
+-- Gives up to n of the owner's parked jobs their scores back; drops the owner from q .. 'parked'
+-- when none is left. Returns how many moved and whether some are still parked.
+local function unpark(q, owner, n)
+  local idx = q .. 'o:' .. owner .. ':wait'
+  local rows = redis.call('ZRANGEBYSCORE', idx, '-inf', '(0', 'WITHSCORES', 'LIMIT', 0, n + 1)
+  local moved = math.min(#rows / 2, n)
+  for j = 1, 2 * moved, 2 do
+    local score = num(tonumber(rows[j + 1]) + PARK_SHIFT)
+    redis.call('ZADD', q .. 'wait', score, rows[j])
+    redis.call('ZADD', idx, score, rows[j])
+  end
+  local left = #rows / 2 > n
+  if not left then redis.call('ZREM', q .. 'parked', owner) end
+  return moved, left
+end
+
+-- The runnable part of a wait set, lowest scores first, taken out of it (ZPOPMIN when nothing
+-- is parked, which is always so without per-owner limits).
+local function pop_runnable(ol, wait, n)
+  if not (ol and ol.parking) then return redis.call('ZPOPMIN', wait, n) end
+  local rows = redis.call('ZRANGEBYSCORE', wait, '0', '+inf', 'WITHSCORES', 'LIMIT', 0, n)
+  local ids = {}
+  for j = 1, #rows, 2 do ids[#ids + 1] = rows[j] end
+  if #ids > 0 then redis.call('ZREM', wait, unpack(ids)) end
+  return rows
+end
+
+local function runnable_left(ol, wait)
+  if ol and ol.parking then return redis.call('ZCOUNT', wait, '0', '+inf') > 0 end
+  return redis.call('ZCARD', wait) > 0
+end
+
+-- Claim's gate for one popped job: true when it may start (its owner's start is counted), else
+-- the job is parked. `score` is its wait score.
+local function owner_may_start(ol, id, score, now)
+  if not ol or (ol.cap <= 0 and ol.max <= 0) then return true end
+  local owner = owner_of(id)
+  if not owner then return true end
+  local room, reopen = ol.room[owner], -1
+  if room == nil then room, reopen = owner_room(ol, owner, now) end
+  if room > 0 then
+    ol.room[owner] = room - 1
+    if ol.max > 0 then
+      local rl = ol.q .. 'orl:' .. owner
+      redis.call('ZADD', rl, num(now), id .. ':' .. ol.member)
+      redis.call('PEXPIRE', rl, ol.dur)
+    end
+    return true
+  end
+  local parked = num(tonumber(score) - PARK_SHIFT)
+  redis.call('ZADD', ol.q .. 'wait', parked, id)
+  redis.call('ZADD', ol.q .. 'o:' .. owner .. ':wait', parked, id)
+  ol.room[owner] = 0
+  if not ol.listed[owner] then
+    -- Room used up by this claim: the window's reopening is not known yet.
+    if reopen < 0 and ol.max > 0 then
+      local _
+      _, reopen = owner_room(ol, owner, now)
+    end
+    local recheck = reopen >= 0 and reopen or now + PARK_RECHECK_MS
+    redis.call('ZADD', ol.q .. 'parked', 'LT', num(recheck), owner)
+    ol.listed[owner] = true
+  end
+  if not ol.parking then
+    set_parking(ol.q, true)
+    ol.parking = true
+  end
+  ol.parked = ol.parked + 1
+  return false
+end
+
+-- Claim's look at the parked owners due for it: each gets back as many jobs as it has room for
+-- (all, up to PARK_BUDGET, once its limits are gone).
+local function owner_recheck(ol, now)
+  if not (ol and ol.parking) then return end
+  local parked = ol.q .. 'parked'
+  for _, owner in ipairs(redis.call('ZRANGEBYSCORE', parked, '-inf', num(now), 'LIMIT', 0, 100)) do
+    local room, reopen = owner_room(ol, owner, now)
+    local left = true
+    ol.listed[owner] = true
+    if room > 0 then
+      ol.room[owner] = room
+      left = select(2, unpark(ol.q, owner, math.min(room, PARK_BUDGET)))
+    end
+    if left then
+      -- Room beyond the budget (its limits are gone): the rest on the next claim.
+      local again = now + PARK_RECHECK_MS
+      if reopen >= 0 then again = reopen elseif room > PARK_BUDGET then again = now end
+      redis.call('ZADD', parked, 'XX', num(again), owner)
+    end
+  end
+end
+
+-- After claim's pops: when a claim must look at parked owners next (-1: nothing is parked).
+local function owner_next_look(ol)
+  if not (ol and ol.parking) then return -1 end
+  local head = redis.call('ZRANGE', ol.q .. 'parked', 0, 0, 'WITHSCORES')
+  if #head == 0 then
+    set_parking(ol.q, false)
+    return -1
+  end
+  return tonumber(head[2])
+end
+
+-- finish.lua (and claim.lua's lease recovery): notes each owned attempt that ended; then, for a
+-- queue with parked owners, gives each such owner one parked job back per attempt that ended
+-- (the slot it freed).
+local freed_by_queue = {}
+local function owner_freed(q, id)
+  local owner = owner_of(id)
+  if not owner then return end
+  local freed = freed_by_queue[q] or {}
+  freed[owner] = (freed[owner] or 0) + 1
+  freed_by_queue[q] = freed
+end
+
+local function unpark_freed(q)
+  local freed = freed_by_queue[q]
+  if not freed then return end
+  freed_by_queue[q] = nil
+  local moved = 0
+  for owner, n in pairs(freed) do
+    if redis.call('ZSCORE', q .. 'parked', owner) then moved = moved + unpark(q, owner, n) end
+  end
+  if moved > 0 then wake_workers(q) end
+  if redis.call('EXISTS', q .. 'parked') == 0 then set_parking(q, false) end
 end

@@ -50,7 +50,7 @@ for i = 5, #ARGV, 7 do
       index_move(q, id, nil, 'delayed', due)
       f[#f + 1] = 'hist'; f[#f + 1] = 'd:0:' .. num(delay)
     else
-      local score = run_score(prio, KEYS[3])
+      local score = fair_score(q, id, prio)
       redis.call('ZADD', KEYS[1], score, id)
       index_move(q, id, nil, 'wait', score)
     end

@@ -1,25 +1,28 @@
 -- Claims up to N runnable jobs across the worker's queues in one atomic step: promotes due delayed
--- jobs, recovers jobs whose lease expired (their worker died), then pops by priority then FIFO.
+-- jobs, recovers jobs whose lease expired (their worker died), then pops by priority, then in
+-- turns across owners (fair_score), FIFO within one.
 -- Every move is mirrored in the job's owner index (index_move).
--- KEYS: per queue, 5 keys: wait, delayed, active, seq, failed
+-- KEYS: per queue, 4 keys: wait, delayed, active, failed (QueueKeys.claim_keys)
 -- Controls (q .. 'ctl', see the prelude) are honoured per queue before popping: a paused or held
 -- queue gives none; a concurrency cap counts the queue's active set; a rate limit keeps a sliding
 -- window of claim times (q .. 'rl'), so no window of duration_ms sees more than max starts.
+-- Per-owner limits (owner_may_start in the prelude) park the jobs of an owner at its limit.
 -- ARGV: job key prefix, max jobs, lease ms, worker token, first queue index (rotation), queue names...,
---   then per queue its catalog limits: rate max, rate duration ms, concurrency (0: none)
+--   then per queue its catalog limits: rate max, rate duration ms, concurrency (0: none), and the
+--   same three per owner
 -- Returns {now, next_due (-1 when none), job, job, ...}; next_due also covers the time a limited
 -- queue reopens, so an idle worker sleeps until then instead of claiming in a loop.
 -- a job is {id, queue, name, data, opts, attempts_started, created_at, token}.
 local now, t = server_now()
 local jp, want, lease, worker = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local first = tonumber(ARGV[5])
-local nq = #KEYS / 5
+local nq = #KEYS / 4
 local out = {num(now), '-1'}
 local next_due = -1
 
-local function requeue(q, wait, seq, key, id, from)
+local function requeue(q, wait, key, id, from)
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-  local score = run_score(prio, seq)
+  local score = fair_score(q, id, prio)
   redis.call('ZADD', wait, score, id)
   redis.call('HSET', key, 'state', 'waiting')
   index_move(q, id, from, 'wait', score)
@@ -73,13 +76,13 @@ end
 
 -- How many jobs the queue may start now, and when a limited queue reopens (-1: not limited by
 -- time; a full concurrency cap reopens when a job ends, which wakes the workers).
-local function allowance(q, active, qi)
-  local c = redis.call('HMGET', ctl_key(q), 'paused', 'max', 'duration_ms', 'concurrency',
-    'hold_until')
+local function limit_args(qi) return 5 + nq + qi * 6 end
+
+local function allowance(q, active, qi, c)
   if c[1] then return 0, -1 end
   local hold = tonumber(c[5])
   if hold and hold > now then return 0, hold end
-  local base = 5 + nq + qi * 3
+  local base = limit_args(qi)
   local take = want
   local cap = tonumber(c[4]) or tonumber(ARGV[base + 3]) or 0
   if cap > 0 then
@@ -108,8 +111,8 @@ end
 
 for k = 0, nq - 1 do
   local qi = (first + k) % nq
-  local wait, delayed, active, seq, failed =
-    KEYS[qi * 5 + 1], KEYS[qi * 5 + 2], KEYS[qi * 5 + 3], KEYS[qi * 5 + 4], KEYS[qi * 5 + 5]
+  local wait, delayed, active, failed =
+    KEYS[qi * 4 + 1], KEYS[qi * 4 + 2], KEYS[qi * 4 + 3], KEYS[qi * 4 + 4]
   local queue = ARGV[6 + qi]
   local q = string.sub(wait, 1, -5)
 
@@ -128,7 +131,7 @@ for k = 0, nq - 1 do
     redis.call('ZREM', delayed, id)
     local typ = redis.call('TYPE', key)['ok']
     if typ == 'hash' then
-      requeue(q, wait, seq, key, id, 'delayed')
+      requeue(q, wait, key, id, 'delayed')
       emit(q, 'waiting', id)
     elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
     else index_move(q, id, 'delayed', nil) end
@@ -138,6 +141,7 @@ for k = 0, nq - 1 do
   for _, id in ipairs(stalled) do
     local key = jp .. id
     redis.call('ZREM', active, id)
+    owner_freed(q, id)
     if redis.call('TYPE', key)['ok'] == 'hash' then
       local made = redis.call('HGET', key, 'attempts_started')
       local reason = 'worker lost: lease expired during attempt ' .. made
@@ -161,7 +165,7 @@ for k = 0, nq - 1 do
           trim_finished(jp, q, 'failed', count, age, 1000, now)
         end
       else
-        requeue(q, wait, seq, key, id, 'active')
+        requeue(q, wait, key, id, 'active')
         emit(q, 'retrying', id, 'a', made, 'r', reason)
       end
     else
@@ -169,18 +173,31 @@ for k = 0, nq - 1 do
     end
   end
 
-  local take, reopen, window, max = allowance(q, active, qi)
+  local c = redis.call('HMGET', ctl_key(q), 'paused', 'max', 'duration_ms', 'concurrency',
+    'hold_until', 'owner_max', 'owner_duration_ms', 'owner_concurrency', 'parking')
+  if c[9] then unpark_freed(q) end -- the recovered attempts' owners have room again
+  local take, reopen, window, max = allowance(q, active, qi, c)
   if reopen >= 0 and (next_due < 0 or reopen < next_due) then next_due = reopen end
+  local base = limit_args(qi)
+  local ol = owner_limits(q, tonumber(c[8]) or tonumber(ARGV[base + 6]) or 0,
+    tonumber(c[6]) or tonumber(ARGV[base + 4]) or 0,
+    tonumber(c[7]) or tonumber(ARGV[base + 5]) or 0, c[9] ~= false, worker)
+  if take > 0 then owner_recheck(ol, now) end
   local unused = want - take
   want = take
   while want > 0 do
-    local popped = redis.call('ZPOPMIN', wait, want)
+    if ol and ol.parked >= PARK_BUDGET then
+      next_due = now -- more to pass by: come back at once
+      break
+    end
+    local popped = pop_runnable(ol, wait, want)
     if #popped == 0 then break end
+    fair_claimed(q, popped)
     for j = 1, #popped, 2 do
       local id = popped[j]
       local key = jp .. id
       local typ = redis.call('TYPE', key)['ok']
-      if typ == 'hash' then
+      if typ == 'hash' and owner_may_start(ol, id, popped[j + 1], now) then
         local started = redis.call('HINCRBY', key, 'attempts_started', 1)
         local token = worker .. ':' .. started
         local deadline = num(now + lease)
@@ -194,12 +211,18 @@ for k = 0, nq - 1 do
         local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at', 'meta')
         out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token, f[5]}
         want = want - 1
+      elseif typ == 'hash' then
+        -- Parked by owner_may_start: its owner is at a limit.
       elseif typ ~= 'none' then
         quarantine(q, failed, key, id, queue, typ, 'wait')
       else
         index_move(q, id, 'wait', nil)
       end
     end
+  end
+  if take > 0 then
+    local look = owner_next_look(ol)
+    if look >= 0 and (next_due < 0 or look < next_due) then next_due = look end
   end
 
   if window then
@@ -213,7 +236,7 @@ for k = 0, nq - 1 do
   end
   local filled = want == 0 and unused == 0
   want = want + unused
-  if filled and redis.call('ZCARD', wait) > 0 then
+  if filled and runnable_left(ol, wait) then
     -- Runnable jobs remain after this worker filled up: wake another idle worker for them.
     redis.call('ZADD', q .. 'marker', 0, '0')
   end

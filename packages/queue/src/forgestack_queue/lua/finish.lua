@@ -19,7 +19,7 @@ local out, trims, left = {}, {}, {}
 
 local function requeue(q, key, id)
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-  local score = run_score(prio, q .. 'seq')
+  local score = fair_score(q, id, prio)
   redis.call('ZADD', q .. 'wait', score, id)
   redis.call('HSET', key, 'state', 'waiting')
   redis.call('ZADD', q .. 'marker', 0, '0')
@@ -37,6 +37,7 @@ for _, row in ipairs(rows) do
     out[#out + 1] = 1
     redis.call('ZREM', q .. 'active', id)
     left[q] = true
+    owner_freed(q, id)
     local made = redis.call('HGET', key, 'attempts_started')
     if outcome ~= 'completed' and outcome ~= 'failed'
         and redis.call('HEXISTS', key, 'cancel') == 1 then
@@ -107,8 +108,14 @@ for _, row in ipairs(rows) do
   end
 end
 -- A queue that reached its concurrency cap (claim.lua's 'capped') has room again: wake a worker.
+-- Owners with jobs parked at their limits get one back per attempt that ended (unpark_freed).
 for q in pairs(left) do
-  if redis.call('HDEL', ctl_key(q), 'capped') == 1 then wake_workers(q) end
+  local c = redis.call('HMGET', ctl_key(q), 'capped', 'parking')
+  if c[1] then
+    redis.call('HDEL', ctl_key(q), 'capped')
+    wake_workers(q)
+  end
+  if c[2] then unpark_freed(q) end
 end
 -- At most 1,000 removals per set and rule per call: a count rule set low over a large set
 -- finishes over later calls (or Queue.trim) instead of stalling Redis.

@@ -11,7 +11,7 @@ local state = redis.call('HGET', key, 'state')
 if state == 'delayed' then
   local now = server_now()
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-  local score = run_score(prio, q .. 'seq')
+  local score = fair_score(q, id, prio)
   redis.call('ZREM', q .. 'delayed', id)
   redis.call('ZADD', q .. 'wait', score, id)
   redis.call('HSET', key, 'state', 'waiting', 'hist', with_entry(key, 'p', nil, now))

@@ -1,14 +1,14 @@
 -- Undoes claims whose reply never reached the worker (the connection dropped after claim.lua ran):
 -- their jobs go back to waiting with the attempt not spent, as if they had never been claimed.
 -- Active sets hold at most the fleet's concurrency, so reading them whole is bounded.
--- KEYS: per queue, 4 keys: wait, active, seq, marker
+-- KEYS: per queue, 3 keys: wait, active, marker (QueueKeys.release_keys)
 -- ARGV: job key prefix, then the worker token each lost claim passed to claim.lua
 -- Returns the number of jobs released.
 local jp = ARGV[1]
 local now, t = server_now()
 local released = 0
-for q = 0, #KEYS / 4 - 1 do
-  local wait, active, seq, marker = KEYS[q * 4 + 1], KEYS[q * 4 + 2], KEYS[q * 4 + 3], KEYS[q * 4 + 4]
+for q = 0, #KEYS / 3 - 1 do
+  local wait, active, marker = KEYS[q * 3 + 1], KEYS[q * 3 + 2], KEYS[q * 3 + 3]
   local here = 0
   for _, id in ipairs(redis.call('ZRANGE', active, 0, -1)) do
     local key = jp .. id
@@ -24,8 +24,8 @@ for q = 0, #KEYS / 4 - 1 do
           redis.call('HINCRBY', key, 'attempts_started', -1)
           redis.call('HSET', key, 'token', '', 'state', 'waiting')
           remember(key, 'x', string.match(held, '(%d+)$'), now)
-          local score = run_score(prio, seq)
           local qp = string.sub(wait, 1, -5)
+          local score = fair_score(qp, id, prio)
           redis.call('ZADD', wait, score, id)
           index_move(qp, id, 'active', 'wait', score)
           emit(qp, 'waiting', id, 'r', 'released')

@@ -1,5 +1,5 @@
 -- Moves failed jobs back to waiting with their attempts reset: one id, or up to N of the oldest.
--- KEYS: failed set to take ids from (the queue's, or an owner's index), queue failed, wait, seq,
+-- KEYS: failed set to take ids from (the queue's, or an owner's index), queue failed, wait,
 --   marker
 -- ARGV: job key prefix, queue key prefix, queue, mode ('one'|'bulk'), id or batch size
 -- Returns {moved count, state of the job when mode is 'one' and it was not failed}.
@@ -28,12 +28,12 @@ for _, id in ipairs(ids) do
     redis.call('HSET', key, 'state', 'waiting', 'attempts_made', 0, 'attempts_started', 0)
     remember(key, 'm', nil, now)
     emit(q, 'retrying', id, 'r', 'manual retry')
-    local score = run_score(prio, KEYS[4])
+    local score = fair_score(q, id, prio)
     redis.call('ZADD', KEYS[3], score, id)
     index_move(q, id, 'failed', 'wait', score)
   else
     index_move(q, id, 'failed', nil)
   end
 end
-if #ids > 0 then redis.call('ZADD', KEYS[5], 0, '0') end
+if #ids > 0 then redis.call('ZADD', KEYS[4], 0, '0') end
 return {#ids, 'failed'}

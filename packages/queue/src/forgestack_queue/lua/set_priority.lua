@@ -14,7 +14,7 @@ if state == 'waiting' or state == 'delayed' then
   else redis.call('HSET', key, 'priority', prio) end
 end
 if state == 'waiting' then
-  local score = run_score(prio, q .. 'seq')
+  local score = fair_score(q, id, prio)
   redis.call('ZADD', q .. 'wait', score, id)
   index_move(q, id, nil, 'wait', score)
 end
