@@ -12,6 +12,7 @@ import pytest
 from forgestack_queue.claims import Claimer
 from forgestack_queue.job import Job
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
+from forgestack_queue.limits import QueueLimits
 from forgestack_queue.meta import current_meta, job_meta
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
@@ -245,6 +246,39 @@ async def test_a_fetched_job_inherits_nothing_from_the_attempt_before_it(
     by_job = {extra.get("job_id"): extra for extra in lines if "job_id" in extra}
     assert len(by_job) == 2
     assert [extra.get("request_id") for extra in by_job.values()].count("req-a") == 1
+
+
+async def test_the_fetch_honours_the_queue_concurrency_cap(
+    queue: Queue, calls: Calls, redis_url: str, queue_prefix: str
+) -> None:
+    """Two workers of four slots on a queue capped at two: jobs taken by fetches never run a
+    third at once (the claim counts the active set after the outcomes left it)."""
+    running_now, peak = 0, 0
+
+    async def handle(job: Job[ProbeData]) -> None:
+        nonlocal running_now, peak
+        running_now += 1
+        peak = max(peak, running_now)
+        try:
+            await asyncio.sleep(0.03)
+        finally:
+            running_now -= 1
+
+    ids = await _add(queue, *(str(n) for n in range(12)))
+    handler = Handler(queue=PROBE, fn=handle, data_model=ProbeData)
+    limits = {PROBE: QueueLimits(concurrency=2)}
+    workers = [
+        make_worker(redis_url, [handler], prefix=queue_prefix, max_jobs=4, limits=limits)
+        for _ in range(2)
+    ]
+    await asyncio.gather(*(w.async_run() for w in workers))
+    for worker in workers:
+        await worker.close()
+    fetched = [job for _, claimed in calls.fetches for job in claimed]
+    assert fetched and set(fetched) <= set(ids)
+    assert peak == 2
+    counts = await queue.counts()
+    assert counts[JobState.COMPLETED] == 12
 
 
 async def test_a_token_lost_while_lost_claims_are_released_is_kept_for_the_next_release(
