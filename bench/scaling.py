@@ -33,7 +33,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arq.connections import RedisSettings, create_pool
-from forgestack_queue.keys import job_key_prefix
 from forgestack_queue.producer import Queue
 from forgestack_shared.catalog import MY_NEW_JOB
 from forgestack_shared.jobs.my_new_job import MyNewJobData
@@ -185,7 +184,7 @@ class WorkerSettings:
 
 async def first_claim_forge(server: RedisServer, env: dict[str, str], workdir: Path) -> float:
     """The product's worker (`arq worker.WorkerSettings`, SQLite fallback, nothing else set) with
-    one my-new-job waiting: seconds from exec to the claim's server time (`processed_at`)."""
+    one my-new-job waiting: seconds from exec to the claim's server time (the record's start)."""
     prefix = f"start{time.monotonic_ns()}"
     redis = Redis.from_url(server.url)
     try:
@@ -199,11 +198,11 @@ async def first_claim_forge(server: RedisServer, env: dict[str, str], workdir: P
             "ENVIRONMENT": "dev",
             "LOG_LEVEL": "WARNING",
         }
-        key = job_key_prefix(prefix) + added.id
 
         async def claimed_at() -> float | None:
-            raw = await redis.hget(key, "processed_at")
-            return int(raw) / 1000 if raw else None
+            job = await queue.get_job(added.id)
+            started = job.processed_at if job is not None else None
+            return started.timestamp() if started is not None else None
 
         return await _timed_start([sys.executable, "-m", "arq", "worker.WorkerSettings"],
                                   child_env, workdir, claimed_at)  # fmt: skip
@@ -476,8 +475,8 @@ N x the one-process rate is above that ceiling, linear scaling cannot be shown o
 this row compares the rate with what the machine allows.
 [b] The main bench's ceiling, from the worker and Redis CPU per job of this same drain.
 [c] From `exec` of `python -m arq <module>.WorkerSettings` (the command `uv run arq` runs, without
-uv's own start) to the server time the waiting job was claimed (`processed_at`; arq: the job's
-`start_time`), with bytecode compiled (one unmeasured start of each first). The product's worker
+uv's own start) to the server time the waiting job was claimed (its record's `processed_at`, the
+start the claim script writes; arq: the job's `start_time`), with bytecode compiled (one unmeasured start of each first). The product's worker
 runs with its defaults (SQLite fallback, no SMTP), as `forgestack dev` starts it; with PostgreSQL
 it also connects to check the login's role (at import, and again as on_startup opens its pool).
 [d] Other processes kept CPUs busy during the drains (the last columns below, from /proc/stat):

@@ -491,3 +491,19 @@ async def _until(check: Callable[[], Any]) -> None:
     async with asyncio.timeout(10):
         while not await check():
             await asyncio.sleep(0.02)
+
+
+async def test_a_call_with_a_run_time_that_is_not_a_time_is_refused_alone(
+    json_pool: ArqRedis, worker: Callable[..., ForgeWorker], redis: Redis, queue_prefix: str
+) -> None:
+    # Only a hand-made ZADD gives arq's queue an infinite score; it used to raise in the pass and
+    # hold back every other call taken with it, pass after pass.
+    odd = await enqueue(json_pool, "add", 1)
+    await redis.zadd(json_pool.default_queue_name, {odd.job_id: float("inf")})
+    fine = [await enqueue(json_pool, "add", n) for n in (2, 3)]
+    async with running(worker()):
+        assert [await job.result(timeout=10, poll_delay=0.02) for job in fine] == [2, 3]
+        with pytest.raises(SerializationError, match="is not a time"):
+            await odd.result(timeout=10, poll_delay=0.02)
+    record = await _record(redis, queue_prefix, "add", odd.job_id)
+    assert record.state == JobState.FAILED

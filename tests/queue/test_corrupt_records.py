@@ -35,7 +35,7 @@ async def test_out_of_range_partial_and_garbled_fields_read_as_corrupt(
 ) -> None:
     ids = await _completed(queue, probe, redis_url, 5)
     await redis.hset(queue.keys.job(ids[0]), "finished_at", str(300_000_000_000_000_000))
-    await redis.hset(queue.keys.job(ids[1]), mapping={"attempts_made": "many", "priority": "x"})
+    await redis.hset(queue.keys.job(ids[1]), mapping={"attempts_started": "many", "priority": "x"})
     await redis.hset(queue.keys.job(ids[2]), mapping={"state": "exploded", "opts": "{not json"})
     await redis.hdel(queue.keys.job(ids[3]), "data", "state")
     await redis.hset(queue.keys.job(ids[4]), "created_at", "-5")
@@ -43,7 +43,7 @@ async def test_out_of_range_partial_and_garbled_fields_read_as_corrupt(
     reasons = {j.id: j.corrupt for j in page.jobs}
     assert reasons == {
         ids[0]: "finished_at is out of range",
-        ids[1]: "priority is not an integer; attempts_made is not an integer",
+        ids[1]: "priority is not an integer; attempts_started is not an integer",
         ids[2]: "unknown state 'exploded'; options do not validate",
         ids[3]: "missing field state; missing field data",
         ids[4]: "created_at is out of range",

@@ -10,6 +10,7 @@ from forgestack_queue.options import Backoff, JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import run_burst_worker
+from forgestack_queue.waiting import BLOCK_SLICE_MS, wait_for_job
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -204,3 +205,19 @@ async def test_the_stream_is_capped_near_its_setting(
     await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)
     # MAXLEN ~ trims whole radix-tree nodes (100 entries each by default).
     assert 100 <= await queue.redis.xlen(queue.keys.events) <= 300
+
+
+async def test_a_wait_without_timeout_ends_when_the_final_event_never_comes(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    # The waiter starts while events are on; then the stream stops carrying the job's end (a
+    # worker restarted with EVENTS_MAX_LEN=0 here; a stream trimmed past it under load does the
+    # same). arq's `Job.result()` without a timeout must still see the job finish.
+    added = await queue.add(ProbeData(tag="t"))
+    waiter = asyncio.create_task(wait_for_job(queue.redis, queue.keys, added.id, None))
+    await asyncio.sleep(0.2)
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix, events_max_len=0)
+    async with asyncio.timeout(BLOCK_SLICE_MS / 1000 + 5):
+        outcome = await waiter
+    assert outcome is not None and outcome.finished and outcome.state == "completed"
+    assert outcome.result == {"tag": "t", "attempt": 1}

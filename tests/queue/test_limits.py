@@ -102,7 +102,6 @@ async def test_a_due_time_from_an_unchecked_producer_is_capped_and_reads_back(
             job_key_prefix(queue.prefix),
             k.base,
             queue.name,
-            "",
             "far",
             PROBE,
             "{}",

@@ -1,6 +1,7 @@
 """Issue 14 points 9, 10, 11: retention on lease expiry, bounded trims, bounded defaults."""
 
 import asyncio
+import time
 
 from forgestack_queue.keys import job_key_prefix
 from forgestack_queue.options import JobOptions, KeepJobs
@@ -82,10 +83,24 @@ async def test_default_options_keep_at_most_a_thousand_completed_jobs(
     assert (await queue.counts())[JobState.COMPLETED] == 1000
 
 
-async def test_a_lease_expiry_failure_follows_the_default_retention(queue: Queue) -> None:
-    """The stored options carry the default rule, so the claim script can apply it."""
-    await queue.add(ProbeData(tag="x"))
-    raw = await queue.redis.hget(
-        queue.keys.job((await queue.get_jobs(JobState.WAITING)).jobs[0].id), "opts"
+async def test_a_lease_expiry_failure_follows_the_default_retention(
+    queue: Queue, probe: Probe, redis_url: str
+) -> None:
+    """Default options are not stored (opts '{}'); the claim script applies JobOptions' default
+    remove_on_fail (a week, 10,000 jobs) from the constants scripts.py writes from the model."""
+    await seed_finished(queue, JobState.FAILED, 10_000)
+    week_old = time.time() * 1000 - 8 * 24 * 3600 * 1000
+    await queue.redis.hset(
+        queue.keys.job("week-old"),
+        mapping={"queue": queue.name, "state": "failed", "data": "{}", "created_at": int(week_old)},
     )
-    assert b'"remove_on_fail":{"age":604800,"count":10000}' in raw
+    await queue.redis.zadd(queue.keys.failed, {"week-old": week_old})
+    lost = await queue.add(ProbeData(tag="lost"))
+    assert await queue.redis.hget(queue.keys.job(lost.id), "opts") == b"{}"
+    await _lose_claims(queue, 1)
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue.prefix)
+    assert (await queue.counts())[JobState.FAILED] == 10_000
+    assert await queue.get_job("week-old") is None, "past the default age"
+    assert await queue.get_job("seed-0") is None, "the oldest over the default count"
+    job = await queue.get_job(lost.id)
+    assert job is not None and job.state is JobState.FAILED

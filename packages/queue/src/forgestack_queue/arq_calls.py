@@ -1,6 +1,7 @@
 """What a call taken from arq's own queue becomes in ours: its queue, payload and options, or a
 job that fails with the reason it cannot run (forgestack_queue.arq_intake takes and adds it)."""
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -134,6 +135,8 @@ def _planned(
     if handler is None and contract is None:
         return plan.refused(f"function {call.function!r} not found", plan.data)  # arq's words
     plan = replace(plan, queue=call.function)
+    if not math.isfinite(score):  # only a hand-made ZADD gives this; refused, not a failed pass
+        return plan.refused(f"arq's run time {score} is not a time", plan.data)
     delay = max(int(score) - now, 0)
     if delay > MAX_DELAY_MS:
         return plan.refused("arq's run time is more than 365 days ahead", plan.data)

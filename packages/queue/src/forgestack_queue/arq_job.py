@@ -67,7 +67,7 @@ class ForgeJob(Job):
         raw: dict[bytes, bytes] = await self._redis.hgetall(self._key)  # type: ignore[misc]
         if not raw:
             return None
-        record = record_from_hash(raw)
+        record = record_from_hash(raw, listed_id=self.job_id)
         return record if record.queue == self._queue_name else None
 
     async def status(self) -> JobStatus:

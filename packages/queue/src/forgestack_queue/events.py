@@ -14,6 +14,16 @@ from .serializer import loads
 
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 """A Redis stream id, as sent in SSE `id:` lines and taken back as Last-Event-ID."""
+_U64_MAX = 2**64 - 1
+
+
+def is_stream_id(text: str) -> bool:
+    """Redis refuses an id whose parts pass 64 bits, and a stream would only fail on it after its
+    200 went out: checked before, so such an id is the client's 400."""
+    if not STREAM_ID.fullmatch(text):
+        return False
+    ms, seq = text.split("-")
+    return int(ms) <= _U64_MAX and int(seq) <= _U64_MAX
 
 
 class QueueEvent(BaseModel):

@@ -68,3 +68,21 @@ def decode_history(
             continue
         entries.append(HistoryEntry(event=event, at=at, attempt=attempt, note=note or None))
     return entries, bad
+
+
+def latest_start(entries: list[HistoryEntry]) -> datetime | None:
+    """When the latest attempt started; None before the first and after an operator's retry
+    (which starts the job over). The scripts keep no other record of it."""
+    at = None
+    for entry in entries:
+        if entry.event == "started":
+            at = entry.at
+        elif entry.event == "manual_retry":
+            at = None
+    return at
+
+
+def last_move(entries: list[HistoryEntry]) -> datetime | None:
+    """The latest transition after the add: for a completed or failed job, its end (every move
+    to either state writes an entry, and none follows until a retry)."""
+    return entries[-1].at if len(entries) > 1 else None

@@ -60,16 +60,15 @@ _options_json: dict[int, tuple[JobOptions, str]] = {}
 
 def _options_to_json(opts: JobOptions) -> str:
     """Callers reuse a few option objects (the catalog's); serialise each once, not per job.
-    Retention is always written: the claim script applies remove_on_fail to a job whose lease
-    expired, and it cannot know Python's defaults."""
+    Only what differs from JobOptions' defaults is stored (the catalog's retention rules are the
+    defaults: ~85 bytes a job saved): readers fill the rest in, records.py through the model and
+    the claim script from the constants scripts.layer_defaults writes from it."""
     hit = _options_json.get(id(opts))
     if hit is not None and hit[0] is opts:
         return hit[1]
     if len(_options_json) > 1024:
         _options_json.clear()
-    fields = opts.model_dump(mode="json", exclude_defaults=True)
-    fields |= opts.model_dump(mode="json", include={"remove_on_complete", "remove_on_fail"})
-    text = json.dumps(fields, separators=(",", ":"))
+    text = json.dumps(opts.model_dump(mode="json", exclude_defaults=True), separators=(",", ":"))
     _options_json[id(opts)] = (opts, text)
     return text
 
@@ -123,7 +122,6 @@ class Queue(JobActions):
             job_key_prefix(self.prefix),
             k.base,
             self.name,
-            self.owner or "",
         ]
         meta = meta_to_json(current_meta())
         for data, options in jobs:

@@ -2,16 +2,29 @@
 
 Decoding never raises: a record that is corrupt, partial or out of range (a field overwritten by
 hand, a key that is not a hash, a date past year 9999) comes back flagged `corrupt` with the
-reason, so one bad record shows as such instead of failing a whole page."""
+reason, so one bad record shows as such instead of failing a whole page.
+
+The hash holds only what cannot be derived, since each field costs ~50 bytes of Redis memory:
+- always: queue, state, data, created_at, opts (only the options that differ from JobOptions'
+  defaults); name, priority and meta only when not the queue's name, 0 and none;
+- delayed: delay_until and ord (add order), both dropped once the job is due;
+- once it has run or waited: attempts_started and hist (the packed history, see history.py);
+- active: token (the attempt's fence, dropped when the attempt ends); completed: result;
+- failed, and waiting or delayed for a retry: failed_reason, stacktrace (none for a cancel);
+- when set: progress, cancel.
+Derived instead: the id and the owner from the key (`<owner>~<local id>`), attempts_made from
+attempts_started and the state, processed_at (the latest start) and finished_at (a finished
+job's last transition) from the history. Records written before this layout also carry owner,
+token, attempts_made, processed_at and finished_at fields; they read as before."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .history import HistoryEntry, decode_history
+from .history import HistoryEntry, decode_history, last_move, latest_start
 from .options import JobOptions
-from .owners import local_id
+from .owners import local_id, owner_of
 from .serializer import loads
 from .states import JobState
 
@@ -30,6 +43,7 @@ class JobRecord(BaseModel):
     options: JobOptions
     priority: int
     attempts_made: int
+    """Attempts that ended (completed, failed, retried or lost); a running one is not counted."""
     owner: str | None = None
     result: Any = None
     failed_reason: str | None = None
@@ -99,6 +113,14 @@ class _Decoder:
             self.problems.append(f"{key} is not JSON")
             return value.decode("utf-8", "replace")
 
+    def attempts_made(self, state: JobState) -> int:
+        """Every attempt started has ended unless the job is active, when the latest still runs
+        (claim.lua counts starts; an attempt released unrun is uncounted)."""
+        if "attempts_started" not in self.fields:
+            return self.integer("attempts_made")
+        started = self.integer("attempts_started")
+        return max(started - 1, 0) if state is JobState.ACTIVE else started
+
     def state(self, listed: JobState | None) -> JobState:
         text = self.text("state")
         try:
@@ -128,16 +150,17 @@ def record_from_hash(
     d = _Decoder(raw)
     full = d.text("id") or listed_id or ""
     queue = d.text("queue") or ""
+    state = d.state(listed_state)
     record = JobRecord(
         id=local_id(owner, full) or full,
         queue=queue,
         name=d.text("name") or queue,
-        state=d.state(listed_state),
+        state=state,
         data=d.json("data"),
         options=d.options(),
         priority=d.integer("priority"),
-        attempts_made=d.integer("attempts_made"),
-        owner=d.text("owner"),
+        attempts_made=d.attempts_made(state),
+        owner=d.text("owner") or owner_of(full),
         result=d.json("result"),
         failed_reason=d.text("failed_reason"),
         stacktrace=d.text("stacktrace"),
@@ -150,6 +173,12 @@ def record_from_hash(
     record.history, bad = decode_history(d.text("hist"), record.created_at)
     if bad:
         d.problems.append("history has unreadable entries")
+    # The history's start wins over a processed_at field: an older layout's field is not
+    # updated by later attempts. A finished_at field (older layouts, quarantined records) is only
+    # ever a finished job's own.
+    record.processed_at = latest_start(record.history) or record.processed_at
+    if "finished_at" not in d.fields and state in (JobState.COMPLETED, JobState.FAILED):
+        record.finished_at = last_move(record.history)
     if d.problems:
         record.corrupt = "; ".join(d.problems)
     return record

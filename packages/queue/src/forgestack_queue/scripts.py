@@ -8,9 +8,23 @@ from weakref import WeakKeyDictionary
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from .options import JobOptions, retention_limits
+
 COMPOSED = {"finish_claim": ("finish", "claim")}
 """Scripts made of others: each part's source becomes a local function `<part>_script(KEYS,
 ARGV)` that the composed script's own driver calls, so the parts stay the one definition."""
+
+
+def layer_defaults() -> str:
+    """JobOptions' defaults the scripts apply to stored options that omit them (the producer
+    stores only what differs from the defaults), written from the model so the two never drift."""
+    fields = JobOptions.model_fields
+    count, age = retention_limits(fields["remove_on_fail"].default)
+    return (
+        "-- From JobOptions (scripts.layer_defaults): what an option left out of 'opts' means.\n"
+        f"local DEFAULT_ATTEMPTS = {fields['attempts'].default}\n"
+        f"local DEFAULT_FAIL_KEEP_COUNT, DEFAULT_FAIL_KEEP_AGE = {count}, {age}\n"
+    )
 
 
 def _read(name: str) -> str:
@@ -19,12 +33,13 @@ def _read(name: str) -> str:
 
 @cache
 def _source(name: str) -> str:
-    """The script with the shared prelude (time, run order) before it: Lua has no imports."""
+    """The script with the layer's defaults and the shared prelude (time, run order) before it:
+    Lua has no imports."""
     parts = "".join(
         f"local function {part}_script(KEYS, ARGV)\n{_read(part)}\nend\n"
         for part in COMPOSED.get(name, ())
     )
-    return _read("_prelude") + parts + _read(name)
+    return layer_defaults() + _read("_prelude") + parts + _read(name)
 
 
 @dataclass(frozen=True, slots=True)

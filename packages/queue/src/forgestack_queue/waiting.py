@@ -2,6 +2,8 @@
 with its queue's last event id (one MULTI, so no event falls between them), then the queue's event
 stream is read with XREAD BLOCK from that id until the job's `completed`, `failed` or `removed`
 event arrives or the time runs out. Idle waiters cost Redis nothing but a blocked connection.
+A long wait also reads the job once per BLOCK_SLICE_MS, so an end the stream no longer carries
+(trimmed under load, events turned off meanwhile) still ends it.
 With events turned off (EVENTS_MAX_LEN=0) there is nothing to block on, so the wait falls back to
 reading the job's state, backing off to one read every POLL_MAX_S."""
 
@@ -75,11 +77,19 @@ async def wait_for_job(
         return await _poll(redis, keys, name, owner, deadline)
     cursor: bytes | str = last[0][0] if isinstance(last, list) and last else "0-0"
     target = full_id.encode()
+    recheck = clock() + BLOCK_SLICE_MS / 1000
     while True:
         left_ms = BLOCK_SLICE_MS if deadline is None else int((deadline - clock()) * 1000)
         if left_ms <= 0:
             # The one re-read: the job may have finished as the time ran out.
             return await _read(redis, keys, name, owner)
+        if clock() >= recheck:
+            # The job's end may never come as an event (events turned off since, or the capped
+            # stream trimmed it before this read): one read of the job per slice ends the wait.
+            recheck = clock() + BLOCK_SLICE_MS / 1000
+            found = await _read(redis, keys, name, owner)
+            if found.finished or found.record is None:
+                return found
         reply = await redis.xread(
             {keys.events: cursor}, count=500, block=min(left_ms, BLOCK_SLICE_MS)
         )

@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
+from loguru import logger
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from .owners import local_id
@@ -114,7 +115,10 @@ class WorkerRegistration:
 
 
 async def live_workers(redis: Redis, prefix: str) -> list[WorkerInfo]:
-    """Workers whose record has not expired, most recent beat first; dead ones are forgotten."""
+    """Workers whose record has not expired, most recent beat first; dead ones are forgotten.
+
+    A record this version cannot read (a newer or older worker during a rolling upgrade) is
+    logged and left out: one odd worker must not take the list, and the dashboard with it, down."""
     ids: list[bytes] = await redis.zrevrange(registry_key(prefix), 0, -1)
     if not ids:
         return []
@@ -124,7 +128,14 @@ async def live_workers(redis: Redis, prefix: str) -> list[WorkerInfo]:
         if raw is None:
             dead.append(worker_id)
         else:
-            live.append(WorkerInfo.model_validate_json(raw))
+            try:
+                live.append(WorkerInfo.model_validate_json(raw))
+            except ValidationError as exc:
+                logger.warning(
+                    "worker {} has an unreadable record, left out: {}",
+                    worker_id.decode(errors="replace"),
+                    exc.errors(include_url=False, include_input=False)[0]["msg"],
+                )
     if dead:
         await redis.zrem(registry_key(prefix), *dead)
     return live

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
-from forgestack_queue.events import STREAM_ID
+from forgestack_queue.events import is_stream_id
 from forgestack_shared.queues import QueueName
 
 from ..access import require_read
@@ -22,8 +22,10 @@ from ..queue_service import QueueService
 router = APIRouter(tags=["events"])
 
 KEEPALIVE_MS = 15_000
-"""When nothing was sent for this long, the read position goes out as an `id:` line without data
-(no event for the client): proxies keep the stream open and a reconnect misses nothing."""
+"""When nothing was sent for this long a keep-alive goes out, so proxies keep the stream open. For
+the operator it is the read position as an `id:` line without data (a reconnect skips what was
+read); for an organisation it is a comment line: the read position moves with every organisation's
+events, so sending it would tell one organisation when the others' jobs move."""
 MAX_STREAM_S = 600.0
 """A stream ends after this long and the client reconnects (EventSource does, with Last-Event-ID,
 missing nothing): the key is checked again then, so a revoked key stops receiving."""
@@ -31,7 +33,7 @@ missing nothing): the key is checked again then, so a revoked key stops receivin
 
 def _start(header: str | None, query: str | None) -> str | None:
     start = header if header is not None else query
-    if start is not None and not STREAM_ID.fullmatch(start):
+    if start is not None and not is_stream_id(start):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             "Last-Event-ID and last_id take an event id as sent (e.g. 1764470000000-0)",
@@ -41,6 +43,7 @@ def _start(header: str | None, query: str | None) -> str | None:
 
 async def _sse(jobs: QueueService, queue: QueueName, start: str | None) -> AsyncIterator[str]:
     cursor = await jobs.event_cursor(queue, start)
+    operator = jobs.owner is None
     yield "retry: 2000\n\n"
     loop = asyncio.get_running_loop()
     ends = loop.time() + MAX_STREAM_S
@@ -54,10 +57,12 @@ async def _sse(jobs: QueueService, queue: QueueName, start: str | None) -> Async
             quiet_since = loop.time()
         elif loop.time() - quiet_since >= KEEPALIVE_MS / 1000:
             quiet_since = loop.time()
-            yield f"id: {cursor}\n\n"
-    # An id without data moves the client's Last-Event-ID on without an event: the reconnect
-    # resumes after every event read here, including those this caller may not see.
-    yield f"id: {cursor}\n\n"
+            yield f"id: {cursor}\n\n" if operator else ": keep-alive\n\n"
+    # For the operator an id without data moves Last-Event-ID on without an event: the reconnect
+    # resumes after every event read here. An organisation resumes after its own last event (the
+    # stream is re-read from there, filtered again), and learns nothing of the others' activity.
+    if operator:
+        yield f"id: {cursor}\n\n"
 
 
 @router.get(

@@ -56,13 +56,15 @@ end
 -- Codes: d delayed (note: the delay in ms), s started, c completed, f failed (note: the reason,
 -- 'cancelled' for a cancel), r retry queued, l lease lost, x claim undone, released at shutdown or
 -- put back by a remote rate limit (note: why), m manual retry, p promoted. history.py decodes it.
+-- The history is also where readers find when the latest attempt started and when a finished
+-- job ended (records.py), so no script stores those times in fields of their own.
 local HISTORY_MAX = 50
--- The job's 'hist' with one more entry, for the caller's own HSET (one command fewer per move).
-local function with_entry(key, code, attempt, now, note)
-  local f = redis.call('HMGET', key, 'created_at', 'hist')
-  local entry = code .. (attempt or '') .. ':' .. num(now - (tonumber(f[1]) or now))
+-- `hist` (the job's, as read with its `created_at`) with one more entry, for the caller's own
+-- HSET: a script that reads other fields anyway reads these two with them.
+local function entry_after(created_at, hist, code, attempt, now, note)
+  local entry = code .. (attempt or '') .. ':' .. num(now - (tonumber(created_at) or now))
   if note then entry = entry .. ':' .. string.gsub(string.sub(note, 1, 80), '|', '/') end
-  local h = f[2]
+  local h = hist
   if h then
     h = h .. '|' .. entry
     local _, n = string.gsub(h, '|', '|')
@@ -73,8 +75,10 @@ local function with_entry(key, code, attempt, now, note)
   return h
 end
 
-local function remember(key, code, attempt, now, note)
-  redis.call('HSET', key, 'hist', with_entry(key, code, attempt, now, note))
+-- The job's 'hist' with one more entry (one HMGET), for the caller's own HSET.
+local function with_entry(key, code, attempt, now, note)
+  local f = redis.call('HMGET', key, 'created_at', 'hist')
+  return entry_after(f[1], f[2], code, attempt, now, note)
 end
 
 -- A job's log lines (a list, written by report.lua): `<prefix>:logs:<id>`, deleted with the job.
@@ -145,10 +149,11 @@ end
 local CANCELLED = 'cancelled'
 local function fail_cancelled(key, q, id, from, now)
   if from then redis.call('ZREM', q .. from, id) end
-  local made = redis.call('HGET', key, 'attempts_started') or '0'
-  redis.call('HSET', key, 'state', 'failed', 'failed_reason', CANCELLED, 'finished_at', num(now),
-    'token', '', 'attempts_made', made, 'hist', with_entry(key, 'f', made, now, CANCELLED))
-  redis.call('HDEL', key, 'delay_until', 'stacktrace')
+  local f = redis.call('HMGET', key, 'attempts_started', 'created_at', 'hist')
+  local made = f[1] or '0'
+  redis.call('HDEL', key, 'token', 'delay_until', 'ord', 'stacktrace')
+  redis.call('HSET', key, 'state', 'failed', 'failed_reason', CANCELLED,
+    'hist', entry_after(f[2], f[3], 'f', made, now, CANCELLED))
   redis.call('ZADD', q .. 'failed', num(now), id)
   index_move(q, id, from, 'failed', num(now))
   emit(q, 'failed', id, 'a', made, 'r', CANCELLED)

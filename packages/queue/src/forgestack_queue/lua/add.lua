@@ -2,14 +2,15 @@
 -- All or nothing: every id is checked before anything is written, so a batch with one id that
 -- belongs to another queue writes no job at all.
 -- KEYS: wait, delayed, seq, marker, queues, metrics (the queue's hash: 'added' counts new jobs)
--- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, owner ('' for none),
---   then groups of 7: id, name, data, opts, priority, delay_ms, meta ('' for none)
+-- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, then groups of 7:
+--   id (an owned job's is '<owner>~<local id>'), name, data, opts, priority, delay_ms, meta ('' for
+--   none)
 -- Returns {'clash', id, its queue} when an id is another queue's (or not a job record), else one
 -- {id, created (1|0), state} per job.
 local now, t = server_now()
-local jp, q, queue, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local jp, q, queue = ARGV[1], ARGV[2], ARGV[3]
 local found = {}
-for i = 5, #ARGV, 7 do
+for i = 4, #ARGV, 7 do
   local id = ARGV[i]
   local key = jp .. id
   local typ = redis.call('TYPE', key)['ok']
@@ -23,7 +24,7 @@ end
 
 local out, woke, added = {}, false, 0
 redis.call('SADD', KEYS[5], queue)
-for i = 5, #ARGV, 7 do
+for i = 4, #ARGV, 7 do
   local id = ARGV[i]
   if found[id] then
     out[#out + 1] = {id, 0, found[id]}
@@ -31,13 +32,13 @@ for i = 5, #ARGV, 7 do
     local key = jp .. id
     local prio, delay = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
     local state, due = 'waiting', nil
-    -- Only fields that differ from what readers assume when absent (id: the key; name: the
-    -- queue; priority and attempt counters: 0; attempts: in opts): every field is ~60 bytes of
-    -- Redis memory once the payload makes the hash a hashtable.
+    -- Only fields that differ from what readers assume when absent (id: the key; owner: the
+    -- id's head; name: the queue; priority and attempt counters: 0; options: JobOptions'
+    -- defaults): every field is ~50 bytes of Redis memory once the payload makes the hash a
+    -- hashtable. records.py lists the fields of each state.
     local f = {'queue', queue, 'data', ARGV[i + 2], 'opts', ARGV[i + 3], 'created_at', num(now)}
     if ARGV[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = ARGV[i + 1] end
     if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = ARGV[i + 4] end
-    if owner ~= '' then f[#f + 1] = 'owner'; f[#f + 1] = owner end
     if ARGV[i + 6] ~= '' then f[#f + 1] = 'meta'; f[#f + 1] = ARGV[i + 6] end
     if delay > 0 then
       state = 'delayed'

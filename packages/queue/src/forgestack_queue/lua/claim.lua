@@ -20,8 +20,9 @@ local nq = #KEYS / 4
 local out = {num(now), '-1'}
 local next_due = -1
 
-local function requeue(q, wait, key, id, from)
-  local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
+-- `prio`: the job's priority when the caller has read it (nil: read it here).
+local function requeue(q, wait, key, id, from, prio)
+  prio = prio or tonumber(redis.call('HGET', key, 'priority')) or 0
   local score = fair_score(q, id, prio)
   redis.call('ZADD', wait, score, id)
   redis.call('HSET', key, 'state', 'waiting')
@@ -33,14 +34,13 @@ local function quarantine(q, failed, key, id, queue, typ, from)
   redis.call('HSET', key, 'queue', queue, 'state', 'failed',
     'failed_reason', 'job record is a Redis ' .. typ .. ', not a hash: not run',
     'finished_at', num(now), 'opts', '{}')
-  local owner = owner_of(id)
-  if owner then redis.call('HSET', key, 'owner', owner) end
   redis.call('ZADD', failed, num(now), id)
   index_move(q, id, from, 'failed', num(now))
   emit(q, 'failed', id, 'r', 'job record is a Redis ' .. typ)
 end
 
--- A job's options (decoded only on the rare lease-expiry path; {} when they do not decode).
+-- A job's options (decoded only on the rare lease-expiry path; {} when they do not decode). Only
+-- options that differ from JobOptions' defaults are stored: DEFAULT_* (scripts.py) fill the rest.
 local function job_opts(key)
   local ok, opts = pcall(cjson.decode, redis.call('HGET', key, 'opts') or '{}')
   if ok and type(opts) == 'table' then return opts end
@@ -49,7 +49,8 @@ end
 
 -- (count, age s) of a remove_on_fail rule as options.retention_limits computes it.
 local function fail_retention(opts)
-  local rule = opts['remove_on_fail'] or false
+  local rule = opts['remove_on_fail']
+  if rule == nil then return DEFAULT_FAIL_KEEP_COUNT, DEFAULT_FAIL_KEEP_AGE end
   if rule == true then return 0, -1 end
   if type(rule) == 'number' then return rule, -1 end
   if type(rule) == 'table' then
@@ -59,12 +60,14 @@ local function fail_retention(opts)
   return -1, -1
 end
 
--- Orders a batch of due delayed jobs by the order they were added (their 'ord').
+-- Orders a batch of due delayed jobs by the order they were added (their 'ord'); each row also
+-- carries the job's priority for its move to waiting.
 local function in_add_order(due)
   local rows = {}
   for i = 1, #due, 2 do
-    local ok, ord = pcall(redis.call, 'HGET', jp .. due[i], 'ord')
-    rows[#rows + 1] = {due[i], tonumber(due[i + 1]), ok and tonumber(ord) or 0}
+    local ok, f = pcall(redis.call, 'HMGET', jp .. due[i], 'ord', 'priority')
+    if not ok then f = {} end
+    rows[#rows + 1] = {due[i], tonumber(due[i + 1]), tonumber(f[1]) or 0, tonumber(f[2]) or 0}
   end
   table.sort(rows, function(a, b)
     if a[2] ~= b[2] then return a[2] < b[2] end
@@ -131,7 +134,10 @@ for k = 0, nq - 1 do
     redis.call('ZREM', delayed, id)
     local typ = redis.call('TYPE', key)['ok']
     if typ == 'hash' then
-      requeue(q, wait, key, id, 'delayed')
+      requeue(q, wait, key, id, 'delayed', row[4])
+      -- Due and promoted: its due time and add order have served (records.py reads no due time
+      -- for a waiting job).
+      redis.call('HDEL', key, 'delay_until', 'ord')
       emit(q, 'waiting', id)
     elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
     else index_move(q, id, 'delayed', nil) end
@@ -143,14 +149,16 @@ for k = 0, nq - 1 do
     redis.call('ZREM', active, id)
     owner_freed(q, id)
     if redis.call('TYPE', key)['ok'] == 'hash' then
-      local made = redis.call('HGET', key, 'attempts_started')
+      local f = redis.call('HMGET', key, 'attempts_started', 'created_at', 'hist')
+      local made = f[1]
       local reason = 'worker lost: lease expired during attempt ' .. made
-      redis.call('HSET', key, 'attempts_made', made, 'token', '', 'failed_reason', reason)
-      remember(key, 'l', made, now)
+      redis.call('HDEL', key, 'token')
+      redis.call('HSET', key, 'failed_reason', reason,
+        'hist', entry_after(f[2], f[3], 'l', made, now))
       local opts = job_opts(key)
       if redis.call('HEXISTS', key, 'cancel') == 1 then
         fail_cancelled(key, q, id, 'active', now)
-      elseif tonumber(made) >= (tonumber(opts['attempts']) or 1) then
+      elseif tonumber(made) >= (tonumber(opts['attempts']) or DEFAULT_ATTEMPTS) then
         -- The same retention as a failure the handler reported (remove_on_fail).
         local count, age = fail_retention(opts)
         emit(q, 'failed', id, 'a', made, 'r', reason)
@@ -159,7 +167,8 @@ for k = 0, nq - 1 do
           index_move(q, id, 'active', nil)
           emit(q, 'removed', id)
         else
-          redis.call('HSET', key, 'state', 'failed', 'finished_at', num(now))
+          -- Its end is the 'l' entry just written (readers take finished_at from the history).
+          redis.call('HSET', key, 'state', 'failed')
           redis.call('ZADD', failed, num(now), id)
           index_move(q, id, 'active', 'failed', num(now))
           trim_finished(jp, q, 'failed', count, age, 1000, now)
@@ -201,8 +210,9 @@ for k = 0, nq - 1 do
         local started = redis.call('HINCRBY', key, 'attempts_started', 1)
         local token = worker .. ':' .. started
         local deadline = num(now + lease)
-        redis.call('HSET', key, 'state', 'active', 'processed_at', num(now), 'token', token,
-          'queue', queue, 'hist', with_entry(key, 's', started, now))
+        -- The start is the 's' history entry (no processed_at field: readers take it from there).
+        redis.call('HSET', key, 'state', 'active', 'token', token, 'queue', queue,
+          'hist', with_entry(key, 's', started, now))
         redis.call('ZADD', active, deadline, id)
         index_move(q, id, 'wait', 'active', deadline)
         emit(q, 'active', id, 'a', tostring(started))

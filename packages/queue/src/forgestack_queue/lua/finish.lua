@@ -30,37 +30,43 @@ for _, row in ipairs(rows) do
   local q, id, token, outcome = qp .. row[1] .. ':', row[2], row[3], row[4]
   local key = jp .. id
   -- pcall: a record overwritten with another type reads as "not ours" instead of aborting.
-  local held = redis.pcall('HGET', key, 'token')
-  if held ~= token then
+  -- One read for the fence, the attempt and the history's base, whatever the outcome.
+  local f = redis.pcall('HMGET', key, 'token', 'attempts_started', 'created_at', 'hist')
+  if f[1] ~= token then
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
     redis.call('ZREM', q .. 'active', id)
     left[q] = true
     owner_freed(q, id)
-    local made = redis.call('HGET', key, 'attempts_started')
+    local made, created, hist = f[2], f[3], f[4]
     if outcome ~= 'completed' and outcome ~= 'failed'
         and redis.call('HEXISTS', key, 'cancel') == 1 then
       fail_cancelled(key, q, id, 'active', now)
     elseif outcome == 'completed' or outcome == 'failed' then
-      local field, value = 'result', row[5]
-      local hist
+      -- The token goes (no attempt holds the job) before the outcome's fields come, so the hash
+      -- never holds more fields than it keeps; finished_at is the history's last entry. A job
+      -- removed as it ends (keep count 0) is not written at all.
+      local keep = row[7] ~= 0
+      local set, gone = {'state', outcome}, {'token'}
       if outcome == 'failed' then
-        field = 'failed_reason'
-        redis.call('HSET', key, 'stacktrace', row[6])
-        hist = with_entry(key, 'f', made, now, value)
-        emit(q, 'failed', id, 'a', made, 'r', string.sub(value, 1, 500))
+        set[3], set[4], set[5], set[6] = 'failed_reason', row[5], 'stacktrace', row[6]
+        set[7], set[8] = 'hist', entry_after(created, hist, 'f', made, now, row[5])
+        emit(q, 'failed', id, 'a', made, 'r', string.sub(row[5], 1, 500))
       else
         -- An earlier attempt's failure stays in the history, not in the top-level fields (a
         -- first attempt has none: a manual retry clears them).
-        if tonumber(made) > 1 then redis.call('HDEL', key, 'failed_reason', 'stacktrace') end
-        hist = with_entry(key, 'c', made, now)
+        if tonumber(made) > 1 then gone[2], gone[3] = 'failed_reason', 'stacktrace' end
+        set[3], set[4] = 'result', row[5]
+        set[5], set[6] = 'hist', entry_after(created, hist, 'c', made, now)
         -- A job removed as it completes takes its result along in the event, for waiters.
-        if row[7] == 0 then emit(q, 'completed', id, 'a', made, 'v', value)
-        else emit(q, 'completed', id, 'a', made) end
+        if keep then emit(q, 'completed', id, 'a', made)
+        else emit(q, 'completed', id, 'a', made, 'v', row[5]) end
       end
-      redis.call('HSET', key, 'state', outcome, 'finished_at', num(now), 'token', '',
-        'attempts_made', made, field, value, 'hist', hist)
+      if keep then
+        redis.call('HDEL', key, unpack(gone))
+        redis.call('HSET', key, unpack(set))
+      end
       local count, age = row[7], row[8]
       if count == 0 then
         redis.call('DEL', key, logs_key(q, id))
@@ -75,21 +81,21 @@ for _, row in ipairs(rows) do
         trims[q .. outcome .. '\0' .. count .. '\0' .. age] = {q, outcome, count, age}
       end
     elseif outcome == 'retry' then
-      redis.call('HSET', key, 'token', '', 'failed_reason', row[5], 'stacktrace', row[6],
-        'attempts_made', made)
-      remember(key, 'r', made, now, row[5])
+      redis.call('HDEL', key, 'token')
+      hist = entry_after(created, hist, 'r', made, now, row[5])
       emit(q, 'retrying', id, 'a', made, 'r', string.sub(row[5], 1, 500))
       local delay = row[9]
       if delay > 0 then
         local due = num(due_at(now, delay))
         redis.call('ZADD', q .. 'delayed', due, id)
-        redis.call('HSET', key, 'state', 'delayed', 'delay_until', due,
-          'ord', redis.call('INCR', q .. 'seq'))
+        redis.call('HSET', key, 'state', 'delayed', 'failed_reason', row[5], 'stacktrace', row[6],
+          'delay_until', due, 'ord', redis.call('INCR', q .. 'seq'),
+          'hist', entry_after(created, hist, 'd', nil, now, num(delay)))
         redis.call('ZADD', q .. 'marker', 0, '0')
         index_move(q, id, 'active', 'delayed', due)
-        remember(key, 'd', nil, now, num(delay))
         emit(q, 'delayed', id, 'due', due)
       else
+        redis.call('HSET', key, 'failed_reason', row[5], 'stacktrace', row[6], 'hist', hist)
         requeue(q, key, id)
       end
     else
@@ -100,8 +106,9 @@ for _, row in ipairs(rows) do
         hold_queue(q, now, row[9])
         why = 'rate limited'
       end
-      redis.call('HSET', key, 'token', '', 'attempts_started', tonumber(made) - 1)
-      remember(key, 'x', made, now, why)
+      redis.call('HDEL', key, 'token')
+      redis.call('HSET', key, 'attempts_started', tonumber(made) - 1,
+        'hist', entry_after(created, hist, 'x', made, now, why))
       requeue(q, key, id)
       emit(q, 'waiting', id, 'a', made, 'r', why)
     end

@@ -15,7 +15,7 @@ if state == 'delayed' then
   redis.call('ZREM', q .. 'delayed', id)
   redis.call('ZADD', q .. 'wait', score, id)
   redis.call('HSET', key, 'state', 'waiting', 'hist', with_entry(key, 'p', nil, now))
-  redis.call('HDEL', key, 'delay_until')
+  redis.call('HDEL', key, 'delay_until', 'ord')
   index_move(q, id, 'delayed', 'wait', score)
   emit(q, 'waiting', id, 'r', 'promoted')
   wake_workers(q)

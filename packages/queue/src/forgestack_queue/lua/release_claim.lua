@@ -19,11 +19,13 @@ for q = 0, #KEYS / 3 - 1 do
         -- claim.lua's token is `<worker token>:<attempts started>`.
         local claim = ARGV[i] .. ':'
         if string.sub(held, 1, #claim) == claim then
-          local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
+          local f = redis.call('HMGET', key, 'priority', 'created_at', 'hist')
           redis.call('ZREM', active, id)
           redis.call('HINCRBY', key, 'attempts_started', -1)
-          redis.call('HSET', key, 'token', '', 'state', 'waiting')
-          remember(key, 'x', string.match(held, '(%d+)$'), now)
+          redis.call('HDEL', key, 'token')
+          redis.call('HSET', key, 'state', 'waiting',
+            'hist', entry_after(f[2], f[3], 'x', string.match(held, '(%d+)$'), now))
+          local prio = tonumber(f[1]) or 0
           local qp = string.sub(wait, 1, -5)
           local score = fair_score(qp, id, prio)
           redis.call('ZADD', wait, score, id)

@@ -21,14 +21,15 @@ for _, id in ipairs(ids) do
   local key = jp .. id
   redis.call('ZREM', KEYS[2], id)
   if redis.call('TYPE', key)['ok'] == 'hash' then
-    local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
+    local f = redis.call('HMGET', key, 'priority', 'created_at', 'hist')
     -- 'cancel': a job cancelled while running keeps its flag; the retried one must not inherit it.
-    redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'finished_at', 'processed_at', 'result',
-      'cancel')
-    redis.call('HSET', key, 'state', 'waiting', 'attempts_made', 0, 'attempts_started', 0)
-    remember(key, 'm', nil, now)
+    -- No attempts_started reads as none made. finished_at, processed_at, attempts_made, token:
+    -- fields of the layouts before records.py's, which must not outlive the attempts they told.
+    redis.call('HDEL', key, 'failed_reason', 'stacktrace', 'result', 'cancel', 'attempts_started',
+      'finished_at', 'processed_at', 'attempts_made', 'token')
+    redis.call('HSET', key, 'state', 'waiting', 'hist', entry_after(f[2], f[3], 'm', nil, now))
     emit(q, 'retrying', id, 'r', 'manual retry')
-    local score = fair_score(q, id, prio)
+    local score = fair_score(q, id, tonumber(f[1]) or 0)
     redis.call('ZADD', KEYS[3], score, id)
     index_move(q, id, 'failed', 'wait', score)
   else
