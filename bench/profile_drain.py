@@ -1,6 +1,7 @@
 """Profiles one worker draining a full queue, to find where its time goes.
 
     uv run --with pyinstrument python bench/profile_drain.py [--system forge] [--jobs 20000]
+        [--slots 100] [--sleep-ms 10]
 
 pyinstrument is a one-off tool here, not a project dependency (hence `--with`). The worker runs in
 this process under the profiler; the queue is filled first, outside the profile. Prints the call
@@ -14,17 +15,18 @@ from pathlib import Path
 
 from fsbench.server import dedicated_redis
 from fsbench.systems import SYSTEMS, fill
-from fsbench.workerproc import _build, _connect
+from fsbench.workerproc import STATE, WorkerSpec, _build, _connect
 from loguru import logger
 
 
-async def drain(url: str, system_key: str, jobs: int, html: Path | None) -> None:
+async def drain(spec: WorkerSpec, jobs: int, html: Path | None) -> None:
     from pyinstrument import Profiler
 
-    system = SYSTEMS[system_key]
-    await fill(system, url, jobs)
-    pool = await _connect(system, url)
-    worker = _build(system, pool, burst=True)
+    system = SYSTEMS[spec.system_key]
+    await fill(system, spec.url, jobs)
+    pool = await _connect(system, spec.url)
+    STATE.sleep_s = spec.sleep_ms / 1000
+    worker = _build(system, pool, spec)
     profiler = Profiler(interval=0.001, async_mode="disabled")
     t0 = time.perf_counter()
     profiler.start()
@@ -44,12 +46,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--system", choices=sorted(SYSTEMS), default="forge")
     parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--slots", type=int, help="max_jobs (default: the system's)")
+    parser.add_argument("--sleep-ms", type=float, default=0.0, help="each job awaits this long")
     parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     with dedicated_redis() as server:
-        asyncio.run(drain(server.url, args.system, args.jobs, args.html))
+        spec = WorkerSpec(args.system, server.url, True, args.slots, args.sleep_ms)
+        asyncio.run(drain(spec, args.jobs, args.html))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 import fairness
+import scaling
 from fsbench import counters, machine, phases
 from fsbench.enqueue import enqueue
 from fsbench.report import Results, console_table, forge_options_text, markdown
@@ -160,6 +161,7 @@ def main() -> int:
     parser.add_argument(
         "--no-fairness", action="store_true", help="skip bench/fairness.py's phases"
     )
+    parser.add_argument("--no-scaling", action="store_true", help="skip bench/scaling.py's phases")
     args = parser.parse_args()
 
     plan = QUICK if args.quick else FULL
@@ -194,6 +196,10 @@ def main() -> int:
         if not args.no_fairness:
             fair_plan = fairness.QUICK if args.quick else fairness.FULL
             fair = asyncio.run(fairness.measure(server, fair_plan, None))
+        scale = None
+        if not args.no_scaling:
+            scale_plan = scaling.QUICK if args.quick else scaling.FULL
+            scale = asyncio.run(scaling.measure(server, scale_plan, None))
     elapsed = time.monotonic() - t0
     changed = machine.job_layer_fingerprint(HERE.parent) != fingerprint
     if changed:
@@ -202,6 +208,10 @@ def main() -> int:
     print("\n" + table)
     fair_text = fairness.section(fair, fairness.notes()) if fair else ""
     print(fair_text)
+    scale_text = ""
+    if scale is not None:
+        scale_text = scaling.section(scale, [f"Load average after: {machine.load_average()}"])
+        print(scale_text)
     if args.no_write:
         return 0
     notes = [
@@ -233,6 +243,8 @@ def main() -> int:
     )
     if fair_text:
         fairness.write_section(args.output, fair_text)
+    if scale_text:
+        scaling.write_section(args.output, scale_text)
     log(f"wrote {args.output.name}")
     return 0
 

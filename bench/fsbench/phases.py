@@ -34,6 +34,8 @@ class DrainResult:
     """The machine's 1-minute load average as the drain began: other work skews the figures."""
     other_cores: float = 0.0
     """CPUs kept busy by processes other than the workers, Redis and the bench during the drain."""
+    job_layer: str = ""
+    """Where the workers imported forgestack_queue from (which tree's code they ran)."""
 
 
 async def drain(
@@ -43,13 +45,16 @@ async def drain(
     procs: int,
     *,
     filler: Callable[[System, str, int], Awaitable[None]] = fill,
+    max_jobs: int | None = None,
+    sleep_ms: float = 0.0,
 ) -> DrainResult:
     """Queue `jobs` (with `filler`: by default unowned, one producer), then release `procs` burst
-    workers at once; time until the last job ended."""
+    workers at once; time until the last job ended. `max_jobs`: slots per process (None: the
+    system's); `sleep_ms`: each job's await."""
     ctl = server.control()
     ctl.flushall()
     await filler(system, server.url, jobs)
-    spec = WorkerSpec(system.key, server.url, burst=True)
+    spec = WorkerSpec(system.key, server.url, burst=True, max_jobs=max_jobs, sleep_ms=sleep_ms)
     load = os.getloadavg()[0]
     with WorkerGroup(spec, procs) as group:
         reset_stats(ctl)
@@ -82,6 +87,7 @@ async def drain(
         per_proc_jobs=[r["jobs_complete"] for r in reports],
         load_1min=load,
         other_cores=max(0.0, busy - workers_cpu - redis_cpu - own) / wall,
+        job_layer=str(reports[0].get("job_layer", "")),
     )
 
 

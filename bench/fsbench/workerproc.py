@@ -13,12 +13,14 @@ import traceback
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue as MpQueue
 from multiprocessing.synchronize import Event
+from pathlib import Path
 from typing import Any
 
+import forgestack_queue
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 from forgestack_queue.job import Job
-from forgestack_queue.runner import Handler
+from forgestack_queue.runner import ClaimedJob, Handler
 from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
 from forgestack_queue.worker import ForgeWorker
 from loguru import logger
@@ -31,6 +33,8 @@ from .systems import ARQ_FUNCTION, PREFIX, QUEUE, SYSTEMS, BenchData, System
 class _State:
     last_end: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    sleep_s: float = 0.0
+    """How long each job awaits (an I/O-bound job's wait); 0: a no-op."""
 
 
 STATE = _State()
@@ -38,10 +42,14 @@ STATE = _State()
 
 async def arq_noop(ctx: dict[str, Any], data: dict[str, Any]) -> None:
     STATE.latencies.append(time.time() - data["t"])
+    if STATE.sleep_s:
+        await asyncio.sleep(STATE.sleep_s)
 
 
 async def forge_noop(job: Job[BenchData]) -> None:
     STATE.latencies.append(time.time() - job.data.t)
+    if STATE.sleep_s:
+        await asyncio.sleep(STATE.sleep_s)
 
 
 class TimedArqWorker(Worker):
@@ -52,12 +60,24 @@ class TimedArqWorker(Worker):
         STATE.last_end = time.time()
 
 
-class TimedForgeWorker(ForgeWorker):
-    """ForgeWorker, plus one timestamp when each attempt's task is done (after the finish script)."""
+_WRITE_HOOK = callable(getattr(ForgeWorker, "_after_write", None))
+"""Whether this job layer's attempts end before their outcome is stored (finish and fetch next);
+a baseline revision's may predate it (`bench/scaling.py --baseline-rev`)."""
 
-    def _done(self, job_id: str) -> None:
-        super()._done(job_id)
+
+class TimedForgeWorker(ForgeWorker):
+    """ForgeWorker, plus one timestamp when each write of outcomes returns (an attempt's task ends
+    before its outcome is stored; the write that stores it claims the slot's next job). An older
+    job layer's task waits for its write: there, when each attempt's task is done."""
+
+    def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
+        super()._after_write(ended, jobs, freed)
         STATE.last_end = time.time()
+
+    def _done(self, key: str) -> None:
+        super()._done(key)
+        if not _WRITE_HOOK:
+            STATE.last_end = time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +85,33 @@ class WorkerSpec:
     system_key: str
     url: str
     burst: bool
+    max_jobs: int | None = None
+    """Slots per process; None: the system's own setting."""
+    sleep_ms: float = 0.0
+    """Each job awaits this long (asyncio.sleep) after noting its start."""
 
 
-def _build(system: System, pool: ArqRedis, burst: bool) -> Worker:
+def _build(system: System, pool: ArqRedis, spec: WorkerSpec) -> Worker:
+    burst = spec.burst
+    max_jobs = spec.max_jobs or system.max_jobs
     if system.kind == "arq":
         assert system.poll_delay_s is not None
         return TimedArqWorker(
             functions=[func(arq_noop, name=ARQ_FUNCTION)],
             redis_pool=pool,
             burst=burst,
-            max_jobs=system.max_jobs,
+            max_jobs=max_jobs,
             poll_delay=system.poll_delay_s,
             handle_signals=False,
         )
-    if not callable(getattr(ForgeWorker, "_done", None)):
-        raise RuntimeError("ForgeWorker._done is gone: update TimedForgeWorker's end-of-job hook")
+    if not _WRITE_HOOK and not callable(getattr(ForgeWorker, "_done", None)):
+        raise RuntimeError("ForgeWorker has neither end-of-job hook TimedForgeWorker stamps from")
     return TimedForgeWorker(
         handlers=[Handler(queue=QUEUE, fn=forge_noop, data_model=BenchData)],
         redis_pool=pool,
         queue_prefix=PREFIX,
         burst=burst,
-        max_jobs=system.max_jobs,
+        max_jobs=max_jobs,
         handle_signals=False,
     )
 
@@ -120,7 +146,8 @@ async def _serve(
     system = SYSTEMS[spec.system_key]
     loop = asyncio.get_running_loop()
     pool = await _connect(system, spec.url)
-    worker = _build(system, pool, spec.burst)
+    STATE.sleep_s = spec.sleep_ms / 1000
+    worker = _build(system, pool, spec)
     ready.set()
     await loop.run_in_executor(None, start.wait)
     counters.COUNTS.reset()
@@ -149,6 +176,7 @@ async def _serve(
         "commands_since_mark": counters.COUNTS.commands - marked[0],
         "round_trips_since_mark": counters.COUNTS.round_trips - marked[1],
         "latencies": list(STATE.latencies) if not spec.burst else [],
+        "job_layer": str(Path(forgestack_queue.__file__).parent),
     }
     await worker.close()
     return result

@@ -41,6 +41,30 @@ async def test_posts_to_the_checked_address_with_the_urls_host(receiver: Receive
     assert request.body == b"{}"
 
 
+async def test_the_http_clients_are_built_on_first_use(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building an httpx client loads the trust store: a worker's start-up pays for none, and a
+    worker that only posts over plain HTTP never builds the HTTPS one."""
+    built: list[object] = []
+    init = httpx.AsyncClient.__init__
+
+    def counted(self: httpx.AsyncClient, *args: object, **kwargs: object) -> None:
+        built.append(kwargs.get("limits"))
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counted)
+    client = WebhookClient(timeout_s=5)
+    try:
+        assert built == []
+        for _ in range(2):
+            response = await client.post(_target(receiver, "/in"), {}, b"{}")
+            assert response.status == 200
+    finally:
+        await client.close()
+    assert len(built) == 1
+
+
 async def test_redirects_are_not_followed(receiver: Receiver) -> None:
     receiver.reply("/moved", Reply(302, {"location": receiver.url("/elsewhere")}))
     client = WebhookClient(timeout_s=5)

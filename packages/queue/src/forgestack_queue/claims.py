@@ -8,6 +8,7 @@ attempt count, so a late outcome from an earlier run can never pass the finish s
 
 import secrets
 from collections.abc import Mapping
+from typing import Any
 
 from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -50,38 +51,67 @@ class Claimer:
         """Up to `want` jobs, the server's next delayed due time (-1: none) and its clock (ms)."""
         # Raises while Redis is still unreachable: the worker's loop backs off and comes back.
         await self.release_lost()
-        self._rotation = (self._rotation + 1) % len(self._queues)
-        token = f"{self._worker_id}:{secrets.token_hex(6)}"
+        token = self._token()
         try:
             reply = await self._scripts.claim(
-                keys=self._claim_keys,
-                args=[
-                    self._job_prefix,
-                    want,
-                    self._lease_ms,
-                    token,
-                    self._rotation,
-                    *self._queues,
-                    *self._limit_args,
-                ],
+                keys=self._claim_keys, args=self._claim_args(want, token)
             )
         except (RedisConnectionError, RedisTimeoutError):
             # The script may have run: whatever it claimed is undone before the next claim.
             self._lost.append(token)
             raise
-        now, next_due = int(reply[0]), int(reply[1])
-        return [ClaimedJob.from_row(row) for row in reply[2:]], next_due, now
+        return _jobs(reply), int(reply[1]), int(reply[0])
+
+    async def finish_and_claim(
+        self, finish_args: list[Any], want: int
+    ) -> tuple[list[int], list[ClaimedJob]]:
+        """finish.lua's call (its reply: one 1|0 per outcome) that also claims up to `want` jobs
+        for the slots those outcomes free (finish_claim.lua). Its claim is fenced like any other:
+        a lost reply's jobs are released by token before the next claim."""
+        await self.release_lost()
+        token = self._token()
+        try:
+            kept, reply = await self._scripts.finish_claim(
+                keys=self._claim_keys, args=[*finish_args, *self._claim_args(want, token)]
+            )
+        except (RedisConnectionError, RedisTimeoutError):
+            self._lost.append(token)
+            raise
+        return [int(k) for k in kept], _jobs(reply)
+
+    def _token(self) -> str:
+        return f"{self._worker_id}:{secrets.token_hex(6)}"
+
+    def _claim_args(self, want: int, token: str) -> list[Any]:
+        self._rotation = (self._rotation + 1) % len(self._queues)
+        return [
+            self._job_prefix,
+            want,
+            self._lease_ms,
+            token,
+            self._rotation,
+            *self._queues,
+            *self._limit_args,
+        ]
 
     async def release_lost(self) -> None:
         """Undoes the claims whose reply was lost; a no-op (no call) when there are none."""
         if not self._lost:
             return
+        # The worker's loop and its outcome writer both claim: a token lost while this call is
+        # under way stays listed for the next one.
+        tokens = list(self._lost)
         released = await self._scripts.release_claim(
-            keys=self._release_keys, args=[self._job_prefix, *self._lost]
+            keys=self._release_keys, args=[self._job_prefix, *tokens]
         )
         if released:
             logger.warning(
                 "{} jobs of a claim whose reply was lost went back to waiting, attempt not spent",
                 released,
             )
-        self._lost.clear()
+        self._lost = [t for t in self._lost if t not in tokens]
+
+
+def _jobs(reply: list[Any]) -> list[ClaimedJob]:
+    """claim.lua's reply is {now, next_due, job, job, ...}."""
+    return [ClaimedJob.from_row(row) for row in reply[2:]]

@@ -10,6 +10,7 @@ request to the API, and a worker that exits loses at most a few seconds of incre
 import asyncio
 import contextlib
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -46,12 +47,20 @@ def workers_key(prefix: str) -> str:
     return f"{prefix}:metrics:workers"
 
 
+_FIELDS = {
+    h: (
+        (*(f"{h}_le_{bound}" for bound in BUCKETS), f"{h}_le_inf"),
+        f"{h}_count",
+        f"{h}_sum",
+    )
+    for h in HISTOGRAMS
+}
+"""Field names built once: observing is on every attempt's path."""
+
+
 def bucket_field(histogram: str, seconds: float) -> str:
     """The field of the first bucket the value fits (non-cumulative; the renderer sums)."""
-    for bound in BUCKETS:
-        if seconds <= bound:
-            return f"{histogram}_le_{bound}"
-    return f"{histogram}_le_inf"
+    return _FIELDS[histogram][0][bisect_left(BUCKETS, seconds)]
 
 
 @dataclass
@@ -60,9 +69,10 @@ class _Pending:
     sums: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def observe(self, histogram: str, seconds: float) -> None:
-        self.counts[bucket_field(histogram, seconds)] += 1
-        self.counts[f"{histogram}_count"] += 1
-        self.sums[f"{histogram}_sum"] += seconds
+        buckets, count, total = _FIELDS[histogram]
+        self.counts[buckets[bisect_left(BUCKETS, seconds)]] += 1
+        self.counts[count] += 1
+        self.sums[total] += seconds
 
     def merge(self, other: "_Pending") -> None:
         for name, n in other.counts.items():

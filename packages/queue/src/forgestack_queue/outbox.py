@@ -1,8 +1,16 @@
 """Group commit of attempt outcomes: attempts that end while a write is in flight share the next
 write, so one Lua call records many jobs. The writer is its own task, so a job task cancelled by
-shutdown still has its outcome written."""
+shutdown still has its outcome written.
+
+Finish and fetch next: with a `Refill`, the write that records outcomes whose slots it frees also
+claims the jobs that take those slots (finish_claim.lua) and hands them over, so a busy worker's
+slot turns over in one round trip, not two. An attempt that ends does not wait for its write:
+its slot stays held (the worker counts it) until the write returns with the slot's next job."""
 
 import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -13,7 +21,23 @@ from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
 
-Entry = tuple[ClaimedJob, Outcome | None, asyncio.Future[None]]
+Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool]
+"""(job, outcome or None for released, done once stored (when someone waits), whether it holds a
+slot that the write frees)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Refill:
+    """The worker's side of finish and fetch next."""
+
+    wanted: Callable[[int], int]
+    """How many jobs to claim with a write whose outcomes free that many slots (0: none)."""
+    finish_and_claim: Callable[[list[Any], int], Awaitable[tuple[list[int], list[ClaimedJob]]]]
+    """finish.lua's call with these arguments, claiming up to that many jobs: its reply, the jobs."""
+    written: Callable[[list[ClaimedJob], list[ClaimedJob], int], None]
+    """After every write, stored or not: the jobs whose outcomes it carried, the jobs claimed
+    with it (to start, or to release when the worker is stopping) and how many slots its
+    outcomes held, now free for them."""
 
 
 def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
@@ -34,27 +58,47 @@ def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
 
 class OutcomeWriter:
     def __init__(
-        self, scripts: Scripts, job_prefix: str, queue_prefix: str, *, give_up_after_s: float
+        self,
+        scripts: Scripts,
+        job_prefix: str,
+        queue_prefix: str,
+        *,
+        give_up_after_s: float,
+        refill: Refill | None = None,
     ) -> None:
         self._scripts = scripts
+        self._refill = refill
         self._prefixes = [job_prefix, queue_prefix]
         self._give_up_after_s = give_up_after_s
         self._outbox: list[Entry] = []
         self._writer: asyncio.Task[None] | None = None
+        self._context = contextvars.copy_context()
+        """The writer's own (its creator's, not the attempt's that happens to start it): its log
+        lines carry no other job's request id."""
 
-    def submit(self, job: ClaimedJob, outcome: Outcome | None) -> "asyncio.Future[None]":
-        """Queues the outcome for the next write; the future is done once it is stored (or could
-        not be: the lease then recovers the job). For callers that cannot wait, like the
-        watchdog recording an attempt whose handler ignores cancellation."""
-        done = asyncio.get_running_loop().create_future()
-        self._outbox.append((job, outcome, done))
+    def submit(
+        self,
+        job: ClaimedJob,
+        outcome: Outcome | None,
+        *,
+        frees_slot: bool = False,
+        done: "asyncio.Future[None] | None" = None,
+    ) -> None:
+        """Queues the outcome for the next write, for callers that do not wait for it: an ended
+        attempt (`frees_slot`: its slot is free once the write returns, which may claim the
+        slot's next job), the watchdog recording an attempt whose handler ignores cancellation.
+        `done`, if given, is set once the outcome is stored (or could not be: the lease then
+        recovers the job)."""
+        self._outbox.append((job, outcome, done, frees_slot))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_all())
-        return done
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_all(), context=self._context.copy()
+            )
 
     async def record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
         """Returns once the outcome is stored (or could not be: the lease then recovers the job)."""
-        done = self.submit(job, outcome)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.submit(job, outcome, done=done)
         try:
             await asyncio.shield(done)
         except asyncio.CancelledError:
@@ -69,33 +113,43 @@ class OutcomeWriter:
     async def _write_all(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox, []
+            freed = sum(1 for *_, frees_slot in batch if frees_slot)
+            want = self._refill.wanted(freed) if self._refill is not None and freed else 0
+            fetched: list[ClaimedJob] = []
             try:
-                kept = await self._write([_row(job, outcome) for job, outcome, _ in batch])
+                kept, fetched = await self._write(
+                    [_row(job, outcome) for job, outcome, _, _ in batch], want
+                )
             except Exception:
-                # Never leave a job task waiting: it would hold its slot and block shutdown.
+                # Never leave a caller waiting or a slot held: either would block shutdown.
                 logger.exception(
                     "{} outcomes not recorded: those jobs stay active until their lease expires",
                     len(batch),
                 )
                 kept = [1] * len(batch)
-            for (job, _, done), ok in zip(batch, kept, strict=True):
+            if self._refill is not None:
+                self._refill.written([job for job, *_ in batch], fetched, freed)
+            for (job, _, done, _), ok in zip(batch, kept, strict=True):
                 if not ok:
                     logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
                         "lease lost before the attempt ended: its outcome was discarded"
                     )
-                if not done.done():
+                if done is not None and not done.done():
                     done.set_result(None)
 
-    async def _write(self, rows: list[list[Any]]) -> list[int]:
+    async def _write(self, rows: list[list[Any]], want: int) -> tuple[list[int], list[ClaimedJob]]:
         """Rides out a Redis outage for as long as the lease lasts; the write is token-fenced and
-        idempotent, so retrying is safe, and past the lease the job is recovered anyway."""
+        idempotent, so retrying is safe, and past the lease the job is recovered anyway. A claim
+        whose reply was lost is released by the claimer before its next claim."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._give_up_after_s
         pause = 0.05
         args: list[Any] = [*self._prefixes, dumps(rows)]
         while True:
             try:
-                return list(await self._scripts.finish(args=args))
+                if want and self._refill is not None:
+                    return await self._refill.finish_and_claim(args, want)
+                return list(await self._scripts.finish(args=args)), []
             except (RedisConnectionError, RedisTimeoutError):
                 if loop.time() + pause > give_up:
                     raise

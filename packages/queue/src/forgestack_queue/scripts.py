@@ -10,6 +10,10 @@ from redis.commands.core import AsyncScript
 
 from .options import JobOptions, retention_limits
 
+COMPOSED = {"finish_claim": ("finish", "claim")}
+"""Scripts made of others: each part's source becomes a local function `<part>_script(KEYS,
+ARGV)` that the composed script's own driver calls, so the parts stay the one definition."""
+
 
 def layer_defaults() -> str:
     """JobOptions' defaults the scripts apply to stored options that omit them (the producer
@@ -23,16 +27,19 @@ def layer_defaults() -> str:
     )
 
 
+def _read(name: str) -> str:
+    return (files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
 @cache
 def _source(name: str) -> str:
     """The script with the layer's defaults and the shared prelude (time, run order) before it:
     Lua has no imports."""
-    lua = files(__package__) / "lua"
-    return (
-        layer_defaults()
-        + (lua / "_prelude.lua").read_text(encoding="utf-8")
-        + (lua / f"{name}.lua").read_text(encoding="utf-8")
+    parts = "".join(
+        f"local function {part}_script(KEYS, ARGV)\n{_read(part)}\nend\n"
+        for part in COMPOSED.get(name, ())
     )
+    return layer_defaults() + _read("_prelude") + parts + _read(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,7 @@ class Scripts:
     add: AsyncScript
     claim: AsyncScript
     finish: AsyncScript
+    finish_claim: AsyncScript
     retry: AsyncScript
     remove: AsyncScript
     clean: AsyncScript
@@ -66,6 +74,7 @@ def scripts_for(redis: Redis) -> Scripts:
                     "add",
                     "claim",
                     "finish",
+                    "finish_claim",
                     "retry",
                     "remove",
                     "clean",

@@ -18,6 +18,14 @@ _tracer = trace.get_tracer("forgestack.worker")
 _propagator = TraceContextTextMapPropagator()
 
 
+def spans_recorded() -> bool:
+    """Whether a tracer provider is installed: without one every span is a no-op, and an attempt
+    without a trace parent has nothing to open or carry."""
+    return not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
+
+
 def trace_fields() -> dict[str, str]:
     """The current span as meta fields (`traceparent`) and a log field (`trace_id`); empty when
     no span records, so untraced processes add nothing to jobs or lines."""

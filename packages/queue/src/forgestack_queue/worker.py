@@ -4,6 +4,7 @@ instead of polling, and every attempt ends in one Lua call that honours retries 
 
 import asyncio
 import contextlib
+import contextvars
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -31,9 +32,9 @@ from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
 from .limits import QueueLimits
-from .meta import restored
+from .meta import current_meta, restored
 from .metrics import WorkerMetrics, first_wait_s
-from .outbox import OutcomeWriter
+from .outbox import OutcomeWriter, Refill
 from .producer import known_queues
 from .progress import RedisReporter
 from .runner import (
@@ -46,7 +47,7 @@ from .runner import (
 )
 from .scripts import scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
-from .tracing import attempt_span
+from .tracing import attempt_span, spans_recorded
 from .workers import WorkerRegistration
 
 if TYPE_CHECKING:
@@ -130,7 +131,23 @@ class ForgeWorker(_ARQ_WORKER):
         self._grace_s = cancel_grace_ms / 1000
         self._deadlines = Deadlines(self._grace_s, self._on_stuck)
         self._slot_freed = asyncio.Event()
-        self._ended = 0
+        self._stopping = False
+        self._traced = True
+        """Whether attempts open spans (a tracer provider is installed); decided as main starts."""
+        """Set once the claim loop ends: jobs claimed with an outcome from then on are released."""
+        self._context = contextvars.copy_context()
+        """What every attempt starts from (the worker's own context, taken as main starts): the
+        outcome writer starts attempts too, and its task was created inside another attempt."""
+        self._main_started = False
+        self._written = 0
+        """Outcome writes so far: one that lands during a claim may have queued a retry the claim
+        missed."""
+        self._finishing = 0
+        """Slots held by ended attempts whose outcomes are on their way to Redis: the write that
+        stores them claims their next jobs (or frees them)."""
+        self._handed: set[str] = set()
+        """Attempts that handed their slot to the outcome writer (the loop is not woken when
+        their task ends: the slot is not free yet)."""
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
         self._metrics = WorkerMetrics(queue_prefix, self.worker_id)
 
@@ -141,6 +158,8 @@ class ForgeWorker(_ARQ_WORKER):
             self._pool = redis_client(self.redis_settings or RedisSettings())
             self._pool.default_queue_name = self.queue_name
             await wait_for_redis(self._pool, "worker")
+        self._context = contextvars.copy_context()
+        self._main_started = True
         self._scripts = scripts_for(self.pool)
         self._claimer = Claimer(
             self._scripts,
@@ -155,6 +174,7 @@ class ForgeWorker(_ARQ_WORKER):
             job_key_prefix(self.queue_prefix),
             queue_key_prefix(self.queue_prefix),
             give_up_after_s=self.lease_ms / 1000,
+            refill=Refill(self._refill_wanted, self._claimer.finish_and_claim, self._after_write),
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(
@@ -175,6 +195,9 @@ class ForgeWorker(_ARQ_WORKER):
         await self._warn_unserved_queues()
         if self.on_startup:
             await self.on_startup(self.ctx)
+        # Decided once tracing is set up (at import or in on_startup): reading the provider
+        # looks up the environment each time.
+        self._traced = spans_recorded()
         cancels = CancelListener(self.pool, self.queue_prefix, self.worker_id, self._cancel)
         await cancels.subscribe()
         listener = asyncio.create_task(cancels.run())
@@ -194,9 +217,10 @@ class ForgeWorker(_ARQ_WORKER):
                     await asyncio.sleep(pause)
                     continue
                 pause = 0.0
-                if self.burst and idle and not self.tasks:
+                if self.burst and idle and not self.tasks and not self._finishing:
                     return
         finally:
+            self._stopping = True
             listener.cancel()
             leases.cancel()
             watchdog.cancel()
@@ -229,16 +253,16 @@ class ForgeWorker(_ARQ_WORKER):
     async def _poll_iteration_forge(self) -> bool:
         """One turn of the loop; True when there was nothing to run."""
         await self.heart_beat()
-        free = self.max_jobs - len(self.tasks)
+        free = self.max_jobs - len(self.tasks) - self._finishing
         if not self.allow_pick_jobs or free <= 0:
             await self._wait_for_slot(self.block_s)
             return False
-        ended_before = self._ended
+        written_before = self._written
         want = min(free, self.claim_batch)
         claimed, next_due, now = await self._claim(want)
         for job in claimed:
             self._start(job)
-        if len(claimed) == want or self._ended != ended_before or (claimed and self.burst):
+        if len(claimed) == want or self._written != written_before or (claimed and self.burst):
             # More may be runnable; or an attempt that ended during the claim queued a retry
             # the claim missed.
             return False
@@ -246,7 +270,7 @@ class ForgeWorker(_ARQ_WORKER):
         # so block now rather than spend a second claim finding nothing.
         due_in_s = None if next_due < 0 else max(0.001, (next_due - now) / 1000)
         if self.burst:
-            if self.tasks:
+            if self.tasks or self._finishing:
                 # A running job may still be retried: look again once one ends.
                 await self._wait_for_slot(self.block_s if due_in_s is None else due_in_s)
                 return False
@@ -279,28 +303,56 @@ class ForgeWorker(_ARQ_WORKER):
                     await self._outcomes.record(job, None)
             raise
 
+    def _refill_wanted(self, freed: int) -> int:
+        """Jobs to claim with outcomes that free `freed` slots: one each while the worker claims.
+        Only those slots: the loop's own claims fill the others, so the two never overbook."""
+        if self._stopping or not self.allow_pick_jobs:
+            return 0
+        return min(freed, self.claim_batch)
+
+    def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
+        """A write returned: its ended attempts' slots go to the jobs claimed with it. A worker
+        that began stopping meanwhile releases those jobs instead (attempt not spent)."""
+        self._written += 1
+        if self._intake is not None:
+            for job in ended:
+                self._intake.ended(job)  # a plain arq pool's call is answered at once
+        self._finishing -= freed
+        if self._stopping or not self.allow_pick_jobs:
+            for job in jobs:
+                self._outcomes.submit(job, None)
+            jobs = []
+        for job in jobs:
+            self._start(job)
+        if len(jobs) < freed or not freed:
+            self._slot_freed.set()
+
     def _start(self, job: ClaimedJob) -> None:
         key = _key(job)
         self._running[key] = job
-        task = self.loop.create_task(self._attempt(job, key))
+        task = self.loop.create_task(self._attempt(job, key), context=self._context.copy())
         self.tasks[key] = task
         if job.options.timeout is not None:
             self._deadlines.watch(key, task, job.options.timeout / 1000)
         task.add_done_callback(lambda _: self._done(key))
 
     def _done(self, key: str) -> None:
-        self._ended += 1
         self._deadlines.forget(key)
         self.tasks.pop(key, None)
-        job = self._running.pop(key, None)
-        if self._intake is not None and job is not None:
-            self._intake.ended(job)  # a plain arq pool's call is answered at once
+        self._running.pop(key, None)
         self._settled.discard(key)
         self._cancelled.discard(key)
         self._abandoned.pop(key, None)
-        self._slot_freed.set()
+        if key in self._handed:
+            self._handed.discard(key)  # its slot passes through the outcome writer
+        else:
+            self._slot_freed.set()
 
     async def _attempt(self, job: ClaimedJob, key: str) -> None:
+        if not job.meta and not self._traced and not current_meta():
+            # Nothing to restore, no span to open: skip two context managers per job.
+            await self._run_attempt(job, key)
+            return
         with restored(job.meta), attempt_span(job):
             await self._run_attempt(job, key)
 
@@ -345,7 +397,10 @@ class ForgeWorker(_ARQ_WORKER):
             outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
         self._log_outcome(job, log, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
-        await self._outcomes.record(job, outcome)
+        # The task ends now; its slot stays held until the write returns with the next job.
+        self._handed.add(key)
+        self._finishing += 1
+        self._outcomes.submit(job, outcome, frees_slot=True)
 
     def _cancel(self, job_id: str) -> None:
         """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here."""
@@ -393,6 +448,7 @@ class ForgeWorker(_ARQ_WORKER):
         hold shutdown for ever: attempts still running a grace after their cancellation are
         released (not spent, as on any shutdown) and abandoned."""
         self.allow_pick_jobs = False
+        self._stopping = True
         if self.tasks:
             for task in self.tasks.values():
                 if not task.cancelling():
@@ -406,6 +462,7 @@ class ForgeWorker(_ARQ_WORKER):
                     self._settled.add(key)
                     self._outcomes.submit(job, None)  # released, as on any shutdown
                 self._abandon(key)
+        if self._main_started:
             await self._outcomes.drain()
         await super().close()
 

@@ -34,13 +34,28 @@ class WebhookResponse:
 class WebhookClient:
     """One per worker process. Plain HTTP reuses connections (keyed by the checked address and
     port, which is the server we checked); HTTPS does not, since one address can serve many names
-    and a pooled TLS connection verified for one name must not carry another's requests."""
+    and a pooled TLS connection verified for one name must not carry another's requests.
+
+    Each client is made on its first delivery: an httpx client loads the trust store as it is
+    built, which would otherwise stand between a worker's start and its first job."""
 
     def __init__(self, timeout_s: float, verify: ssl.SSLContext | None = None) -> None:
         """`verify`: the trust store for HTTPS (default: the system's); tests pass their own CA."""
         self.timeout_s = timeout_s
-        self._http = _client(timeout_s, httpx.Limits(max_connections=100))
-        self._https = _client(timeout_s, httpx.Limits(max_keepalive_connections=0), verify)
+        self._verify = verify
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def _client_for(self, scheme: str) -> httpx.AsyncClient:
+        client = self._clients.get(scheme)
+        if client is None:
+            if scheme == "https":
+                client = _client(
+                    self.timeout_s, httpx.Limits(max_keepalive_connections=0), self._verify
+                )
+            else:
+                client = _client(self.timeout_s, httpx.Limits(max_connections=100))
+            self._clients[scheme] = client
+        return client
 
     async def post(
         self,
@@ -49,7 +64,7 @@ class WebhookClient:
         body: bytes,
         body_cap: int = BODY_CAP,
     ) -> WebhookResponse:
-        client = self._https if target.scheme == "https" else self._http
+        client = self._client_for("https" if target.scheme == "https" else "http")
         url = httpx.URL(scheme=target.scheme, host=target.address, port=target.port).join(
             target.target
         )
@@ -82,8 +97,9 @@ class WebhookClient:
         )
 
     async def close(self) -> None:
-        await self._http.aclose()
-        await self._https.aclose()
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
 
 
 def _client(
