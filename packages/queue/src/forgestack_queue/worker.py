@@ -123,7 +123,7 @@ class ForgeWorker(_ARQ_WORKER):
         self._slot_freed = asyncio.Event()
         self._ended = 0
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
-        self._metrics = WorkerMetrics(queue_prefix, self.worker_id)
+        self._metrics = WorkerMetrics(queue_prefix)
 
     async def main(self) -> None:
         if self._pool is None:
