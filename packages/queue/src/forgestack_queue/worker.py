@@ -18,6 +18,7 @@ from arq.cron import CronJob
 from loguru import logger
 from redis.exceptions import RedisError
 
+from .actions import CANCELLED
 from .arq_compat import arq_function
 from .arq_functions import handlers_from_functions
 from .arq_pool import QueueContract
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
     from loguru import Logger
 
 _ARQ_WORKER = arq.worker.Worker
-CANCELLED = "cancelled"
-"""The failed reason of a job an operator cancelled (as cancel.lua writes it)."""
 
 
 class ForgeWorker(_ARQ_WORKER):
