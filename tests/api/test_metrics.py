@@ -5,13 +5,13 @@ import asyncio
 
 import httpx
 import pytest
+from arq.worker import func
 from fastapi import FastAPI
 from forgestack_db.database import Database
-from forgestack_queue.metrics import WorkerMetrics
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.runner import Handler
-from forgestack_queue.testing import make_worker
+from forgestack_queue.testing import make_worker, running
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
@@ -65,22 +65,49 @@ async def test_counts_of_two_workers_add_up(
     assert got[("forgestack_queue_jobs", (("queue", PROBE), ("state", "completed")))] == 9
     assert got[("forgestack_queue_jobs", (("queue", PROBE), ("state", "failed")))] == 2
     assert got[("forgestack_queue_jobs", (("queue", "my-new-job"), ("state", "waiting")))] == 0
-    # Both workers left the live set when they stopped.
+    # Both workers left the registry when they stopped.
     assert got[("forgestack_workers_live", ())] == 0
 
 
-async def test_live_workers_and_http_metrics(
+async def test_live_workers_are_the_worker_registry(
     client: httpx.AsyncClient, redis: Redis, redis_url: str, queue_prefix: str
 ) -> None:
-    worker = WorkerMetrics(queue_prefix, "w1")
-    worker.outcome(PROBE, "completed", 0.01, 0.0)
-    await worker.flush(redis)  # a flush marks the worker live
+    """/metrics and GET /api/v1/workers read the same registry: two running workers (one serving
+    the probe queue too) count in both, and a stopped one leaves both at once."""
+    probe = Probe()
+    both = make_worker(
+        redis_url, [Handler(PROBE, probe.handle, ProbeData)], prefix=queue_prefix, burst=False
+    )
+    other = make_worker(redis_url, [], prefix=queue_prefix, burst=False, functions=[func(_noop)])
+
+    async def agree(expected: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        for _ in range(200):  # a worker registers on its first loop turn
+            listed = (await client.get("/api/v1/workers")).json()
+            got = _samples((await client.get("/metrics")).text)
+            if len(listed) == expected:
+                break
+            await asyncio.sleep(0.05)
+        assert len(listed) == expected == got[("forgestack_workers_live", ())]
+        return got
+
+    async with running(both, other):
+        got = await agree(2)
+        assert got[("forgestack_queue_workers", (("queue", PROBE),))] == 1
+        assert got[("forgestack_queue_workers", (("queue", "_noop"),))] == 1
+        assert got[("forgestack_queue_workers", (("queue", "my-new-job"),))] == 0
+    await agree(0)
+
+
+async def test_http_metrics_never_label_a_raw_path(client: httpx.AsyncClient) -> None:
     await client.get(f"/api/v1/jobs/{SECRET_DATA}")
     got = _samples((await client.get("/metrics")).text)
-    assert got[("forgestack_workers_live", ())] == 1
     route = (("method", "GET"), ("route", "/api/v1/jobs/{job_id}"), ("status", "404"))
     assert got[("forgestack_http_requests_total", route)] >= 1
     assert not any(SECRET_DATA in str(labels) for _, labels in got)
+
+
+async def _noop(ctx: dict[str, object]) -> None:
+    return None
 
 
 @pytest.mark.parametrize("key", [None, "wrong"])

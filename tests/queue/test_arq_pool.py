@@ -227,3 +227,56 @@ async def test_result_waits_on_events_and_gets_a_result_removed_as_it_completes(
     assert await job.status() is JobStatus.not_found
     with pytest.raises(ResultNotFound):
         await job.result(timeout=1)
+
+
+stubborn_gate: list[asyncio.Event] = []
+
+
+async def stubborn(ctx: dict[str, Any]) -> str:
+    """Holds on through a cancel until the test opens the gate."""
+    try:
+        await stubborn_gate[0].wait()
+    except asyncio.CancelledError:
+        await stubborn_gate[0].wait()
+    return "done anyway"
+
+
+async def test_abort_waits_up_to_its_timeout_as_arq_does(
+    pool: ForgeArqRedis, redis_url: str, queue_prefix: str
+) -> None:
+    """Past `timeout` abort raises TimeoutError (arq's `result(timeout=)`), the cancel stands:
+    the job ends cancelled even though its handler returned, and a later abort says True."""
+    stubborn_gate[:] = [asyncio.Event()]
+    worker = make_worker(
+        redis_url,
+        [],
+        prefix=queue_prefix,
+        burst=False,
+        functions=[func(stubborn, name="stubborn", max_tries=3)],
+    )
+    job = await pool.enqueue_job("stubborn")
+    assert job is not None
+    async with running(worker):
+        async with asyncio.timeout(10):
+            while await job.status() is not JobStatus.in_progress:
+                await asyncio.sleep(0.02)
+        with pytest.raises(asyncio.TimeoutError):
+            await job.abort(timeout=0.3)
+        stubborn_gate[0].set()
+        assert await job.abort(timeout=10) is True
+    info = await job.result_info()
+    assert info is not None and not info.success and info.result == "cancelled"
+    assert info.job_try == 1, "a cancelled job is not retried"
+
+
+async def test_abort_raises_the_failure_of_a_job_that_failed_otherwise(
+    pool: ForgeArqRedis, redis_url: str, queue_prefix: str
+) -> None:
+    """As arq, whose abort re-raises a finished job's exception from `result()`."""
+    job = await pool.enqueue_job("greet", name="nobody")
+    assert job is not None
+    async with running(worker_for(redis_url, queue_prefix)):
+        with pytest.raises(JobFailedError, match="nobody to greet"):
+            await job.result(timeout=10)
+    with pytest.raises(JobFailedError, match="nobody to greet"):
+        await job.abort(timeout=10)

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 from forgestack_queue.errors import JobFailedError, JobNotFoundError, WaitTimeoutError
+from forgestack_queue.events import last_event_ids, read_queues
 from forgestack_queue.keys import logs_key
 from forgestack_queue.options import Backoff, JobOptions
 from forgestack_queue.producer import Queue
@@ -221,3 +222,29 @@ async def test_a_wait_without_timeout_ends_when_the_final_event_never_comes(
         outcome = await waiter
     assert outcome is not None and outcome.finished and outcome.state == "completed"
     assert outcome.result == {"tag": "t", "attempt": 1}
+
+
+async def test_one_read_follows_several_queues_as_one_owner_sees_them(
+    redis: Redis, queue_prefix: str
+) -> None:
+    """The dashboard's read: one XREAD BLOCK over every queue, woken by whichever moves; another
+    owner's events move the cursor on but are never handed over, under any id."""
+    mine = [Queue(redis, name, prefix=queue_prefix, owner="org-a") for name in ("q1", "q2")]
+    theirs = Queue(redis, "q2", prefix=queue_prefix, owner="org-b")
+    keys = [q.keys for q in mine]
+    start = await last_event_ids(redis, keys)
+    assert start == {"q1": "0-0", "q2": "0-0"}
+
+    reading = asyncio.create_task(read_queues(redis, keys, start, owner="org-a", block_ms=10_000))
+    await asyncio.sleep(0.05)  # the read is blocked when the job arrives
+    secret = await theirs.add({"n": 1}, JobOptions(job_id="b-secret"))
+    cursors, seen = await asyncio.wait_for(reading, 10)
+    assert seen == [] and cursors["q2"] != "0-0" and cursors["q1"] == "0-0"
+
+    added = await mine[1].add({"n": 2}, JobOptions(job_id="a-own"))
+    cursors, seen = await read_queues(redis, keys, cursors, owner="org-a", block_ms=1_000)
+    assert [(e.queue, e.job_id, e.event) for e in seen] == [("q2", added.id, "added")]
+    assert cursors == await last_event_ids(redis, keys)
+
+    everything = await read_queues(redis, keys, start, owner=None, block_ms=1)
+    assert {e.job_id for e in everything[1]} == {f"org-b~{secret.id}", f"org-a~{added.id}"}

@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from arq.connections import RedisSettings
+from arq.jobs import JobStatus
+from forgestack_queue.arq_pool import create_pool
 from forgestack_queue.controls import QueueControls
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
@@ -158,3 +161,43 @@ async def test_a_killed_workers_job_runs_again_within_15_s_with_a_10_s_lease(
     entries = await log(redis, queue_prefix)
     assert sum(e.startswith("start slow") for e in entries) == 1, entries
     assert second.poll() is None
+
+
+async def test_arq_abort_cancels_on_whichever_process_and_answers_as_arq(
+    start_worker: Start, redis: Redis, redis_url: str, queue_prefix: str
+) -> None:
+    """arq's `Job.abort()` on our jobs: a running job is cancelled on the worker process that
+    runs it and abort answers True once it ended cancelled; waiting and delayed jobs too; a job
+    that completed first, or none at all, answers False."""
+    queue = Queue(redis, OPS, prefix=queue_prefix)
+    controls = QueueControls(redis, OPS, prefix=queue_prefix)
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), queue_prefix=queue_prefix)
+    try:
+        start_worker()
+        await wait_serving(redis, queue_prefix, 1)
+        long = await queue.add({"tag": "long", "seconds": 60}, JobOptions(attempts=3))
+        await wait_for(redis, queue_prefix, "start long", 10)
+        assert await pool.job(long.id, OPS).abort(timeout=10) is True
+        assert any(e.startswith("cancelled long") for e in await log(redis, queue_prefix))
+        record = await queue.get_job(long.id)
+        assert record is not None and record.state is JobState.FAILED
+        assert record.failed_reason == "cancelled" and record.attempts_made == 1
+
+        quick = await queue.add({"tag": "quick"})
+        await pool.job(quick.id, OPS).result(timeout=10)
+        assert await pool.job(quick.id, OPS).abort(timeout=10) is False
+        assert (await queue.get_job(quick.id)).state is JobState.COMPLETED  # type: ignore[union-attr]
+
+        await controls.pause()
+        waiting = await queue.add({"tag": "waiting"})
+        delayed = await queue.add({"tag": "delayed"}, JobOptions(delay=60_000))
+        for added in (waiting, delayed):
+            assert await pool.job(added.id, OPS).abort() is True
+            assert await pool.job(added.id, OPS).status() is JobStatus.complete
+        assert await pool.job("never-was", OPS).abort() is False
+    finally:
+        await controls.resume()
+        await pool.aclose()
+    await asyncio.sleep(1.5)  # nothing cancelled ever runs (again)
+    started = [e.split()[1] for e in await log(redis, queue_prefix) if e.startswith("start")]
+    assert started == ["long", "quick"]

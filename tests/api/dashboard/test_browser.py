@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import redis
+from forgestack_queue.keys import QueueKeys
 from playwright.sync_api import Page, expect
 
 from tests.api.dashboard.live import LiveApi, sign_in
@@ -190,3 +192,70 @@ def test_the_operator_pauses_and_resumes(
     page.get_by_role("button", name="Resume").click()
     expect(page.locator(".flash")).to_contain_text("my-new-job is running again")
     expect(page.locator("h1 .paused")).to_be_hidden()
+
+
+RECORD_SSE = """
+(() => {
+  const Original = window.EventSource;
+  window.sseMessages = [];
+  window.EventSource = function (url, init) {
+    const source = new Original(url, init);
+    for (const name of ["overview", "job"]) {
+      source.addEventListener(name, (e) => {
+        const data = JSON.parse(e.data);
+        window.sseMessages.push({name, data});
+        // Waitable without eval (the dashboard's CSP forbids it): <html data-sse-job-completed>.
+        if (data.event) document.documentElement.setAttribute(`data-sse-${name}-${data.event}`, "");
+      });
+    }
+    return source;
+  };
+  window.EventSource.prototype = Original.prototype;
+})();
+"""
+"""Records every message the page's EventSource receives, before the page script subscribes."""
+
+
+def test_a_jobs_page_is_pushed_the_event_that_moved_it(
+    open_page: OpenPage, live_api: LiveApi
+) -> None:
+    """Every push after the first names the queue stream entry that caused it, the job's
+    `completed` entry among them: the page is fed by the job's events, not by a timer."""
+    live = live_api
+    page = open_page()
+    page.add_init_script(RECORD_SSE)
+    sign_in(page, live, live.a.owner)
+    job_id = httpx.post(
+        f"{live.base_url}/api/v1/queues/my-new-job/jobs",
+        json={"data": {"user_id": "u", "action": "greet"}},
+        headers={"Authorization": f"Bearer {live.a.owner}"},
+    ).json()["id"]
+    page.goto(f"{live.base_url}/dashboard/jobs/{job_id}")
+    expect(page.locator("[data-live-status]")).to_have_text("live")
+    state = page.locator("[data-job-state]")
+    expect(state).to_have_text("waiting")
+    page.evaluate("window.notReloaded = true")
+    live.work().join(timeout=30)
+    expect(state).to_have_text("completed")
+    assert page.evaluate("window.notReloaded") is True
+    # The record may show `completed` from the push of its `active` event already; the push of
+    # the `completed` entry itself follows.
+    expect(page.locator("html[data-sse-job-completed]")).to_have_count(1)
+
+    pushes = [m["data"] for m in page.evaluate("window.sseMessages") if m["name"] == "job"]
+    assert pushes[0]["state"] == "waiting" and "event" not in pushes[0]  # the snapshot
+    client = redis.Redis.from_url(live.redis_url)
+    try:
+        stream = client.xrange(QueueKeys(live.prefix, "my-new-job").events)
+    finally:
+        client.close()
+    own = {
+        entry_id.decode(): fields[b"e"].decode()
+        for entry_id, fields in stream
+        if fields[b"j"].decode().endswith(f"~{job_id}")
+    }
+    # Each later push names one of the job's own stream entries; the completed one is pushed.
+    assert all(own.get(p["event_id"]) == p["event"] for p in pushes[1:]), (pushes, own)
+    done = next(p for p in pushes if p.get("event") == "completed")
+    assert done["state"] == "completed"
+    assert own[done["event_id"]] == "completed"

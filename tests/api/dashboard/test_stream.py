@@ -3,6 +3,10 @@ a job's state, and for another organisation's job says only `missing`."""
 
 import json
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
@@ -65,3 +69,67 @@ def test_the_stream_is_scoped_to_the_session(live_api: LiveApi) -> None:
     assert events["job"] == {"state": "missing", "html": ""}
     overview = {q["name"]: q for q in events["overview"]}  # type: ignore[attr-defined]
     assert overview["my-new-job"]["counts"]["waiting"] == 0
+
+
+def _read_until(
+    client: httpx.Client, path: str, ready: threading.Event, done: Callable[[str, Any], bool]
+) -> list[tuple[str, Any]]:
+    """Every (event, data) of the stream up to and including the one `done` accepts."""
+    seen: list[tuple[str, Any]] = []
+    with client.stream("GET", path, timeout=httpx.Timeout(10, read=60)) as response:
+        name = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                seen.append((name, json.loads(line.removeprefix("data: "))))
+                ready.set()
+                if done(*seen[-1]):
+                    break
+    return seen
+
+
+def _counts(data: Any, queue: str = "my-new-job") -> dict[str, int] | None:
+    return next((q["counts"] for q in data if q["name"] == queue), None)
+
+
+def test_another_organisations_events_neither_push_nor_show(live_api: LiveApi) -> None:
+    """B's page (following A's job id) stays open while A's job runs and completes: nothing B is
+    sent carries A's id or counts A's job, and no job push comes; B's own job, added after, is
+    pushed at once (the stream was live throughout)."""
+    live = live_api
+    a_job = httpx.post(
+        f"{live.base_url}/api/v1/queues/my-new-job/jobs",
+        json={"data": {"user_id": "u", "action": "greet"}},
+        headers={"Authorization": f"Bearer {live.a.owner}"},
+    ).json()["id"]
+    b = _signed_in(live, live.b.owner)
+    ready = threading.Event()
+
+    def own_job_seen(name: str, data: Any) -> bool:
+        counts = _counts(data) if name == "overview" else None
+        return counts is not None and counts["waiting"] == 1
+
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(_read_until, b, f"/dashboard/events?job={a_job}", ready, own_job_seen)
+        assert ready.wait(20)
+        live.work().join(timeout=30)
+        assert (
+            httpx.get(
+                f"{live.base_url}/api/v1/jobs/{a_job}",
+                headers={"Authorization": f"Bearer {live.a.owner}"},
+            ).json()["state"]
+            == "completed"
+        )
+        b_job = httpx.post(
+            f"{live.base_url}/api/v1/queues/my-new-job/jobs",
+            json={"data": {"user_id": "u", "action": "greet"}},
+            headers={"Authorization": f"Bearer {live.b.owner}"},
+        ).json()["id"]
+        seen = reading.result(timeout=60)
+    b.close()
+    assert a_job not in json.dumps(seen) and b_job not in json.dumps(seen)
+    assert [data for name, data in seen if name == "job"] == [{"state": "missing", "html": ""}]
+    counts = [c for name, data in seen if name == "overview" and (c := _counts(data))]
+    assert all(c["completed"] == 0 and c["active"] == 0 for c in counts), counts
+    assert counts[0]["waiting"] == 0 and counts[-1]["waiting"] == 1

@@ -11,13 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
-from forgestack_queue.metrics import (
-    BUCKETS,
-    COUNTERS,
-    live_workers,
-    read_queue_metrics,
-)
+from forgestack_queue.metrics import BUCKETS, COUNTERS, read_queue_metrics
 from forgestack_queue.producer import Queue, known_queues
+from forgestack_queue.workers import WorkerInfo, live_workers
 from forgestack_shared.catalog import CATALOG
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import (
@@ -126,12 +122,26 @@ async def metrics(request: Request) -> Response:
     for queue in queues:
         for state, count in (await Queue(redis, queue, prefix=prefix).counts()).items():
             depth.add_metric([queue, state.value], count)
-    workers = GaugeMetricFamily("forgestack_workers_live", "Worker processes flushing metrics.")
-    workers.add_metric([], await live_workers(redis, prefix))
     registry = CollectorRegistry()
-    registry.register(_Snapshot([*_job_families(stored), depth, workers]))
+    fleet = await live_workers(redis, prefix)
+    registry.register(_Snapshot([*_job_families(stored), depth, *_worker_families(fleet, queues)]))
     body = generate_latest(registry) + generate_latest(HTTP_REGISTRY)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _worker_families(fleet: list[WorkerInfo], queues: list[str]) -> list[Metric]:
+    """From the worker registry, as GET /api/v1/workers lists it: the two always agree. Per
+    queue: every known queue, and any other a live worker serves (one with no job yet)."""
+    live = GaugeMetricFamily(
+        "forgestack_workers_live", "Worker processes whose heartbeat has not lapsed."
+    )
+    live.add_metric([], len(fleet))
+    serving = GaugeMetricFamily(
+        "forgestack_queue_workers", "Live worker processes serving the queue.", labels=["queue"]
+    )
+    for queue in sorted(set(queues).union(*(w.queues for w in fleet))):
+        serving.add_metric([queue], sum(1 for w in fleet if queue in w.queues))
+    return [live, serving]
 
 
 def _job_families(stored: dict[str, dict[str, float]]) -> list[Metric]:

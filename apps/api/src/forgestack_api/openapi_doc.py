@@ -1,5 +1,6 @@
 """The OpenAPI document as a client needs it: each queue's enqueue operations with that queue's
-data model, and every error answer with the one error shape.
+data model, every error answer with the one error shape, and job answers typed per state
+(`openapi_jobs`).
 
 Routes stay generic (`/queues/{queue}/jobs` validates against the catalog at run time); the
 document is post-processed once, from the catalog, so a new queue appears here with no route
@@ -13,6 +14,8 @@ from forgestack_queue.options import JobOptions
 from forgestack_shared.catalog import CATALOG
 from forgestack_shared.queues import QueueName
 from pydantic import BaseModel
+
+from .openapi_jobs import install_job_states
 
 _API = "/api/v1"
 _REF = "#/components/schemas/{model}"
@@ -135,6 +138,7 @@ def catalog_document(doc: dict[str, Any]) -> dict[str, Any]:
         }
         paths[f"{base}:bulk"] = {"post": _for_queue(bulk, name, bulk_body, {"jobs": [example]})}
     schemas["Error"] = _ERROR_SCHEMA
+    install_job_states(schemas, paths)
     for path, operations in paths.items():
         if path.startswith(_API):
             for operation in operations.values():

@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 from forgestack_queue.controls import QueueControls
 from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
-from forgestack_queue.events import QueueEvent, last_event_id, read_events
+from forgestack_queue.events import (
+    QueueEvent,
+    last_event_id,
+    last_event_ids,
+    read_events,
+    read_queues,
+)
 from forgestack_queue.keys import QueueKeys
 from forgestack_queue.options import JobOptions
 from forgestack_queue.owners import full_id
@@ -194,6 +200,17 @@ class QueueService:
         """The next events of `queue` this service's owner may see (all for the operator)."""
         keys = QueueKeys(self._prefix, queue.value)
         return await read_events(self._redis, keys, after, owner=self.owner, block_ms=block_ms)
+
+    async def latest_event_ids(self, queues: Sequence[str]) -> dict[str, str]:
+        """Where streams of several queues' events start to see only what happens next."""
+        return await last_event_ids(self._redis, [QueueKeys(self._prefix, q) for q in queues])
+
+    async def events_of(
+        self, after: Mapping[str, str], block_ms: int
+    ) -> tuple[dict[str, str], list[QueueEvent]]:
+        """`events` of several queues (keyed by name) at once, as this service's owner sees them."""
+        keys = [QueueKeys(self._prefix, q) for q in after]
+        return await read_queues(self._redis, keys, after, owner=self.owner, block_ms=block_ms)
 
     async def workers(self) -> list[WorkerInfo]:
         """Live workers of the whole fleet, as this service's owner may see them: an

@@ -12,6 +12,9 @@ from .options import MAX_PRIORITY
 from .records import JobRecord
 from .scripts import Scripts
 
+CANCELLED = "cancelled"
+"""The failed reason of a cancelled job (as cancel.lua and the worker write it)."""
+
 
 class JobActions:
     """Needs the `Queue` attributes below; ids are the view's own (local for an owner)."""

@@ -10,6 +10,8 @@ What `ArqRedis.enqueue_job` returns on a ForgeStack pool, so code written agains
   pickled exception; we store JSON, so the reason text is what travels); a job that does not
   exist raises arq's `ResultNotFound`. It waits on the queue's event stream, not by polling, and
   still hands over the result of a job removed as it completed (`keep_result=0`).
+- `abort()`: our cancel (waiting, delayed or running), answered as arq answers it: True once the
+  job ended cancelled.
 """
 
 from datetime import UTC, datetime
@@ -19,8 +21,11 @@ from arq.jobs import Job, JobDef, JobResult, JobStatus, ResultNotFound
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from .actions import CANCELLED
 from .arq_wire import call_of
+from .errors import InvalidJobStateError, JobNotFoundError
 from .keys import QueueKeys, job_key_prefix
+from .producer import Queue
 from .records import JobRecord, record_from_hash
 from .states import JobState
 from .waiting import wait_for_job
@@ -115,11 +120,28 @@ class ForgeJob(Job):
         return info
 
     async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:  # noqa: ASYNC109
-        """arq aborts through its own keys, which our worker does not read: refuse, not pretend."""
-        raise NotImplementedError(
-            "abort() is not supported for ForgeStack jobs: remove a waiting or delayed job with "
-            "Queue.remove (DELETE /api/v1/jobs/{id}), or give the job a timeout"
-        )
+        """arq's abort on our cancel: a waiting or delayed job fails as `cancelled` at once, a
+        running one when its worker cancels the handler (about a second). Then, as arq, waits for
+        the outcome up to `timeout` (None: as long as it takes; past it `TimeoutError`): True
+        when the job ended cancelled, False when it completed first or does not exist; a job
+        that had already failed otherwise raises its failure, as `result()` does. `poll_delay`
+        is arq's; the wait blocks on the queue's event stream."""
+        queue = Queue(self._redis, self._queue_name, prefix=self._prefix)
+        try:
+            await queue.cancel(self.job_id)
+        except JobNotFoundError:
+            return False
+        except InvalidJobStateError:
+            pass  # finished already: its outcome answers
+        try:
+            await self.result(timeout=timeout)
+        except JobFailedError as exc:
+            if exc.reason == CANCELLED:
+                return True
+            raise
+        except ResultNotFound:
+            return False
+        return False
 
     def __repr__(self) -> str:
         return f"<forgestack job {self.job_id} on {self._queue_name}>"

@@ -2,6 +2,7 @@
 owner sees it: an organisation only ever gets its own jobs' events, under its own job ids."""
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,13 +88,46 @@ async def read_events(
 ) -> tuple[str, list[QueueEvent]]:
     """Events after `after` (blocking up to `block_ms` when there are none) that `owner` may see,
     and the id to read after next time. Events of other owners still move the cursor on."""
-    reply = await redis.xread({keys.events: after}, count=count, block=block_ms)
+    cursors, seen = await read_queues(
+        redis, [keys], {keys.queue: after}, owner=owner, block_ms=block_ms, count=count
+    )
+    return cursors[keys.queue], seen
+
+
+async def last_event_ids(redis: Redis, queues: Sequence[QueueKeys]) -> dict[str, str]:
+    """`last_event_id` of several queues in one round trip, by queue name."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys in queues:
+            pipe.xrevrange(keys.events, count=1)
+        replies = await pipe.execute()
+    return {
+        keys.queue: last[0][0].decode() if last else "0-0"
+        for keys, last in zip(queues, replies, strict=True)
+    }
+
+
+async def read_queues(
+    redis: Redis,
+    queues: Sequence[QueueKeys],
+    after: Mapping[str, str],
+    *,
+    owner: str | None,
+    block_ms: int,
+    count: int = 500,
+) -> tuple[dict[str, str], list[QueueEvent]]:
+    """`read_events` over several queues with one XREAD BLOCK (one connection, one wake-up for
+    whichever queue moves first). `after` and the returned cursors are keyed by queue name."""
+    by_stream = {keys.events: keys for keys in queues}
+    cursors = {keys.queue: after[keys.queue] for keys in queues}
+    streams: dict[Any, Any] = {keys.events: cursors[keys.queue] for keys in queues}
+    reply = await redis.xread(streams, count=count, block=block_ms)
     seen: list[QueueEvent] = []
-    cursor = after
-    for _, entries in reply or []:
+    for stream, entries in reply or []:
+        keys = by_stream[stream.decode() if isinstance(stream, bytes) else stream]
         for raw_id, fields in entries:
             cursor = raw_id.decode()
+            cursors[keys.queue] = cursor
             event = _event(keys.queue, cursor, fields, owner)
             if event is not None:
                 seen.append(event)
-    return cursor, seen
+    return cursors, seen

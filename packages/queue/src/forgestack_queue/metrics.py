@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from .runner import ClaimedJob
 
 FLUSH_S = 5.0
-LIVE_WITHIN_S = 3 * FLUSH_S
-"""A worker that has not flushed for this long (three missed flushes) is no longer counted live."""
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 """Seconds; the same bounds for run time and wait time (a job may wait or run for minutes)."""
@@ -41,10 +39,6 @@ _OUTCOME_FIELD = {
 
 def metrics_key(prefix: str, queue: str) -> str:
     return f"{prefix}:metrics:{queue}"
-
-
-def workers_key(prefix: str) -> str:
-    return f"{prefix}:metrics:workers"
 
 
 _FIELDS = {
@@ -84,9 +78,8 @@ class _Pending:
 class WorkerMetrics:
     """One per worker process; `outcome` is a few dict updates, so the attempt path stays cheap."""
 
-    def __init__(self, prefix: str, worker_id: str) -> None:
+    def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.worker_id = worker_id
         self._pending: defaultdict[str, _Pending] = defaultdict(_Pending)
 
     def outcome(self, queue: str, kind: str, run_s: float, wait_s: float | None) -> None:
@@ -109,7 +102,6 @@ class WorkerMetrics:
                         pipe.hincrby(key, name, n)
                     for name, s in pending.sums.items():
                         pipe.hincrbyfloat(key, name, s)
-                pipe.zadd(workers_key(self.prefix), {self.worker_id: time.time()})
                 await pipe.execute()
         except (RedisError, OSError):
             for queue, pending in taken.items():
@@ -126,10 +118,9 @@ class WorkerMetrics:
                 logger.warning("metrics flush failed ({}); kept for the next one", exc)
 
     async def stop(self, redis: Redis) -> None:
-        """Last flush, and the worker leaves the live set at once."""
+        """Last flush: a stopping worker's increments are not lost."""
         with contextlib.suppress(RedisError, OSError):
             await self.flush(redis)
-            await redis.zrem(workers_key(self.prefix), self.worker_id)
 
 
 async def read_queue_metrics(
@@ -143,16 +134,6 @@ async def read_queue_metrics(
         queue: {k.decode(): float(v) for k, v in row.items()}
         for queue, row in zip(queues, rows, strict=True)
     }
-
-
-async def live_workers(redis: Redis, prefix: str) -> int:
-    """Workers that flushed within `LIVE_WITHIN_S`; older entries are pruned on the way."""
-    key, cutoff = workers_key(prefix), time.time() - LIVE_WITHIN_S
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zremrangebyscore(key, "-inf", cutoff)
-        pipe.zcard(key)
-        _, live = await pipe.execute()
-    return int(live)
 
 
 def first_wait_s(job: "ClaimedJob", run_ms: float) -> float | None:

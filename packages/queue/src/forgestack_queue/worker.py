@@ -19,6 +19,7 @@ from arq.cron import CronJob
 from loguru import logger
 from redis.exceptions import RedisError
 
+from .actions import CANCELLED
 from .arq_calls import INTAKE_QUEUE
 from .arq_compat import arq_function
 from .arq_functions import handlers_from_functions
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
     from loguru import Logger
 
 _ARQ_WORKER = arq.worker.Worker
-CANCELLED = "cancelled"
-"""The failed reason of a job an operator cancelled (as cancel.lua writes it)."""
 
 
 class ForgeWorker(_ARQ_WORKER):
@@ -149,7 +148,7 @@ class ForgeWorker(_ARQ_WORKER):
         """Attempts that handed their slot to the outcome writer (the loop is not woken when
         their task ends: the slot is not free yet)."""
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
-        self._metrics = WorkerMetrics(queue_prefix, self.worker_id)
+        self._metrics = WorkerMetrics(queue_prefix)
 
     async def main(self) -> None:
         if self._pool is None:

@@ -26,14 +26,14 @@ from .session import DashboardUser, csrf_valid
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 
-async def _checked_form(request: Request, user: DashboardUser) -> dict[str, str]:
+async def checked_form(request: Request, user: DashboardUser) -> dict[str, str]:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     if not csrf_valid(user, form.get("csrf", "")):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or wrong")
     return form
 
 
-def _confirm_page(
+def confirm_page(
     request: Request, user: DashboardUser, prompt: str, form: dict[str, str]
 ) -> Response:
     hidden = {k: v for k, v in form.items() if k not in {"csrf", "confirmed"}}
@@ -41,7 +41,7 @@ def _confirm_page(
     return page(request, "confirm.html", context)
 
 
-def _back(path: str, message: str) -> Response:
+def back_with(path: str, message: str) -> Response:
     return RedirectResponse(f"{path}?msg={quote(message)}", status.HTTP_303_SEE_OTHER)
 
 
@@ -53,20 +53,20 @@ def _recorder(queues: QueueService, user: DashboardUser, request: Request) -> Au
 async def job_action(
     request: Request, job_id: str, action: str, user: UserDep, queues: QueuesDep
 ) -> Response:
-    form = await _checked_form(request, user)
+    form = await checked_form(request, user)
     spec = JOB_ACTIONS.get(action)
     if spec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r}")
     record = await queues.get_job(job_id)
     require_role(user.principal, spec.role, f"{spec.label.lower()} on a job")
     if form.get("confirmed") != "yes":
-        return _confirm_page(request, user, spec.confirm, form)
+        return confirm_page(request, user, spec.confirm, form)
     message = await spec.run(queues, job_id)
     await _recorder(queues, user, request).record(
         spec.audit_event, "job", job_id, resource_name=record.queue
     )
     gone = action == "remove"
-    return _back(
+    return back_with(
         f"/dashboard/queues/{record.queue}" if gone else f"/dashboard/jobs/{job_id}", message
     )
 
@@ -75,23 +75,23 @@ async def job_action(
 async def queue_action(
     request: Request, queue: str, action: str, user: UserDep, queues: QueuesDep
 ) -> Response:
-    form = await _checked_form(request, user)
+    form = await checked_form(request, user)
     name = queues.known_queue(queue)
     spec = QUEUE_ACTIONS.get(action)
     if spec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no action {action!r}")
     require_role(user.principal, spec.role, f"{spec.label.lower()} on a queue")
     if form.get("confirmed") != "yes":
-        return _confirm_page(request, user, spec.confirm, form)
+        return confirm_page(request, user, spec.confirm, form)
     try:
         message = await spec.run(queues, name.value, form)
     except ActionInputError as exc:
-        return _back(f"/dashboard/queues/{name.value}", f"Nothing done: {exc}")
+        return back_with(f"/dashboard/queues/{name.value}", f"Nothing done: {exc}")
     params = {p: form.get(p, "") for p in spec.params}
     await _recorder(queues, user, request).record(
         spec.audit_event, "queue", name.value, metadata=params
     )
-    return _back(f"/dashboard/queues/{name.value}", message)
+    return back_with(f"/dashboard/queues/{name.value}", message)
 
 
 def _add_fields(queue: str) -> tuple[list[FormField], list[FormField]]:
@@ -130,11 +130,11 @@ async def add_form(request: Request, queue: str, user: UserDep, queues: QueuesDe
 
 @router.post("/queues/{queue}/add")
 async def add_job(request: Request, queue: str, user: UserDep, queues: QueuesDep) -> Response:
-    form = await _checked_form(request, user)
+    form = await checked_form(request, user)
     name = queues.known_queue(queue)
     require_enqueue(user.principal, name)
     if form.get("confirmed") != "yes":
-        return _confirm_page(request, user, f"Add this job to {name.value}?", form)
+        return confirm_page(request, user, f"Add this job to {name.value}?", form)
     data_fields, option_fields = _add_fields(name.value)
     try:
         data = parse_form(data_fields, form)
@@ -149,4 +149,4 @@ async def add_job(request: Request, queue: str, user: UserDep, queues: QueuesDep
             "job.enqueued", "job", result.id, resource_name=name.value
         )
     message = "Job added." if result.created else "A job with that id exists already."
-    return _back(f"/dashboard/jobs/{result.id}", message)
+    return back_with(f"/dashboard/jobs/{result.id}", message)

@@ -3,6 +3,7 @@ last minutes (computed from the finish times the completed and failed sets are s
 many live workers serve it (the worker registry, as GET /api/v1/workers shows it)."""
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,10 +71,18 @@ async def queue_overview(
     )
 
 
-async def overview(queues: QueueService, window_s: int = WINDOW_S) -> list[QueueOverview]:
+async def overview(
+    queues: QueueService, window_s: int = WINDOW_S, names: Iterable[str] | None = None
+) -> list[QueueOverview]:
+    """Every catalog queue, or those of them in `names` (the queues an event touched)."""
+    if names is None:
+        wanted = queues.queue_names
+    else:
+        picked = set(names)  # by wire name: a StrEnum member hashes by its member name
+        wanted = [n for n in queues.queue_names if n.value in picked]
+    if not wanted:
+        return []
     workers = await queues.workers()
     return list(
-        await asyncio.gather(
-            *(queue_overview(queues, n, window_s, workers) for n in queues.queue_names)
-        )
+        await asyncio.gather(*(queue_overview(queues, n, window_s, workers) for n in wanted))
     )

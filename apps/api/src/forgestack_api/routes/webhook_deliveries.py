@@ -12,7 +12,6 @@ from forgestack_db.webhooks import (
     DeliveryQuery,
     InvalidDeliveryCursorError,
     get_delivery,
-    get_endpoint,
     list_deliveries,
     subscribed_endpoints,
 )
@@ -20,6 +19,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..deps import JobsDep, SettingsDep
 from ..tenant import DatabaseDep, TenantDep, TenantManagerDep
+from ..webhook_retry import retry_delivery
 from ..webhooks import (
     enqueue_deliveries,
     event_payload,
@@ -134,25 +134,5 @@ async def retry(
     queues: JobsDep,
     settings: SettingsDep,
 ) -> WebhookDeliveryInfo:
-    async with db.tenant_context(tenant.org_id, tenant.user_id, tenant.role) as session:
-        delivery = await get_delivery(session, tenant.org_id, delivery_id)
-        if delivery is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "webhook delivery not found")
-        endpoint = await get_endpoint(session, tenant.org_id, delivery.endpoint_id)
-        if delivery.status == DeliveryStatus.PENDING.value:
-            raise HTTPException(status.HTTP_409_CONFLICT, "the delivery is still pending")
-        if endpoint is None or not endpoint.enabled:
-            raise HTTPException(status.HTTP_409_CONFLICT, "the endpoint is disabled")
-        previous = delivery.status, delivery.failed_at, delivery.delivered_at
-        delivery.status = DeliveryStatus.PENDING.value
-        delivery.failed_at = delivery.delivered_at = None
-        session.add(delivery)
-    try:
-        suffix = f":retry:{uuid.uuid4().hex[:12]}"
-        await enqueue_deliveries(queues, tenant.org_id, [(delivery, endpoint)], settings, suffix)
-    except Exception:
-        async with db.tenant_context(tenant.org_id, tenant.user_id, tenant.role) as session:
-            delivery.status, delivery.failed_at, delivery.delivered_at = previous
-            await session.merge(delivery)
-        raise
+    delivery = await retry_delivery(delivery_id, tenant, db, queues, settings)
     return WebhookDeliveryInfo.of(delivery)
