@@ -98,7 +98,10 @@ async def events(
     page = _Page(user, queues, job)
     names = [q.value for q in queues.queue_names]
     followed = list(names)
-    if job and (record := await page.find_job()) is not None and record.queue not in followed:
+    record = await page.find_job() if job else None
+    # Only a job the session may read is followed: no push, not even an event name, for another.
+    following = "" if record is None else job
+    if record is not None and record.queue not in followed:
         followed.append(record.queue)  # a queue the catalog no longer lists: still its events
     # Read before the snapshot: an event written while it is taken is read again, never lost.
     cursors = await queues.latest_event_ids(followed)
@@ -121,8 +124,8 @@ async def events(
             if clock() - refreshed >= REFRESH_S:
                 refreshed, touched = clock(), None
             pushes = [await page.overview(touched) if touched != set() else None]
-            mine = [e for e in seen if e.job_id == job]
-            if job and mine:
+            mine = [e for e in seen if following and e.job_id == following]
+            if mine:
                 pushes.append(await page.job(mine[-1]))
             sent = [text for text in pushes if text is not None]
             for text in sent:
