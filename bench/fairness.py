@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import io
-import re
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from forgestack_queue.producer import Queue
 from fsbench import counters, machine, phases
 from fsbench.fairproc import FairSpec, fair_worker_process
 from fsbench.group import WorkerGroup
+from fsbench.sections import write_section
 from fsbench.server import RedisServer, dedicated_redis
 from fsbench.systems import BULK_BATCH, FORGE, FORGE_OPTIONS, PREFIX, QUEUE, System, payload
 from loguru import logger
@@ -349,13 +349,6 @@ their share in bulk, one after another (so every claim takes jobs of many owners
 - Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 {END}
 """
-
-
-def write_section(path: Path, text: str) -> None:
-    current = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    updated = pattern.sub(lambda _: text, current) if BEGIN in current else None
-    path.write_text(updated if updated is not None else current.rstrip() + "\n\n" + text)
 
 
 def notes() -> list[str]:

@@ -13,7 +13,6 @@ arq's `enqueue_job`, nothing else."""
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from forgestack_queue.keys import QueueKeys
 from fsbench import machine
 from fsbench.httpproc import Server, http_server
 from fsbench.scratch_db import scratch_database
+from fsbench.sections import write_section
 from fsbench.server import RedisServer, dedicated_redis, free_port, server_cpu_s
 from fsbench.wrk import WrkResult, ensure_wrk, run_wrk, write_script
 
@@ -328,10 +328,7 @@ def target(name: str, value: float, bound: float, op: str) -> str:
 
 
 def write_results(text: str, path: Path) -> None:
-    current = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    updated = pattern.sub(text, current) if BEGIN in current else current.rstrip() + "\n\n" + text
-    path.write_text(updated)
+    write_section(path, text)
 
 
 def main() -> int:

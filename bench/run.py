@@ -17,6 +17,7 @@ import scaling
 from fsbench import counters, machine, phases
 from fsbench.enqueue import enqueue
 from fsbench.report import Results, console_table, forge_options_text, markdown
+from fsbench.sections import write_keeping_sections
 from fsbench.server import RedisServer, dedicated_redis
 from fsbench.systems import ARQ_DEFAULT, ARQ_TUNED, BULK_BATCH, FORGE, SYSTEMS
 from loguru import logger
@@ -233,13 +234,14 @@ def main() -> int:
         "Written by `uv run python bench/run.py" + (" --quick" if args.quick else "") + "`. "
         "All systems measured in the same run against the same dedicated Redis."
     )
-    args.output.write_text(
+    write_keeping_sections(
+        args.output,
         markdown(
             results,
             title_note=title,
             machine=notes,
             plan=plan_notes(plan, args.quick, len(results.enqueue["forge"])),
-        )
+        ),
     )
     if fair_text:
         fairness.write_section(args.output, fair_text)

@@ -37,6 +37,7 @@ from forgestack_queue.producer import Queue
 from forgestack_shared.catalog import MY_NEW_JOB
 from forgestack_shared.jobs.my_new_job import MyNewJobData
 from fsbench import counters, machine, phases
+from fsbench.sections import write_section
 from fsbench.server import RedisServer, dedicated_redis
 from fsbench.systems import FORGE
 from loguru import logger
@@ -496,18 +497,6 @@ Start-ups, every one:
 {chr(10).join(f"- {n}" for n in notes)}
 {END}
 """
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replaces this bench's section of RESULTS.md (or appends it); the rest is left alone."""
-    old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, _, rest = old.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        new = head + text.strip() + tail
-    else:
-        new = old.rstrip() + "\n\n" + text.strip() + "\n"
-    path.write_text(new)
 
 
 def run_notes(load_before: str, started: datetime, minutes: float) -> list[str]:

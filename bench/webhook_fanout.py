@@ -11,7 +11,6 @@ PostgreSQL is a fresh database on the local server (`--postgres-url`, superuser)
 import argparse
 import asyncio
 import os
-import re
 import resource
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 from fsbench import machine
 from fsbench.scratch_db import scratch_database
+from fsbench.sections import write_section
 from fsbench.server import dedicated_redis, free_port
 from fsbench.webhook_receiver import Counters, start
 
@@ -177,11 +177,7 @@ Redis, PostgreSQL and HTTP exchange, about 20 per delivery) taking about half of
 
 
 def write_results(text: str) -> None:
-    path = HERE / "RESULTS.md"
-    current = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    updated = pattern.sub(text, current) if BEGIN in current else current.rstrip() + "\n\n" + text
-    path.write_text(updated)
+    write_section(HERE / "RESULTS.md", text)
 
 
 def main() -> None:
