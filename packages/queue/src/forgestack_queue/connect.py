@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
 from loguru import logger
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
@@ -78,3 +79,9 @@ async def wait_for_redis(redis: ArqRedis, component: str) -> None:
         if waited:
             logger.info("{}: Redis answers", component)
         return
+
+
+def cluster_client(url: str) -> RedisCluster:
+    """A Redis Cluster client from one startup node's URL (redis:// or rediss://): it learns
+    the other nodes from that one. No connection is made until first use."""
+    return RedisCluster.from_url(url)

@@ -19,6 +19,7 @@ from loguru import logger
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from .keys import is_cluster
 from .owners import local_id
 
 
@@ -101,14 +102,14 @@ class WorkerRegistration:
         record = json.dumps(
             self._static | {"running": running, "jobs": listed, "last_beat": beat_at.isoformat()}
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
             pipe.set(worker_key(self._prefix, self._id), record, px=int(self._interval_s * 2000))
             pipe.zadd(registry_key(self._prefix), {self._id: beat_at.timestamp()})
             await pipe.execute()
 
     async def leave(self) -> None:
         """A clean stop leaves the list at once instead of after two heartbeats."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
             pipe.delete(worker_key(self._prefix, self._id))
             pipe.zrem(registry_key(self._prefix), self._id)
             await pipe.execute()
