@@ -84,4 +84,5 @@ async def wait_for_redis(redis: ArqRedis, component: str) -> None:
 def cluster_client(url: str) -> RedisCluster:
     """A Redis Cluster client from one startup node's URL (redis:// or rediss://): it learns
     the other nodes from that one. No connection is made until first use."""
-    return RedisCluster.from_url(url)
+    client: RedisCluster = RedisCluster.from_url(url)
+    return client
