@@ -60,7 +60,7 @@ class LocalCluster:
                         str(folder),
                         "--logfile",
                         str(folder / "log"),
-                    ],  # fmt: skip
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -74,7 +74,7 @@ class LocalCluster:
                 "create",
                 *(f"127.0.0.1:{p}" for p in self.ports),
                 "--cluster-yes",
-            ],  # fmt: skip
+            ],
             check=True,
             capture_output=True,
             timeout=60,
