@@ -10,10 +10,13 @@ so a plain connection to any one node hears the cancels cancel.lua publishes on 
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+
+T = TypeVar("T")
 
 NODE_OPTIONS = ("username", "password", "ssl", "socket_timeout", "socket_connect_timeout")
 """The cluster's connection options a single-node client takes over."""
@@ -24,7 +27,13 @@ async def wait_on_markers(redis: RedisCluster, markers: list[str], timeout_s: fl
     if len(markers) == 1:
         await redis.bzpopmin(markers, timeout_s)
         return
-    waits = [asyncio.ensure_future(redis.bzpopmin([m], timeout_s)) for m in markers]
+    await first_of([redis.bzpopmin([m], timeout_s) for m in markers])
+
+
+async def first_of(calls: Sequence[Awaitable[T]]) -> list[T]:
+    """The results of the calls that end first (all that ended together); the others are
+    cancelled. A call's error is raised (a Redis error reaches the caller's own backoff)."""
+    waits = [asyncio.ensure_future(c) for c in calls]
     try:
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -33,8 +42,7 @@ async def wait_on_markers(redis: RedisCluster, markers: list[str], timeout_s: fl
         for w in waits:
             with contextlib.suppress(asyncio.CancelledError):
                 await w
-    for w in done:
-        w.result()  # a Redis error surfaces to the worker's loop, which backs off
+    return [w.result() for w in waits if w in done]
 
 
 def node_client(redis: RedisCluster) -> Redis:

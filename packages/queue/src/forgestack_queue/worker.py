@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import arq.constants
 import arq.worker
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
 from loguru import logger
 from redis.asyncio.cluster import RedisCluster
@@ -30,7 +30,7 @@ from .arq_pool import QueueContract
 from .cancels import CancelListener
 from .claims import Claimer
 from .cluster_wait import node_client, wait_on_markers
-from .connect import redis_client, wait_for_redis
+from .connect import cluster_client_for, redis_client, wait_for_redis
 from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
@@ -78,6 +78,7 @@ class ForgeWorker(_ARQ_WORKER):
         heartbeat_ms: int = 5_000,
         arq_intake: bool = True,
         arq_intake_pickle: bool = False,
+        redis_cluster: bool = False,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -115,6 +116,8 @@ class ForgeWorker(_ARQ_WORKER):
         # Calls a plain arq pool puts in arq's own queue are served too (arq_intake.py).
         self.arq_intake = arq_intake
         self.arq_intake_pickle = arq_intake_pickle
+        self.redis_cluster = redis_cluster
+        """`redis_settings` name one node of a Redis Cluster (REDIS_CLUSTER)."""
         self._intake: ArqIntake | None = None
         self.worker_id = uuid.uuid4().hex[:12]
         self.events_max_len = events_max_len
@@ -161,8 +164,13 @@ class ForgeWorker(_ARQ_WORKER):
         if self._pool is None:
             # A fleet restarts in any order: wait for Redis rather than exit (arq would, after
             # a few retries).
-            self._pool = redis_client(self.redis_settings or RedisSettings())
-            self._pool.default_queue_name = self.queue_name
+            if self.redis_cluster:
+                self._pool = cast(
+                    ArqRedis, cluster_client_for(self.redis_settings or RedisSettings())
+                )
+            else:
+                self._pool = redis_client(self.redis_settings or RedisSettings())
+                self._pool.default_queue_name = self.queue_name
             await wait_for_redis(self._pool, "worker")
         self._context = contextvars.copy_context()
         self._main_started = True
