@@ -158,3 +158,25 @@ async def test_an_idle_worker_wakes_for_a_job_on_any_shard(
                 await asyncio.sleep(0.01)
             # Woken by the marker, not by the block's 5 s timeout.
             assert asyncio.get_running_loop().time() - started < 2.5
+
+
+async def test_a_cancel_reaches_the_worker_from_any_shard(
+    cluster: RedisCluster, spread_queues: list[str], queue_prefix: str, cluster_url: str
+) -> None:
+    probe = Probe()
+    worker = make_worker(
+        cluster_url, handlers(probe, spread_queues), prefix=queue_prefix, cluster=True, burst=False
+    )
+    async with running(worker):
+        for q in spread_queues:  # whichever node the worker listens on, two queues are elsewhere
+            probe.started.clear()
+            queue = Queue(cluster, q, prefix=queue_prefix)
+            job = await queue.add(ProbeData(tag=q, mode="sleep", seconds=30))
+            await asyncio.wait_for(probe.started.wait(), 5)
+            await queue.cancel(job.id)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 3  # a lease renewal (10 s here) would be far later
+            while (record := await queue.get_job(job.id)) and record.state is not JobState.FAILED:
+                assert loop.time() < deadline, record.state
+                await asyncio.sleep(0.02)
+            assert record is not None and record.failed_reason == "cancelled"

@@ -61,5 +61,10 @@ async def test_another_owners_job_is_unreachable(
     assert (await find_job(cluster, "shared", prefix=queue_prefix, owner=ORG_B)).data["tag"] == "b"  # type: ignore[union-attr]
     page = await mine.get_jobs(next(iter(await mine.counts())))
     assert [j.id for j in page.jobs] == ["shared"]
-    with pytest.raises(ValueError, match="no ':'"):
+
+
+async def test_braces_in_names_are_refused(cluster: RedisCluster, queue_prefix: str) -> None:
+    with pytest.raises(ValueError, match="no ':', '\\{' or '\\}'"):
         Queue(cluster, "bad{tag}", prefix=queue_prefix)
+    with pytest.raises(ValueError, match="key prefix"):
+        Queue(cluster, "fine", prefix="fs{x}")

@@ -17,11 +17,18 @@ RESERVED = frozenset("{}")
 """Hash tag delimiters: a prefix or queue name holding one would move keys to another slot."""
 
 
-def check_name(kind: str, name: str) -> str:
+def check_queue_name(name: str) -> str:
     """Refuses names that would break either layout: ':' splits key parts, braces hash tags."""
     if not name or ":" in name or RESERVED & set(name):
-        raise ValueError(f"{kind} {name!r} must be non-empty and contain no ':', '{{' or '}}'")
+        raise ValueError(f"queue name {name!r} must be non-empty and contain no ':', '{{' or '}}'")
     return name
+
+
+def check_prefix(prefix: str) -> str:
+    """A brace in the prefix would make it (not the queue) the hash tag of a tagged key."""
+    if RESERVED & set(prefix):
+        raise ValueError(f"key prefix {prefix!r} must contain no '{{' or '}}'")
+    return prefix
 
 
 def is_cluster(redis: Any) -> bool:

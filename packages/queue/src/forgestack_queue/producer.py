@@ -16,7 +16,7 @@ from .errors import (
     JobNotFoundError,
     PayloadTooLargeError,
 )
-from .keys import check_name, layout_for, queues_key
+from .keys import check_prefix, check_queue_name, layout_for, queues_key
 from .meta import current_meta, meta_to_json
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
@@ -99,8 +99,8 @@ class Queue(JobActions):
         owner: str | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        check_name("queue name", name)
-        check_name("key prefix", prefix)
+        check_queue_name(name)
+        check_prefix(prefix)
         self.redis = redis
         self.name = name
         self.prefix = prefix
