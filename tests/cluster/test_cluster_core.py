@@ -10,6 +10,7 @@ from forgestack_queue.producer import Queue, known_queues
 from forgestack_queue.runner import Handler
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, run_burst_worker, running
+from forgestack_queue.workers import live_workers
 from redis.asyncio.cluster import RedisCluster
 
 from tests.cluster.conftest import master_of
@@ -180,3 +181,23 @@ async def test_a_cancel_reaches_the_worker_from_any_shard(
                 assert loop.time() < deadline, record.state
                 await asyncio.sleep(0.02)
             assert record is not None and record.failed_reason == "cancelled"
+
+
+async def test_live_workers_read_across_slots(
+    cluster: RedisCluster, spread_queues: list[str], queue_prefix: str, cluster_url: str
+) -> None:
+    probe = Probe()
+    workers = [
+        make_worker(
+            cluster_url, handlers(probe, spread_queues), prefix=queue_prefix, cluster=True,
+            burst=False,
+        )
+        for _ in range(3)
+    ]  # fmt: skip
+    async with running(*workers):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while len(fleet := await live_workers(cluster, queue_prefix)) < 3:  # type: ignore[arg-type]
+            assert loop.time() < deadline, fleet
+            await asyncio.sleep(0.05)
+    assert {w.id for w in fleet} == {w.worker_id for w in workers}
