@@ -4,6 +4,7 @@ delayed, priority, actions and reports, with queues whose slots live on differen
 import asyncio
 from typing import Any
 
+from forgestack_queue.events import read_queues
 from forgestack_queue.keys import QueueKeys
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue, known_queues
@@ -201,3 +202,25 @@ async def test_live_workers_read_across_slots(
             assert loop.time() < deadline, fleet
             await asyncio.sleep(0.05)
     assert {w.id for w in fleet} == {w.worker_id for w in workers}
+
+
+async def test_events_of_queues_on_several_shards_are_read_together(
+    cluster: RedisCluster, spread_queues: list[str], queue_prefix: str
+) -> None:
+    keys = [QueueKeys(queue_prefix, q, tagged=True) for q in spread_queues]
+    queues = [Queue(cluster, q, prefix=queue_prefix) for q in spread_queues]
+    for queue in queues:
+        await queue.add(ProbeData(tag=queue.name))
+    cursors, seen = await read_queues(
+        cluster, keys, dict.fromkeys(spread_queues, "0-0"), owner=None, block_ms=1000
+    )
+    assert sorted(e.queue for e in seen) == spread_queues
+    assert {e.event for e in seen} == {"added"}
+    # Nothing new: the read blocks until the last queue moves, then returns its event.
+    blocked = asyncio.ensure_future(read_queues(cluster, keys, cursors, owner=None, block_ms=5000))
+    await asyncio.sleep(0.2)
+    assert not blocked.done()
+    await queues[-1].add(ProbeData(tag="late"))
+    moved, late = await asyncio.wait_for(blocked, 3)
+    assert [(e.queue, e.event) for e in late] == [(spread_queues[-1], "added")]
+    assert moved[spread_queues[0]] == cursors[spread_queues[0]]
