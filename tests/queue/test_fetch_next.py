@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 from forgestack_queue.claims import Claimer
+from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
 from forgestack_queue.job import Job
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
 from forgestack_queue.limits import QueueLimits
@@ -312,7 +313,12 @@ def _claim_token(job: ClaimedJob) -> str:
 
 
 def _finish_args(queue_prefix: str, rows: list[list[Any]]) -> list[Any]:
-    return [job_key_prefix(queue_prefix), queue_key_prefix(queue_prefix), json.dumps(rows)]
+    return [
+        job_key_prefix(queue_prefix),
+        queue_key_prefix(queue_prefix),
+        json.dumps(rows),
+        EVENT_RESULT_MAX_BYTES,
+    ]
 
 
 async def _until(condition: Callable[[], bool]) -> None:

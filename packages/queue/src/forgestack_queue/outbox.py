@@ -17,6 +17,7 @@ from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .events import EVENT_RESULT_MAX_BYTES
 from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
@@ -65,8 +66,10 @@ class OutcomeWriter:
         *,
         give_up_after_s: float,
         refill: Refill | None = None,
+        event_result_max_bytes: int = EVENT_RESULT_MAX_BYTES,
     ) -> None:
         self._scripts = scripts
+        self._event_result_max_bytes = event_result_max_bytes
         self._refill = refill
         self._prefixes = [job_prefix, queue_prefix]
         self._give_up_after_s = give_up_after_s
@@ -144,7 +147,7 @@ class OutcomeWriter:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._give_up_after_s
         pause = 0.05
-        args: list[Any] = [*self._prefixes, dumps(rows)]
+        args: list[Any] = [*self._prefixes, dumps(rows), self._event_result_max_bytes]
         while True:
             try:
                 if want and self._refill is not None:

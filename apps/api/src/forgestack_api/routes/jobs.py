@@ -36,7 +36,13 @@ async def get_job(job_id: str, queues: JobsDep, principal: PrincipalDep) -> JobR
 @router.get(
     "/{job_id}/wait",
     summary="Wait until a job finishes (result or failure), at most timeout_ms",
-    responses=_NOT_FOUND,
+    responses={
+        **_NOT_FOUND,
+        410: {
+            "description": "The job completed and was removed on completion with a result over "
+            "EVENTS_RESULT_MAX_BYTES: the result was not kept anywhere."
+        },
+    },
 )
 async def wait_for_job(
     job_id: str,
@@ -52,7 +58,7 @@ async def wait_for_job(
     return JobWaitResult(
         finished=outcome.finished,
         state=outcome.state,
-        result=outcome.result,
+        result=outcome.result_or_raise(job_id),
         failed_reason=outcome.failed_reason,
         job=outcome.record,
     )

@@ -5,13 +5,15 @@
 -- ARGV: job key prefix, queue key prefix, JSON array of rows:
 --   [queue, id, token, outcome (completed|failed|retry|release|limited), value (result JSON or
 --    reason), stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay
---    ms (limited: how long the queue is held)]
+--    ms (limited: how long the queue is held)],
+--   then the most bytes of result a `completed` event carries (absent: any size).
 -- A job cancelled while running (its 'cancel' field) is failed as cancelled whatever the outcome
 -- but completed: it is never retried.
 -- (One JSON argument: packing nine arguments per job costs the worker more than decoding here.)
 -- Returns one 1|0 per row: 0 when the token no longer matched (recovered elsewhere).
 local jp, qp = ARGV[1], ARGV[2]
 local rows = cjson.decode(ARGV[3])
+local carry_max = tonumber(ARGV[4])
 local now, t = server_now()
 -- Finished sets order by microsecond so "newest first" is exact for jobs ending in one millisecond.
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -59,8 +61,12 @@ for _, row in ipairs(rows) do
         if tonumber(made) > 1 then gone[2], gone[3] = 'failed_reason', 'stacktrace' end
         set[3], set[4] = 'result', row[5]
         set[5], set[6] = 'hist', entry_after(created, hist, 'c', made, now)
-        -- A job removed as it completes takes its result along in the event, for waiters.
+        -- A job removed as it completes takes its result along in the event, for waiters; one
+        -- over carry_max would be copied into the stream and every reader of it, so its event
+        -- says only how large it was ('vx'), and a waiter answers that it was too large.
         if keep then emit(q, 'completed', id, 'a', made)
+        elseif carry_max and #row[5] > carry_max then
+          emit(q, 'completed', id, 'a', made, 'vx', #row[5])
         else emit(q, 'completed', id, 'a', made, 'v', row[5]) end
       end
       if keep then
