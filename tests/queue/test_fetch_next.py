@@ -6,7 +6,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from forgestack_queue.claims import Claimer
@@ -27,7 +26,7 @@ from redis.asyncio import Redis
 
 from tests.queue.owner_index import assert_indexes_agree
 from tests.queue.probe import PROBE, Probe, ProbeData
-from tests.queue.reply_proxy import ReplyDroppingProxy
+from tests.queue.reply_proxy import reply_dropping_proxy
 
 
 class Calls:
@@ -156,7 +155,7 @@ async def test_a_lost_reply_to_the_fetch_loses_no_job_and_runs_none_twice(
     ids = [(await owned.add(ProbeData(tag=t), JobOptions(attempts=1))).id for t in "abcd"]
     fetch = scripts_for(redis).finish_claim
     await redis.script_load(fetch.script)
-    async with _proxy(redis_url) as (proxy, url):
+    async with reply_dropping_proxy(redis_url) as (proxy, url):
         proxy.drop_replies_to(fetch.sha.encode(), times=1)
         await run_burst_worker(url, [probe.handler()], prefix=queue_prefix, max_jobs=1)
     assert proxy.dropped == 1
@@ -345,14 +344,3 @@ async def _running_in_background(worker: ForgeWorker) -> AsyncIterator[None]:
 def _cancelled(task: "asyncio.Task[None]") -> "asyncio.Task[None]":
     task.cancel()
     return task
-
-
-@contextlib.asynccontextmanager
-async def _proxy(redis_url: str) -> AsyncIterator[tuple[ReplyDroppingProxy, str]]:
-    url = urlparse(redis_url)
-    proxy = ReplyDroppingProxy(url.hostname or "127.0.0.1", url.port or 6379)
-    port = await proxy.start()
-    try:
-        yield proxy, f"redis://127.0.0.1:{port}{url.path or '/0'}"
-    finally:
-        await proxy.stop()
