@@ -106,7 +106,7 @@ class Claimer:
     async def finish_and_claim(
         self, finish_args: list[Any], want: int, queue: str | None = None
     ) -> tuple[list[int], list[ClaimedJob]]:
-        """finish.lua's call (its reply: one 1|0 per outcome) that also claims up to `want` jobs
+        """finish.lua's call (its reply: one code per outcome) that also claims up to `want` jobs
         for the slots those outcomes free (finish_claim.lua). Its claim is fenced like any other:
         a lost reply's jobs are released by token before the next claim. `queue`: on a cluster,
         the one queue whose outcomes these are; the claim then takes from that queue only."""

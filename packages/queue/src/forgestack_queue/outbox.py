@@ -20,6 +20,7 @@ from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .events import EVENT_RESULT_MAX_BYTES
 from .keys import QueueKeys, queue_key_prefix
 from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
@@ -43,6 +44,21 @@ class Refill:
     """After every write, stored or not: the jobs whose outcomes it carried, the jobs claimed
     with it (to start, or to release when the worker is stopping) and how many slots its
     outcomes held, now free for them."""
+
+
+RECORDED, ALREADY_ENDED, GONE = 1, 2, 3
+"""finish.lua's reply per row (0: the attempt no longer holds the job)."""
+
+
+def _own_earlier_write(code: int, outcome: Outcome | None, retried: bool) -> bool:
+    """Whether a row that was not recorded now was recorded by this attempt's own earlier try:
+    the attempt had already ended as the row says, or, for an outcome that removes the job, the
+    job is gone after a try whose reply was lost (a removed job leaves nothing to tell whose
+    removal it was, so a first try that finds it gone still warns)."""
+    if code == ALREADY_ENDED:
+        return True
+    removes = outcome is not None and outcome.keep_count == 0
+    return code == GONE and retried and removes
 
 
 def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
@@ -70,10 +86,12 @@ class OutcomeWriter:
         *,
         give_up_after_s: float,
         refill: Refill | None = None,
+        event_result_max_bytes: int = EVENT_RESULT_MAX_BYTES,
         cluster_prefix: str | None = None,
     ) -> None:
         """`cluster_prefix`: the key prefix when the client is a Redis Cluster (tagged layout)."""
         self._scripts = scripts
+        self._event_result_max_bytes = event_result_max_bytes
         self._cluster_prefix = cluster_prefix
         self._refill = refill
         self._prefixes = [job_prefix, queue_prefix]
@@ -124,8 +142,9 @@ class OutcomeWriter:
             freed = sum(1 for *_, frees_slot in batch if frees_slot)
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0
             fetched: list[ClaimedJob] = []
+            retried = False
             try:
-                kept, fetched = await self._write(
+                codes, fetched, retried = await self._write(
                     [_row(job, outcome) for job, outcome, _, _ in batch], want
                 )
             except Exception:
@@ -134,57 +153,65 @@ class OutcomeWriter:
                     "{} outcomes not recorded: those jobs stay active until their lease expires",
                     len(batch),
                 )
-                kept = [1] * len(batch)
+                codes = [RECORDED] * len(batch)
             if self._refill is not None:
                 self._refill.written([job for job, *_ in batch], fetched, freed)
-            for (job, _, done, _), ok in zip(batch, kept, strict=True):
-                if not ok:
-                    logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
-                        "lease lost before the attempt ended: its outcome was discarded"
-                    )
+            for (job, outcome, done, _), code in zip(batch, codes, strict=True):
+                log = logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
+                if _own_earlier_write(code, outcome, retried):
+                    log.debug("outcome already recorded by the write whose reply was lost")
+                elif code != RECORDED:
+                    log.warning("lease lost before the attempt ended: its outcome was discarded")
                 if done is not None and not done.done():
                     done.set_result(None)
 
-    async def _write(self, rows: list[list[Any]], want: int) -> tuple[list[int], list[ClaimedJob]]:
+    async def _write(
+        self, rows: list[list[Any]], want: int
+    ) -> tuple[list[int], list[ClaimedJob], bool]:
         if self._cluster_prefix is None:
             return await self._write_one(rows, want, None)
         by_queue: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
             by_queue.setdefault(row[0], []).append(i)
-        kept = [0] * len(rows)
+        codes = [0] * len(rows)
         fetched: list[ClaimedJob] = []
+        retried = False
         for queue, at in by_queue.items():
-            part, jobs = await self._write_one(
+            part, jobs, again = await self._write_one(
                 [rows[i] for i in at], want if len(by_queue) == 1 else 0, queue
             )
-            for i, ok in zip(at, part, strict=True):
-                kept[i] = ok
+            for i, code in zip(at, part, strict=True):
+                codes[i] = code
             fetched += jobs
-        return kept, fetched
+            retried = retried or again
+        return codes, fetched, retried
 
     async def _write_one(
         self, rows: list[list[Any]], want: int, queue: str | None
-    ) -> tuple[list[int], list[ClaimedJob]]:
+    ) -> tuple[list[int], list[ClaimedJob], bool]:
         """Rides out a Redis outage for as long as the lease lasts; the write is token-fenced and
         idempotent, so retrying is safe, and past the lease the job is recovered anyway. A claim
-        whose reply was lost is released by the claimer before its next claim."""
+        whose reply was lost is released by the claimer before its next claim. Also says whether
+        the call was retried: an earlier try may have run, and its rows then read as ended."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._give_up_after_s
         pause = 0.05
-        args: list[Any] = [*self._prefixes, dumps(rows)]
+        args: list[Any] = [*self._prefixes, dumps(rows), self._event_result_max_bytes]
         keys: list[str] = []
         if queue is not None and self._cluster_prefix is not None:
             k = QueueKeys(self._cluster_prefix, queue, tagged=True)
-            args = [k.job_prefix, queue_key_prefix(k.prefix, tagged=True), dumps(rows)]
+            args = [k.job_prefix, queue_key_prefix(k.prefix, tagged=True), *args[2:]]
             keys = [k.active]
+        retried = False
         while True:
             try:
                 if want and self._refill is not None:
                     if queue is None:
-                        return await self._refill.finish_and_claim(args, want)
-                    return await self._refill.finish_and_claim(args, want, queue)
-                return list(await self._scripts.finish(keys=keys, args=args)), []
+                        return (*await self._refill.finish_and_claim(args, want), retried)
+                    return (*await self._refill.finish_and_claim(args, want, queue), retried)
+                return list(await self._scripts.finish(keys=keys, args=args)), [], retried
             except (RedisConnectionError, RedisTimeoutError):
+                retried = True
                 if loop.time() + pause > give_up:
                     raise
                 logger.warning("redis unreachable while recording outcomes; retry in {} s", pause)
