@@ -149,6 +149,9 @@ class ForgeWorker(_ARQ_WORKER):
         their task ends: the slot is not free yet)."""
         self._queue_key_prefix = queue_key_prefix(queue_prefix)
         self._metrics = WorkerMetrics(queue_prefix)
+        self._started = asyncio.Event()
+        """Set once on_startup has returned: attempts claimed before then wait for it."""
+        self._startup_error: BaseException | None = None
 
     async def main(self) -> None:
         if self._pool is None:
@@ -192,11 +195,14 @@ class ForgeWorker(_ARQ_WORKER):
             self.max_jobs,
         )
         await self._warn_unserved_queues()
-        if self.on_startup:
-            await self.on_startup(self.ctx)
-        # Decided once tracing is set up (at import or in on_startup): reading the provider
-        # looks up the environment each time.
+        # Decided once tracing is set up (at import, or again as on_startup returns): reading the
+        # provider looks up the environment each time.
         self._traced = spans_recorded()
+        # on_startup runs beside the first claims instead of before them (clients, a database
+        # check: hundreds of ms a start); what is claimed meanwhile waits for it in its slot.
+        if not self.on_startup:
+            self._started.set()
+        startup = asyncio.ensure_future(self._startup(asyncio.current_task()))
         cancels = CancelListener(self.pool, self.queue_prefix, self.worker_id, self._cancel)
         await cancels.subscribe()
         listener = asyncio.create_task(cancels.run())
@@ -217,9 +223,17 @@ class ForgeWorker(_ARQ_WORKER):
                     continue
                 pause = 0.0
                 if self.burst and idle and not self.tasks and not self._finishing:
-                    return
+                    if self._started.is_set():
+                        return
+                    await self._started.wait()  # a burst worker runs its on_startup to the end
+        except asyncio.CancelledError:
+            if self._startup_error is not None:
+                raise self._startup_error from None
+            raise
         finally:
             self._stopping = True
+            startup.cancel()  # a no-op once it has returned
+            await asyncio.wait([startup])
             listener.cancel()
             leases.cancel()
             watchdog.cancel()
@@ -232,6 +246,22 @@ class ForgeWorker(_ARQ_WORKER):
                 await self._claimer.release_lost()
             with contextlib.suppress(RedisError):
                 await self._registration.leave()
+
+    async def _startup(self, main: asyncio.Task[Any] | None) -> None:
+        """on_startup; if it raises, the claim loop stops and `main` raises its error (what was
+        claimed meanwhile is released on the way out, not spent)."""
+        try:
+            if self.on_startup:
+                await self.on_startup(self.ctx)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._startup_error = exc
+            if main is not None:
+                main.cancel()
+            return
+        self._traced = spans_recorded()
+        self._started.set()
 
     async def _set_events_max_len(self) -> None:
         if self.events_max_len is None:
@@ -360,6 +390,11 @@ class ForgeWorker(_ARQ_WORKER):
         handler = self.handlers[job.queue]
         started = perf_counter()
         try:
+            if not self._started.is_set():
+                # Claimed while on_startup runs. If it fails, the stop cancels this wait and
+                # the job is released below like any other on shutdown.
+                await self._started.wait()
+                started = perf_counter()
             if job.defect:
                 raise PayloadError(job.defect)
             reporter = RedisReporter(self._scripts, self._keys[job.queue], job.id, job.token)
