@@ -30,6 +30,7 @@ CLIENT_MODULES = (
     "forgestack_worker.services.email_sender",
     "forgestack_worker.services.email_rendering",
     "jinja2",
+    "email_validator",
     "forgestack_worker.services.webhook_client",
 )
 """What the handlers import on first use: loaded before the first handler runs, so none of them
