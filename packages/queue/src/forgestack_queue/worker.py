@@ -386,7 +386,6 @@ class ForgeWorker(_ARQ_WORKER):
             await self._run_attempt(job, key)
 
     async def _run_attempt(self, job: ClaimedJob, key: str) -> None:
-        log = _log(job)
         handler = self.handlers[job.queue]
         started = perf_counter()
         try:
@@ -412,7 +411,7 @@ class ForgeWorker(_ARQ_WORKER):
                 reason = f"timed out after {job.options.timeout} ms"
                 outcome = failure_or_retry(job.options, job.attempt, exc, reason)
             elif task is not None and task.cancelling():
-                log.warning("worker stopping: job released back to waiting")
+                _log(job).warning("worker stopping: job released back to waiting")
                 self._settled.add(key)
                 await self._outcomes.record(job, None)
                 return
@@ -421,15 +420,15 @@ class ForgeWorker(_ARQ_WORKER):
                 # is its failure, not a shutdown, so it spends an attempt like any other error.
                 outcome = failure_or_retry(job.options, job.attempt, exc)
         except Exception as exc:
-            log.exception("the job runner itself failed")
+            _log(job).exception("the job runner itself failed")
             outcome = failure(job.options, exc)
         if key in self._settled:
-            log.warning("ended as {} after the worker recorded it: discarded", outcome.kind)
+            _log(job).warning("ended as {} after the worker recorded it: discarded", outcome.kind)
             return
         if key in self._cancelled and outcome.kind != "failed":
             # It finished its work despite the cancel (it ignored or swallowed it): still cancelled.
             outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
-        self._log_outcome(job, log, outcome, (perf_counter() - started) * 1000)
+        self._log_outcome(job, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
         # The task ends now; its slot stays held until the write returns with the next job.
         self._handed.add(key)
@@ -458,7 +457,7 @@ class ForgeWorker(_ARQ_WORKER):
         outcome = failure_or_retry(job.options, job.attempt, TimeoutError(reason), reason)
         outcome = replace(outcome, stacktrace=stuck_at(task))
         ms = (job.options.timeout or 0) + self._grace_s * 1000
-        self._log_outcome(job, _log(job), outcome, ms)
+        self._log_outcome(job, outcome, ms)
         self._settled.add(key)
         self._outcomes.submit(job, outcome)
         task.cancel()
@@ -500,13 +499,19 @@ class ForgeWorker(_ARQ_WORKER):
             await self._outcomes.drain()
         await super().close()
 
-    def _log_outcome(self, job: ClaimedJob, log: "Logger", outcome: Outcome, ms: float) -> None:
+    def _log_outcome(self, job: ClaimedJob, outcome: Outcome, ms: float) -> None:
         self._metrics.outcome(job.queue, outcome.kind, ms / 1000, first_wait_s(job, ms))
-        reason = outcome.value.decode("utf-8", "backslashreplace")
         if outcome.kind == "completed":
             self.jobs_complete += 1
-            log.debug("completed in {:.1f} ms", ms)
-        elif outcome.kind == "limited":
+            # The job's fields as keyword arguments (loguru puts them in `extra`, as bind does):
+            # unlike a bound logger, nothing is built per job while DEBUG is off.
+            logger.debug(
+                "completed in {:.1f} ms", ms, job_id=job.id, queue=job.queue, attempt=job.attempt
+            )
+            return
+        log = _log(job)
+        reason = outcome.value.decode("utf-8", "backslashreplace")
+        if outcome.kind == "limited":
             log.warning(
                 "rate limited by the remote side; queue held for {} ms", outcome.retry_delay_ms
             )
