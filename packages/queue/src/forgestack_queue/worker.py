@@ -152,6 +152,8 @@ class ForgeWorker(_ARQ_WORKER):
         self._started = asyncio.Event()
         """Set once on_startup has returned: attempts claimed before then wait for it."""
         self._startup_error: BaseException | None = None
+        self._startup_task: asyncio.Task[None] | None = None
+        self._main_task: asyncio.Task[Any] | None = None
 
     async def main(self) -> None:
         if self._pool is None:
@@ -200,9 +202,11 @@ class ForgeWorker(_ARQ_WORKER):
         self._traced = spans_recorded()
         # on_startup runs beside the first claims instead of before them (clients, a database
         # check: hundreds of ms a start); what is claimed meanwhile waits for it in its slot.
+        # It begins once the first claim has returned (_begin_startup): an on_startup that
+        # imports on a thread would otherwise hold the GIL while that claim's replies wait.
         if not self.on_startup:
             self._started.set()
-        startup = asyncio.ensure_future(self._startup(asyncio.current_task()))
+        self._main_task = asyncio.current_task()
         cancels = CancelListener(self.pool, self.queue_prefix, self.worker_id, self._cancel)
         await cancels.subscribe()
         listener = asyncio.create_task(cancels.run())
@@ -216,6 +220,7 @@ class ForgeWorker(_ARQ_WORKER):
                 try:
                     idle = await self._poll_iteration_forge()
                 except RedisError as exc:
+                    self._begin_startup()
                     # A Redis restart or failover: keep the process, wait, and claim again.
                     pause = min(max(pause * 2, 0.1), 5.0)
                     logger.warning("redis error ({}); retrying in {:.1f} s", reason_of(exc), pause)
@@ -225,6 +230,7 @@ class ForgeWorker(_ARQ_WORKER):
                 if self.burst and idle and not self.tasks and not self._finishing:
                     if self._started.is_set():
                         return
+                    self._begin_startup()
                     await self._started.wait()  # a burst worker runs its on_startup to the end
         except asyncio.CancelledError:
             if self._startup_error is not None:
@@ -232,8 +238,9 @@ class ForgeWorker(_ARQ_WORKER):
             raise
         finally:
             self._stopping = True
-            startup.cancel()  # a no-op once it has returned
-            await asyncio.wait([startup])
+            if self._startup_task is not None:
+                self._startup_task.cancel()  # a no-op once it has returned
+                await asyncio.wait([self._startup_task])
             listener.cancel()
             leases.cancel()
             watchdog.cancel()
@@ -247,8 +254,12 @@ class ForgeWorker(_ARQ_WORKER):
             with contextlib.suppress(RedisError):
                 await self._registration.leave()
 
-    async def _startup(self, main: asyncio.Task[Any] | None) -> None:
-        """on_startup; if it raises, the claim loop stops and `main` raises its error (what was
+    def _begin_startup(self) -> None:
+        if self._startup_task is None:
+            self._startup_task = asyncio.ensure_future(self._startup())
+
+    async def _startup(self) -> None:
+        """on_startup; if it raises, the claim loop stops and main raises its error (what was
         claimed meanwhile is released on the way out, not spent)."""
         try:
             if self.on_startup:
@@ -257,8 +268,8 @@ class ForgeWorker(_ARQ_WORKER):
             raise
         except BaseException as exc:
             self._startup_error = exc
-            if main is not None:
-                main.cancel()
+            if self._main_task is not None:
+                self._main_task.cancel()
             return
         self._traced = spans_recorded()
         self._started.set()
@@ -324,7 +335,9 @@ class ForgeWorker(_ARQ_WORKER):
         at once instead of sitting active until the lease expires."""
         call = asyncio.ensure_future(self._claimer.claim(want))
         try:
-            return await asyncio.shield(call)
+            reply = await asyncio.shield(call)
+            self._begin_startup()
+            return reply
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 claimed, _, _ = await call
