@@ -5,13 +5,7 @@ shutdown still has its outcome written.
 Finish and fetch next: with a `Refill`, the write that records outcomes whose slots it frees also
 claims the jobs that take those slots (finish_claim.lua) and hands them over, so a busy worker's
 slot turns over in one round trip, not two. An attempt that ends does not wait for its write:
-its slot stays held (the worker counts it) until the write returns with the slot's next job.
-
-Two writes may be in flight: outcomes that arrive while one is out go at once in a second,
-instead of waiting for the first to return. With one, the worker and Redis take turns (Redis
-runs a write while the worker waits for it, the worker starts the fetched jobs while Redis idles),
-and a slot waits for up to two writes. Each job's row is in exactly one write, and every write
-is token-fenced, so their order does not matter."""
+its slot stays held (the worker counts it) until the write returns with the slot's next job."""
 
 import asyncio
 import contextvars
@@ -26,10 +20,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
-
-MAX_WRITES_IN_FLIGHT = 2
-"""More would split the same outcomes into smaller writes (more calls for Redis to parse) for no
-shorter wait: Redis runs scripts one at a time."""
 
 Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool]
 """(job, outcome or None for released, done once stored (when someone waits), whether it holds a
@@ -81,9 +71,7 @@ class OutcomeWriter:
         self._prefixes = [job_prefix, queue_prefix]
         self._give_up_after_s = give_up_after_s
         self._outbox: list[Entry] = []
-        self._writers: set[asyncio.Task[None]] = set()
-        self._unstarted: asyncio.Task[None] | None = None
-        """A writer created that has not taken its batch yet: it will take what is queued."""
+        self._writer: asyncio.Task[None] | None = None
         self._context = contextvars.copy_context()
         """The writer's own (its creator's, not the attempt's that happens to start it): its log
         lines carry no other job's request id."""
@@ -102,13 +90,10 @@ class OutcomeWriter:
         `done`, if given, is set once the outcome is stored (or could not be: the lease then
         recovers the job)."""
         self._outbox.append((job, outcome, done, frees_slot))
-        if self._unstarted is None and len(self._writers) < MAX_WRITES_IN_FLIGHT:
-            writer = asyncio.get_running_loop().create_task(
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(
                 self._write_all(), context=self._context.copy()
             )
-            self._unstarted = writer
-            self._writers.add(writer)
-            writer.add_done_callback(self._forget)
 
     async def record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
         """Returns once the outcome is stored (or could not be: the lease then recovers the job)."""
@@ -122,16 +107,10 @@ class OutcomeWriter:
             await done
 
     async def drain(self) -> None:
-        while self._writers:
-            await asyncio.wait(list(self._writers))
-
-    def _forget(self, writer: "asyncio.Task[None]") -> None:
-        self._writers.discard(writer)
-        if self._unstarted is writer:  # cancelled before it ran
-            self._unstarted = None
+        if self._writer is not None:
+            await self._writer
 
     async def _write_all(self) -> None:
-        self._unstarted = None
         while self._outbox:
             batch, self._outbox = self._outbox, []
             freed = sum(1 for *_, frees_slot in batch if frees_slot)
