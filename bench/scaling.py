@@ -468,7 +468,10 @@ this row compares the rate with what the machine allows.
 uv's own start) to the server time the waiting job was claimed (its record's `processed_at`, the
 start the claim script writes; arq: the job's `start_time`), with bytecode compiled (one unmeasured start of each first). The product's worker
 runs with its defaults (SQLite fallback, no SMTP), as `forgestack dev` starts it; with PostgreSQL
-it also connects to check the login's role (at import, and again as on_startup opens its pool).
+it also connects to check the login's role. Since `b29d1f7` the worker claims before its
+on_startup has opened the clients (the database layer, Jinja2 and httpx load on a thread, and the
+login is checked, beside the first claims): a claimed job's handler starts once on_startup has
+returned. Before, the login was checked at import and again as on_startup opened its pool.
 [d] Other processes kept CPUs busy during the drains (the last columns below, from /proc/stat):
 what the workers and Redis could have had is the machine's CPUs less that.
 

@@ -3,6 +3,7 @@ naming the setting and the fix, exit code 2, no traceback unless LOG_LEVEL=DEBUG
 ENVIRONMENT=prod refuses the dev fallbacks. An unreachable Redis stops `forgestack dev` only: the
 API and the worker wait for it (tests/e2e/test_start_before_redis.py)."""
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -12,6 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from forgestack_queue.producer import Queue
+from forgestack_queue.records import JobRecord
+from forgestack_queue.states import JobState
+from forgestack_shared.catalog import MY_NEW_JOB
+from forgestack_shared.jobs.my_new_job import MyNewJobData
+from redis.asyncio import Redis
 
 from tests.conftest import free_port
 from tests.fixtures_db import PgTestDatabase
@@ -145,11 +152,55 @@ def test_a_lower_case_log_level_starts_the_api(redis_url: str, tmp_path: Path) -
         proc.wait(timeout=15)
 
 
-@pytest.mark.parametrize("entry", ["api", "worker"])
 def test_a_superuser_database_login_is_refused_in_one_line(
-    entry: str, tmp_path: Path, redis_url: str, pg_database: PgTestDatabase
+    tmp_path: Path, redis_url: str, pg_database: PgTestDatabase
 ) -> None:
-    code, lines = _run(entry, tmp_path, REDIS_URL=redis_url, DATABASE_URL=pg_database.superuser_url)
-    line = _one_line(code, lines, entry)
-    assert line.startswith(f"{entry}: DATABASE_URL: ")
+    code, lines = _run("api", tmp_path, REDIS_URL=redis_url, DATABASE_URL=pg_database.superuser_url)
+    line = _one_line(code, lines, "api")
+    assert line.startswith("api: DATABASE_URL: ")
     assert "superuser" in line and "forgestack db create-app-login" in line
+
+
+def test_a_superuser_database_login_stops_the_worker_before_any_job_runs(
+    tmp_path: Path, redis_url: str, pg_database: PgTestDatabase, queue_prefix: str
+) -> None:
+    """The worker checks the login in on_startup, beside its first claims (start-up is not held
+    up by the database layer): its own start lines come first, then the refusal as the last line,
+    exit code 2. A job waiting as it starts is not run (no handler starts before on_startup has
+    returned) and, if claimed meanwhile, is released unspent."""
+    added = asyncio.run(_add_job(redis_url, queue_prefix))
+    code, lines = _run(
+        "worker",
+        tmp_path,
+        REDIS_URL=redis_url,
+        DATABASE_URL=pg_database.superuser_url,
+        QUEUE_PREFIX=queue_prefix,
+    )
+    assert code == 2, lines
+    assert lines[-1].startswith("worker: DATABASE_URL: "), lines
+    assert "superuser" in lines[-1] and "forgestack db create-app-login" in lines[-1]
+    assert not any("Traceback" in line or " ERROR " in line for line in lines), lines
+    job = asyncio.run(_get_job(redis_url, queue_prefix, added))
+    assert job is not None and job.state is JobState.WAITING, job
+    assert job.attempts_made == 0
+
+
+async def _add_job(redis_url: str, prefix: str) -> str:
+    redis = Redis.from_url(redis_url)
+    try:
+        queue = Queue(redis, MY_NEW_JOB.name.value, prefix=prefix)
+        data = MyNewJobData(user_id="u1", action="refused")
+        return (await queue.add(data.model_dump(mode="json"), MY_NEW_JOB.defaults)).id
+    finally:
+        await redis.aclose()
+
+
+async def _get_job(redis_url: str, prefix: str, job_id: str) -> JobRecord | None:
+    redis = Redis.from_url(redis_url)
+    try:
+        queue = Queue(redis, MY_NEW_JOB.name.value, prefix=prefix)
+        record = await queue.get_job(job_id)
+        await redis.delete(*[k async for k in redis.scan_iter(match=f"{prefix}:*")])
+        return record
+    finally:
+        await redis.aclose()

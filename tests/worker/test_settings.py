@@ -1,5 +1,6 @@
 """`uv run arq worker.WorkerSettings` builds a ForgeWorker serving every catalog queue."""
 
+import ast
 import importlib
 import inspect
 import subprocess
@@ -118,3 +119,50 @@ def test_a_running_cli_worker_passes_check_and_stops_on_sigterm(settings: Settin
             worker.kill()
             worker.wait()
         client.close()
+
+
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "asyncpg",
+    "aiosqlite",
+    "jinja2",
+    "httpx",
+    "aiosmtplib",
+    "email_validator",
+    "forgestack_db",
+)
+LOADED = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
+START = f"""
+import asyncio, sys
+import worker
+print({LOADED})
+from forgestack_worker.settings import on_shutdown, on_startup
+async def start_and_stop():
+    ctx = {{}}
+    await on_startup(ctx)
+    print({LOADED})
+    await on_shutdown(ctx)
+asyncio.run(start_and_stop())
+"""
+
+
+def test_the_heavy_clients_load_in_on_startup_not_with_the_entry_module(settings: Settings) -> None:
+    """`import worker` is most of a worker's start-up before its first claim: the database layer,
+    Jinja2, httpx, aiosmtplib and email-validator load with the resources, on a thread while the first jobs are claimed
+    (forgestack_worker.resources), and all of them then, so no handler imports one in the loop."""
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-c", START],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    at_import, after_startup = proc.stdout.splitlines()[-2:]
+    assert at_import == "[]"
+    # The PostgreSQL driver loads only with a PostgreSQL URL (this test runs on SQLite's).
+    assert set(HEAVY) - {"asyncpg"} <= set(ast.literal_eval(after_startup))

@@ -4,10 +4,12 @@
 `WorkerSettings`, served by the job layer (atomic claims, leases, retries, retention). Settings
 are read once, here, rather than in any library module.
 Redis need not be up yet: the worker waits for it (ForgeWorker.main), so a fleet restarted in
-any order comes up by itself."""
+any order comes up by itself.
 
-from forgestack_db.guard import UnsafeDatabaseRoleError
-from forgestack_db.startup import check_database_login
+Nothing here imports the database layer, Jinja2 or httpx: on_startup loads them on a thread and
+checks the database login (an unsafe one stops the worker before any handler runs) while the
+worker claims its first jobs (forgestack_worker.settings)."""
+
 from forgestack_queue.arq_cli import use_forge_worker
 from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
 from forgestack_shared.catalog import CATALOG
@@ -17,7 +19,6 @@ from forgestack_shared.startup import (
     check_production,
     exit_on_startup_error,
     load_settings,
-    unsafe_database_login,
 )
 from forgestack_shared.tracing import configure_tracing
 from forgestack_worker.cron import CRON_JOBS
@@ -27,10 +28,6 @@ from forgestack_worker.settings import on_shutdown, on_startup
 with exit_on_startup_error("worker"):
     _settings = load_settings()
     check_production(_settings, needs_admin_key=False)
-    try:
-        check_database_login(_settings.effective_database_url, _settings)
-    except UnsafeDatabaseRoleError as exc:
-        raise unsafe_database_login(exc) from exc
 
 use_forge_worker()
 configure_logging(_settings.log_level, json=_settings.log_json, component="worker")

@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 from arq.cron import CronJob, cron
-from forgestack_db.api_keys import revoke_idle_api_keys
 from forgestack_queue.cron import CRON_OPTIONS, CRON_QUEUE
 from forgestack_queue.queue_stats import record_snapshot
 from forgestack_queue.retention import QueueRetention, sweep_retention
@@ -66,6 +65,9 @@ async def record_queue_health(ctx: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 async def revoke_idle_keys(ctx: dict[str, Any]) -> int:
+    # The database layer loads with the worker's resources, not with this module (start-up).
+    from forgestack_db.api_keys import revoke_idle_api_keys
+
     res = _resources(ctx)
     days = res.settings.api_key_idle_revoke_days
     if days == 0:

@@ -162,6 +162,11 @@ class ForgeWorker(_ARQ_WORKER):
         self._cluster = False
         """Whether the pool is a Redis Cluster client (decided as main starts)."""
         self._metrics = WorkerMetrics(queue_prefix)
+        self._started = asyncio.Event()
+        """Set once on_startup has returned: attempts claimed before then wait for it."""
+        self._startup_error: BaseException | None = None
+        self._startup_task: asyncio.Task[None] | None = None
+        self._main_task: asyncio.Task[Any] | None = None
 
     async def main(self) -> None:
         if self._pool is None:
@@ -225,11 +230,16 @@ class ForgeWorker(_ARQ_WORKER):
             self.max_jobs,
         )
         await self._warn_unserved_queues()
-        if self.on_startup:
-            await self.on_startup(self.ctx)
-        # Decided once tracing is set up (at import or in on_startup): reading the provider
-        # looks up the environment each time.
+        # Decided once tracing is set up (at import, or again as on_startup returns): reading the
+        # provider looks up the environment each time.
         self._traced = spans_recorded()
+        # on_startup runs beside the first claims instead of before them (clients, a database
+        # check: hundreds of ms a start); what is claimed meanwhile waits for it in its slot.
+        # It begins once the first claim has returned (_begin_startup): an on_startup that
+        # imports on a thread would otherwise hold the GIL while that claim's replies wait.
+        if not self.on_startup:
+            self._started.set()
+        self._main_task = asyncio.current_task()
         # A cluster client has no pub/sub of its own; a cluster relays PUBLISH to every node.
         listen_on = node_client(cast(RedisCluster, self.pool)) if self._cluster else self.pool
         cancels = CancelListener(listen_on, self.queue_prefix, self.worker_id, self._cancel)
@@ -245,6 +255,7 @@ class ForgeWorker(_ARQ_WORKER):
                 try:
                     idle = await self._poll_iteration_forge()
                 except RedisError as exc:
+                    self._begin_startup()
                     # A Redis restart or failover: keep the process, wait, and claim again.
                     pause = min(max(pause * 2, 0.1), 5.0)
                     logger.warning("redis error ({}); retrying in {:.1f} s", reason_of(exc), pause)
@@ -252,9 +263,19 @@ class ForgeWorker(_ARQ_WORKER):
                     continue
                 pause = 0.0
                 if self.burst and idle and not self.tasks and not self._finishing:
-                    return
+                    if self._started.is_set():
+                        return
+                    self._begin_startup()
+                    await self._started.wait()  # a burst worker runs its on_startup to the end
+        except asyncio.CancelledError:
+            if self._startup_error is not None:
+                raise self._startup_error from None
+            raise
         finally:
             self._stopping = True
+            if self._startup_task is not None:
+                self._startup_task.cancel()  # a no-op once it has returned
+                await asyncio.wait([self._startup_task])
             listener.cancel()
             leases.cancel()
             watchdog.cancel()
@@ -269,6 +290,26 @@ class ForgeWorker(_ARQ_WORKER):
                 await self._registration.leave()
             if listen_on is not self.pool:
                 await listen_on.aclose()
+
+    def _begin_startup(self) -> None:
+        if self._startup_task is None:
+            self._startup_task = asyncio.ensure_future(self._startup())
+
+    async def _startup(self) -> None:
+        """on_startup; if it raises, the claim loop stops and main raises its error (what was
+        claimed meanwhile is released on the way out, not spent)."""
+        try:
+            if self.on_startup:
+                await self.on_startup(self.ctx)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._startup_error = exc
+            if self._main_task is not None:
+                self._main_task.cancel()
+            return
+        self._traced = spans_recorded()
+        self._started.set()
 
     async def _set_events_max_len(self) -> None:
         if self.events_max_len is None:
@@ -334,7 +375,9 @@ class ForgeWorker(_ARQ_WORKER):
         at once instead of sitting active until the lease expires."""
         call = asyncio.ensure_future(self._claimer.claim(want))
         try:
-            return await asyncio.shield(call)
+            reply = await asyncio.shield(call)
+            self._begin_startup()
+            return reply
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 claimed, _, _ = await call
@@ -396,10 +439,14 @@ class ForgeWorker(_ARQ_WORKER):
             await self._run_attempt(job, key)
 
     async def _run_attempt(self, job: ClaimedJob, key: str) -> None:
-        log = _log(job)
         handler = self.handlers[job.queue]
         started = perf_counter()
         try:
+            if not self._started.is_set():
+                # Claimed while on_startup runs. If it fails, the stop cancels this wait and
+                # the job is released below like any other on shutdown.
+                await self._started.wait()
+                started = perf_counter()
             if job.defect:
                 raise PayloadError(job.defect)
             reporter = RedisReporter(self._scripts, self._keys[job.queue], job.id, job.token)
@@ -417,7 +464,7 @@ class ForgeWorker(_ARQ_WORKER):
                 reason = f"timed out after {job.options.timeout} ms"
                 outcome = failure_or_retry(job.options, job.attempt, exc, reason)
             elif task is not None and task.cancelling():
-                log.warning("worker stopping: job released back to waiting")
+                _log(job).warning("worker stopping: job released back to waiting")
                 self._settled.add(key)
                 await self._outcomes.record(job, None)
                 return
@@ -426,15 +473,15 @@ class ForgeWorker(_ARQ_WORKER):
                 # is its failure, not a shutdown, so it spends an attempt like any other error.
                 outcome = failure_or_retry(job.options, job.attempt, exc)
         except Exception as exc:
-            log.exception("the job runner itself failed")
+            _log(job).exception("the job runner itself failed")
             outcome = failure(job.options, exc)
         if key in self._settled:
-            log.warning("ended as {} after the worker recorded it: discarded", outcome.kind)
+            _log(job).warning("ended as {} after the worker recorded it: discarded", outcome.kind)
             return
         if key in self._cancelled and outcome.kind != "failed":
             # It finished its work despite the cancel (it ignored or swallowed it): still cancelled.
             outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
-        self._log_outcome(job, log, outcome, (perf_counter() - started) * 1000)
+        self._log_outcome(job, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
         # The task ends now; its slot stays held until the write returns with the next job.
         self._handed.add(key)
@@ -463,7 +510,7 @@ class ForgeWorker(_ARQ_WORKER):
         outcome = failure_or_retry(job.options, job.attempt, TimeoutError(reason), reason)
         outcome = replace(outcome, stacktrace=stuck_at(task))
         ms = (job.options.timeout or 0) + self._grace_s * 1000
-        self._log_outcome(job, _log(job), outcome, ms)
+        self._log_outcome(job, outcome, ms)
         self._settled.add(key)
         self._outcomes.submit(job, outcome)
         task.cancel()
@@ -515,13 +562,19 @@ class ForgeWorker(_ARQ_WORKER):
             return
         await super().close()
 
-    def _log_outcome(self, job: ClaimedJob, log: "Logger", outcome: Outcome, ms: float) -> None:
+    def _log_outcome(self, job: ClaimedJob, outcome: Outcome, ms: float) -> None:
         self._metrics.outcome(job.queue, outcome.kind, ms / 1000, first_wait_s(job, ms))
-        reason = outcome.value.decode("utf-8", "backslashreplace")
         if outcome.kind == "completed":
             self.jobs_complete += 1
-            log.debug("completed in {:.1f} ms", ms)
-        elif outcome.kind == "limited":
+            # The job's fields as keyword arguments (loguru puts them in `extra`, as bind does):
+            # unlike a bound logger, nothing is built per job while DEBUG is off.
+            logger.debug(
+                "completed in {:.1f} ms", ms, job_id=job.id, queue=job.queue, attempt=job.attempt
+            )
+            return
+        log = _log(job)
+        reason = outcome.value.decode("utf-8", "backslashreplace")
+        if outcome.kind == "limited":
             log.warning(
                 "rate limited by the remote side; queue held for {} ms", outcome.retry_delay_ms
             )

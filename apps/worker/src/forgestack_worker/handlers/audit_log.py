@@ -4,11 +4,9 @@ the queue's backoff; a row the database rejects for good (unknown organisation) 
 
 from typing import Any
 
-from forgestack_db.audit import insert_audit_event, stored_event_org
 from forgestack_queue.errors import UnrecoverableError
 from forgestack_queue.job import Job
 from forgestack_shared.jobs.audit_log import AuditLogData, AuditLogResult
-from sqlalchemy.exc import IntegrityError
 
 from ..resources import resources
 
@@ -27,6 +25,10 @@ def row_values(data: AuditLogData) -> dict[str, Any]:
 
 
 async def handle_audit_log(job: Job[AuditLogData]) -> AuditLogResult:
+    # The database layer loads with the worker's resources, not with this module (start-up).
+    from forgestack_db.audit import insert_audit_event, stored_event_org
+    from sqlalchemy.exc import IntegrityError
+
     data = job.data
     try:
         async with resources(job).db.service_context(SERVICE_REASON) as session:

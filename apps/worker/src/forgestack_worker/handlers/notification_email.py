@@ -16,9 +16,9 @@ from forgestack_shared.jobs.notification_email import (
 )
 
 from ..resources import resources
+from ..services.email_errors import PermanentDeliveryError
 from ..services.email_message import build_message
 from ..services.email_rendering import TemplateRenderError, default_renderer
-from ..services.email_sender import PermanentDeliveryError
 
 
 async def handle_notification_email(job: Job[NotificationEmailData]) -> NotificationEmailResult:

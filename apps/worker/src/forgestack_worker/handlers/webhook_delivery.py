@@ -10,25 +10,15 @@ row before the job's outcome, so the log never shows less than happened."""
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from arq.worker import Retry
-from forgestack_db.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from forgestack_db.webhooks import (
-    disable_endpoint,
-    get_endpoint,
-    load_delivery,
-    record_attempt,
-    track_failure_window,
-)
 from forgestack_queue.errors import UnrecoverableError
 from forgestack_queue.job import Job
 from forgestack_shared.jobs.webhook_delivery import WebhookDeliveryData, WebhookDeliveryResult
 from forgestack_shared.ssrf import BlockedUrlError, check_url, parse_allowlist
 
 from ..resources import WorkerResources, resources
-from ..services.webhook_client import DeliveryTimeoutError, WebhookResponse
 from ..services.webhook_request import (
     retry_after_seconds,
     signed_request,
@@ -37,6 +27,15 @@ from ..services.webhook_request import (
 )
 
 DISABLE_REASON = "webhook receiver answered 410 Gone: disable the endpoint"
+
+
+if TYPE_CHECKING:
+    from forgestack_db.models import WebhookDelivery, WebhookEndpoint
+
+    from ..services.webhook_client import WebhookResponse
+
+# The database layer and httpx are imported where they are used: the worker loads them with its
+# resources (forgestack_worker.resources), on a thread after it starts, not with this module.
 
 
 class WebhookDeliveryError(Exception):
@@ -48,11 +47,13 @@ class Attempt:
     """One attempt's outcome, as written to the delivery row."""
 
     request_headers: dict[str, str] | None = None
-    response: WebhookResponse | None = None
+    response: "WebhookResponse | None" = None
     error: str | None = None
 
 
 async def handle_webhook_delivery(job: Job[WebhookDeliveryData]) -> WebhookDeliveryResult:
+    from forgestack_db.webhooks import load_delivery
+
     res = resources(job)
     data = job.data
     async with res.db.tenant_context(data.org_id) as session:
@@ -73,9 +74,13 @@ async def handle_webhook_delivery(job: Job[WebhookDeliveryData]) -> WebhookDeliv
 async def _send(
     res: WorkerResources,
     job: Job[WebhookDeliveryData],
-    delivery: WebhookDelivery,
-    endpoint: WebhookEndpoint,
+    delivery: "WebhookDelivery",
+    endpoint: "WebhookEndpoint",
 ) -> Attempt:
+    import httpx
+
+    from ..services.webhook_client import DeliveryTimeoutError
+
     body = delivery.payload.encode()
     request = signed_request(delivery.event_id, body, _live_secrets(endpoint))
     try:
@@ -103,9 +108,11 @@ async def _send(
 async def _conclude(
     res: WorkerResources,
     job: Job[WebhookDeliveryData],
-    endpoint: WebhookEndpoint,
+    endpoint: "WebhookEndpoint",
     attempt: Attempt,
 ) -> WebhookDeliveryResult:
+    from forgestack_db.webhooks import disable_endpoint, get_endpoint
+
     data = job.data
     response = attempt.response
     status = response.status if response else None
@@ -141,7 +148,7 @@ async def _conclude(
     raise WebhookDeliveryError(reason)
 
 
-def _describe(response: WebhookResponse | None) -> str:
+def _describe(response: "WebhookResponse | None") -> str:
     if response is None:
         return "no response"
     if 300 <= response.status < 400:
@@ -163,6 +170,9 @@ async def _record(
 ) -> None:
     """Writes the attempt to the delivery row and, given `endpoint_id`, the endpoint's failure
     window (a refused address counts as a failure): two UPDATEs in one transaction."""
+    from forgestack_db.models import DeliveryStatus
+    from forgestack_db.webhooks import record_attempt, track_failure_window
+
     now = _now()
     response = attempt.response
     values: dict[str, Any] = {
@@ -186,7 +196,7 @@ async def _record(
             await track_failure_window(session, data.org_id, endpoint_id, delivered, now)
 
 
-def _live_secrets(endpoint: WebhookEndpoint) -> list[str]:
+def _live_secrets(endpoint: "WebhookEndpoint") -> list[str]:
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret and expires is not None and expires > _now():
         return [endpoint.secret, endpoint.previous_secret]

@@ -4,7 +4,6 @@ failed every attempt for the whole window are disabled, with an audit event sayi
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from forgestack_db.webhooks import disable_endpoint, endpoints_failing_since, prune_deliveries
 from loguru import logger
 
 from ..resources import RESOURCES_KEY, WorkerResources
@@ -21,6 +20,9 @@ def _resources(ctx: dict[str, Any]) -> WorkerResources:
 
 
 async def prune_webhook_deliveries(ctx: dict[str, Any]) -> int:
+    # The database layer loads with the worker's resources, not with this module (start-up).
+    from forgestack_db.webhooks import prune_deliveries
+
     res = _resources(ctx)
     cutoff = datetime.now(UTC) - timedelta(days=res.settings.webhook_delivery_retention_days)
     async with res.db.service_context(PRUNE_REASON) as session:
@@ -30,6 +32,8 @@ async def prune_webhook_deliveries(ctx: dict[str, Any]) -> int:
 
 
 async def sweep_failing_webhook_endpoints(ctx: dict[str, Any]) -> int:
+    from forgestack_db.webhooks import disable_endpoint, endpoints_failing_since
+
     res = _resources(ctx)
     window = res.settings.webhook_disable_after_s
     now = datetime.now(UTC)

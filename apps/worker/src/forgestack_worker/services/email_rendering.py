@@ -7,17 +7,12 @@ HTML is autoescaped, so a variable holding `<script>` arrives as text. Undefined
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from forgestack_shared.jobs.email_templates import check_http_url
-from jinja2 import (
-    BaseLoader,
-    Environment,
-    PackageLoader,
-    StrictUndefined,
-    TemplateError,
-    UndefinedError,
-    select_autoescape,
-)
+
+if TYPE_CHECKING:
+    from jinja2 import BaseLoader
 
 TEMPLATE_PACKAGE = "forgestack_worker"
 TEMPLATE_DIR = "handlers/templates"
@@ -44,7 +39,11 @@ def http_url(value: object) -> str:
 class EmailRenderer:
     """Compiles each template once and keeps it; safe to share across concurrent jobs."""
 
-    def __init__(self, loader: BaseLoader | None = None) -> None:
+    def __init__(self, loader: "BaseLoader | None" = None) -> None:
+        # Jinja2 is imported by the first renderer, not with the worker: most workers start,
+        # claim and run many jobs before any email (or never render one).
+        from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
         self._env = Environment(
             loader=loader or PackageLoader(TEMPLATE_PACKAGE, TEMPLATE_DIR),
             autoescape=select_autoescape(enabled_extensions=("html",), default=False),
@@ -57,6 +56,8 @@ class EmailRenderer:
 
     def render(self, template: str, *, subject: str, variables: Mapping[str, str]) -> RenderedEmail:
         """Both parts of `template`; `subject` is in the context for the layouts' titles."""
+        from jinja2 import TemplateError, UndefinedError
+
         context = {**variables, "subject": subject}
         try:
             html = self._env.get_template(f"{template}.html").render(context)

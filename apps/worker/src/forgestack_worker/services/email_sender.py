@@ -23,21 +23,16 @@ from forgestack_shared.settings import Settings
 from loguru import logger
 from pydantic import SecretStr
 
+from .email_errors import EmailDeliveryError, PermanentDeliveryError, TransientDeliveryError
 
-class EmailDeliveryError(Exception):
-    """Base of delivery failures; `code` is the SMTP reply code when the server gave one."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class TransientDeliveryError(EmailDeliveryError):
-    """Worth another try later: the server or the network said 'not now'."""
-
-
-class PermanentDeliveryError(EmailDeliveryError):
-    """Another try gets the same answer: the server refused this message, sender or recipient."""
+__all__ = [
+    "DeliveryReceipt",
+    "EmailDeliveryError",
+    "EmailSender",
+    "PermanentDeliveryError",
+    "SmtpConfig",
+    "TransientDeliveryError",
+]
 
 
 @dataclass(frozen=True, slots=True)
