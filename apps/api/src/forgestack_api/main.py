@@ -28,6 +28,7 @@ from .routes import (
     api_keys,
     audit_logs,
     cron,
+    enqueue,
     events,
     health,
     jobs,
@@ -64,6 +65,7 @@ def create_app() -> FastAPI:
     # Each router straight on the app (a router nested in another costs a matching level per
     # request), the API's first: routes are tried in order, twice per request.
     for router in (
+        enqueue.router,
         queues.router,
         queue_controls.router,
         jobs.router,

@@ -1,0 +1,74 @@
+"""Enqueueing into a queue, one job or a batch: the API's busiest routes, served by
+`LeanJsonRoute` (see there) and answering with JSON they serialise themselves."""
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from forgestack_queue.producer import AddResult
+from pydantic import TypeAdapter
+
+from ..access import require_enqueue
+from ..caller import BEARER_SECURITY, CallerDep
+from ..lean_route import LeanJsonRoute
+from ..schemas import BulkEnqueueRequest, EnqueuedJob, EnqueueRequest
+from .queues import FORBIDDEN, UNKNOWN_QUEUE
+
+router = APIRouter(prefix="/queues", tags=["queues"], route_class=LeanJsonRoute)
+
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Data or options do not validate; `detail` lists each field."}
+}
+_ID_IN_USE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "`options.job_id` names a job of another queue."}
+}
+_JOB_LIST = TypeAdapter(list[EnqueuedJob])
+
+
+@router.post(
+    "/{queue}/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EnqueuedJob,
+    summary="Enqueue one job",
+    openapi_extra=BEARER_SECURITY,
+    responses={
+        200: {"description": "`options.job_id` named an existing job: it is returned, unchanged."},
+        **UNKNOWN_QUEUE,
+        **FORBIDDEN,
+        **_INVALID,
+        **_ID_IN_USE,
+    },
+)
+async def enqueue(queue: str, body: EnqueueRequest, caller: CallerDep) -> Response:
+    require_enqueue(caller.principal, caller.jobs.known_queue(queue))
+    result = await caller.jobs.add_raw(queue, body.data, body.options)
+    if result.created:
+        await caller.audit.record("job.enqueued", "job", result.id, resource_name=queue)
+    job = _enqueued(queue, result)
+    return _json(job.__pydantic_serializer__.to_json(job), 202 if result.created else 200)
+
+
+@router.post(
+    "/{queue}/jobs:bulk",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=list[EnqueuedJob],
+    summary="Enqueue up to 1,000 jobs at once, all or none",
+    openapi_extra=BEARER_SECURITY,
+    responses={**UNKNOWN_QUEUE, **FORBIDDEN, **_INVALID, **_ID_IN_USE},
+)
+async def enqueue_bulk(queue: str, body: BulkEnqueueRequest, caller: CallerDep) -> Response:
+    require_enqueue(caller.principal, caller.jobs.known_queue(queue))
+    jobs = [(job.data, job.options) for job in body.jobs]
+    results = await caller.jobs.add_bulk_raw(queue, jobs)
+    created = sum(result.created for result in results)
+    await caller.audit.record("jobs.enqueued", "queue", queue, metadata={"created": created})
+    return _json(_JOB_LIST.dump_json([_enqueued(queue, result) for result in results]), 202)
+
+
+def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
+    return EnqueuedJob(id=result.id, queue=queue, state=result.state, created=result.created)
+
+
+def _json(content: bytes, status_code: int) -> Response:
+    """Serialised here: FastAPI's check and dump of the returned model are skipped, and the
+    declared `response_model` still documents the answer."""
+    return Response(content, status_code=status_code, media_type="application/json")
