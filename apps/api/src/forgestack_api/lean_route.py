@@ -30,7 +30,7 @@ class LeanJsonRoute(APIRoute):
         fallback = super().get_route_handler()
         dependant = self.dependant
         body = _body_field(self)
-        call = dependant.call
+        call = self.endpoint
         path_params = tuple(p.name for p in dependant.path_params)
         caller_name = _caller_param(self)
         body_name, model = body
@@ -73,7 +73,10 @@ def _body_field(route: APIRoute) -> tuple[str, type[BaseModel]]:
         dependant.query_params
         or dependant.header_params
         or dependant.cookie_params
+        or dependant.request_param_name
+        or dependant.http_connection_param_name
         or dependant.response_param_name
+        or dependant.security_scopes_param_name
         or dependant.background_tasks_param_name
         or any(p.field_info.annotation is not str for p in dependant.path_params)
     )
