@@ -42,7 +42,7 @@ async def enqueue(queue: str, body: EnqueueRequest, caller: CallerDep) -> Respon
     require_enqueue(caller.principal, caller.jobs.known_queue(queue))
     result = await caller.jobs.add_raw(queue, body.data, body.options)
     if result.created:
-        await caller.audit.record("job.enqueued", "job", result.id, resource_name=queue)
+        await caller.audit.record_job_added(result.id, queue)
     job = _enqueued(queue, result)
     return _json(job.__pydantic_serializer__.to_json(job), 202 if result.created else 200)
 
