@@ -13,12 +13,8 @@ bench/RESULTS.md; `bench/run.py` runs it too, after its own phases."""
 import argparse
 import asyncio
 import contextlib
-import io
 import statistics
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +28,7 @@ from forgestack_queue.producer import Queue
 from fsbench import counters, machine, phases
 from fsbench.fairproc import FairSpec, fair_worker_process
 from fsbench.group import WorkerGroup
+from fsbench.revisions import commit_of, sources_at
 from fsbench.sections import write_section
 from fsbench.server import RedisServer, dedicated_redis
 from fsbench.systems import BULK_BATCH, FORGE, FORGE_OPTIONS, PREFIX, QUEUE, System, payload
@@ -153,16 +150,8 @@ def job_layer_at(rev: str | None) -> Iterator[None]:
     if rev is None:
         yield
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(
-            ["git", "archive", rev, "packages/queue/src"],
-            cwd=HERE.parent,
-            check=True,
-            capture_output=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        src = str(Path(tmp) / "packages" / "queue" / "src")
+    with sources_at(HERE.parent, rev, ["packages/queue/src"]) as tree:
+        src = str(tree / "packages" / "queue" / "src")
         sys.path.insert(0, src)
         try:
             yield
@@ -199,22 +188,11 @@ def _variants(plan: FairPlan, baseline_rev: str | None) -> dict[str, tuple[str |
     return out
 
 
-def resolve(rev: str) -> str:
-    """The commit `rev` names now (a branch may move during the run), with its subject."""
-    return subprocess.run(
-        ["git", "log", "-1", "--format=%H %s", rev],
-        cwd=HERE.parent,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 async def measure(server: RedisServer, plan: FairPlan, baseline_rev: str | None) -> FairResults:
     """Every phase once per rep, interleaved (the drains in reverse order every other rep), so
     load from elsewhere weighs on all alike."""
     if baseline_rev:
-        commit, _, subject = resolve(baseline_rev).partition(" ")
+        commit, subject = commit_of(HERE.parent, baseline_rev)
         log(f"baseline: {baseline_rev} = {commit[:7]} {subject}")
         baseline_rev = commit
     results = FairResults(plan=plan, baseline_rev=baseline_rev)

@@ -16,13 +16,11 @@ section of bench/RESULTS.md; `bench/run.py` runs it too, after its own phases.""
 import argparse
 import asyncio
 import contextlib
-import io
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -37,6 +35,7 @@ from forgestack_queue.producer import Queue
 from forgestack_shared.catalog import MY_NEW_JOB
 from forgestack_shared.jobs.my_new_job import MyNewJobData
 from fsbench import counters, machine, phases
+from fsbench.revisions import commit_of, sources_at
 from fsbench.sections import write_section
 from fsbench.server import RedisServer, dedicated_redis
 from fsbench.systems import FORGE
@@ -138,20 +137,10 @@ def trees(baseline_rev: str | None) -> Iterator[list[Tree]]:
     if baseline_rev is None:
         yield [here]
         return
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", baseline_rev],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="fsbench-base-") as tmp:
-        archive = subprocess.run(
-            ["git", "archive", commit, *SOURCES], cwd=REPO, check=True, capture_output=True
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        yield [here, Tree(f"{baseline_rev} ({commit})", commit, [f"{tmp}/{p}" for p in SOURCES])]
+    commit, _ = commit_of(REPO, baseline_rev)
+    with sources_at(REPO, commit, SOURCES) as tmp:
+        label = f"{baseline_rev} ({commit[:7]})"
+        yield [here, Tree(label, commit, [str(tmp / p) for p in SOURCES])]
 
 
 async def drain(server: RedisServer, tree: Tree, d: Drain, plan: ScalePlan) -> phases.DrainResult:

@@ -6,7 +6,8 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -23,17 +24,26 @@ from tests.fixtures_db import PgTestDatabase, make_org_keys
 LOOKUP_LINE = f"service context opened: {SERVICE_REASON}"
 
 
-@asynccontextmanager
-async def api(
-    monkeypatch: pytest.MonkeyPatch, pg_database: PgTestDatabase, ttl_s: float
-) -> AsyncIterator[FastAPI]:
-    """One API process's app (its own key cache), on PostgreSQL as the application login."""
-    monkeypatch.setenv("DATABASE_URL", pg_database.app_url)
-    monkeypatch.setenv("API_KEY_CACHE_TTL_S", str(ttl_s))
-    get_settings.cache_clear()
-    app = create_app()
-    async with app.router.lifespan_context(app):
-        yield app
+ApiProcess = Callable[[float], AbstractAsyncContextManager[FastAPI]]
+"""Starts one API process's app (its own key cache) with this key cache TTL in seconds."""
+
+
+@pytest.fixture
+def api(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, pg_database: PgTestDatabase
+) -> ApiProcess:
+    """API processes on PostgreSQL as the application login."""
+
+    @asynccontextmanager
+    async def start(ttl_s: float) -> AsyncIterator[FastAPI]:
+        monkeypatch.setenv("DATABASE_URL", pg_database.app_url)
+        monkeypatch.setenv("API_KEY_CACHE_TTL_S", str(ttl_s))
+        get_settings.cache_clear()
+        app = create_app()
+        async with app.router.lifespan_context(app):
+            yield app
+
+    return start
 
 
 @asynccontextmanager
@@ -66,6 +76,15 @@ async def until_refused(app: FastAPI, key: str, within_s: float) -> float:
     raise AssertionError(f"the key still worked {within_s} s after its revocation")
 
 
+async def temp_key(app: FastAPI, owner_key: str) -> dict[str, Any]:
+    """A new key of the owner's organisation (its id and secret), made through the API."""
+    async with as_key(app, owner_key) as owner:
+        created: dict[str, Any] = (
+            await owner.post("/api/v1/api-keys", json={"name": "temp"})
+        ).json()
+    return created
+
+
 async def revoke_in_database(db: Database, key_id: str) -> None:
     """What `forgestack api-keys revoke` and the idle-key cron do: no API process is told."""
     async with db.service_context("test: revoke as the CLI does") as session:
@@ -73,13 +92,10 @@ async def revoke_in_database(db: Database, key_id: str) -> None:
 
 
 async def test_a_verified_key_skips_the_database_and_concurrent_requests_share_one_lookup(
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    pg_database: PgTestDatabase,
-    app_db: Database,
+    api: ApiProcess, app_db: Database
 ) -> None:
     keys = await make_org_keys(app_db)
-    async with api(monkeypatch, pg_database, ttl_s=60) as app, lookups() as count:
+    async with api(60) as app, lookups() as count:
         statuses = await asyncio.gather(*(status_of(app, keys.member) for _ in range(20)))
         assert statuses == [200] * 20
         assert count() == 1
@@ -91,15 +107,11 @@ async def test_a_verified_key_skips_the_database_and_concurrent_requests_share_o
 
 
 async def test_with_a_ttl_of_zero_every_request_asks_the_database(
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    pg_database: PgTestDatabase,
-    app_db: Database,
+    api: ApiProcess, app_db: Database
 ) -> None:
     keys = await make_org_keys(app_db)
-    async with api(monkeypatch, pg_database, ttl_s=0) as app, lookups() as count:
-        async with as_key(app, keys.owner) as owner:
-            created = (await owner.post("/api/v1/api-keys", json={"name": "temp"})).json()
+    async with api(0) as app, lookups() as count:
+        created = await temp_key(app, keys.owner)
         before = count()
         for _ in range(3):
             assert await status_of(app, created["key"]) == 200
@@ -109,38 +121,31 @@ async def test_with_a_ttl_of_zero_every_request_asks_the_database(
 
 
 async def test_a_revocation_is_at_once_where_it_was_made_and_within_the_ttl_on_another_process(
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    pg_database: PgTestDatabase,
-    app_db: Database,
+    api: ApiProcess, app_db: Database
 ) -> None:
     ttl_s = 1.0
     keys = await make_org_keys(app_db)
     async with (
-        api(monkeypatch, pg_database, ttl_s) as here,
-        api(monkeypatch, pg_database, ttl_s) as elsewhere,
+        api(ttl_s) as here,
+        api(ttl_s) as elsewhere,
     ):
+        created = await temp_key(here, keys.owner)
+        temp = created["key"]
+        assert await status_of(here, temp) == 200
+        assert await status_of(elsewhere, temp) == 200
         async with as_key(here, keys.owner) as owner:
-            created = (await owner.post("/api/v1/api-keys", json={"name": "temp"})).json()
-            temp = created["key"]
-            assert await status_of(here, temp) == 200
-            assert await status_of(elsewhere, temp) == 200
             assert (await owner.delete(f"/api/v1/api-keys/{created['id']}")).status_code == 204
         assert await status_of(here, temp) == 401
         await until_refused(elsewhere, temp, within_s=ttl_s + 0.5)
 
 
 async def test_a_key_revoked_in_the_database_stops_working_within_the_ttl(
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    pg_database: PgTestDatabase,
-    app_db: Database,
+    api: ApiProcess, app_db: Database
 ) -> None:
     ttl_s = 1.0
     keys = await make_org_keys(app_db)
-    async with api(monkeypatch, pg_database, ttl_s) as app:
-        async with as_key(app, keys.owner) as owner:
-            created = (await owner.post("/api/v1/api-keys", json={"name": "temp"})).json()
+    async with api(ttl_s) as app:
+        created = await temp_key(app, keys.owner)
         assert await status_of(app, created["key"]) == 200
         await revoke_in_database(app_db, created["id"])
         await until_refused(app, created["key"], within_s=ttl_s + 0.5)

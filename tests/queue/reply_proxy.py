@@ -3,6 +3,8 @@ reaches Redis and runs, then the connection drops before the answer arrives."""
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlparse
 
 
 class ReplyDroppingProxy:
@@ -83,3 +85,15 @@ class ReplyDroppingProxy:
                 await writer.drain()
         writer.transport.abort()
         server_w.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def reply_dropping_proxy(redis_url: str) -> AsyncIterator[tuple[ReplyDroppingProxy, str]]:
+    """A proxy in front of `redis_url`'s server, and the URL (same database) that goes through it."""
+    url = urlparse(redis_url)
+    proxy = ReplyDroppingProxy(url.hostname or "127.0.0.1", url.port or 6379)
+    port = await proxy.start()
+    try:
+        yield proxy, f"redis://127.0.0.1:{port}{url.path or '/0'}"
+    finally:
+        await proxy.stop()

@@ -6,7 +6,6 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from arq.worker import func
@@ -21,7 +20,7 @@ from redis.asyncio import Redis
 
 from tests.conftest import free_port, start_redis_server
 from tests.queue.probe import PROBE, Probe, ProbeData
-from tests.queue.reply_proxy import ReplyDroppingProxy
+from tests.queue.reply_proxy import reply_dropping_proxy
 
 
 async def _wait_for(queue: Queue, job_id: str, state: JobState, seconds: float) -> None:
@@ -173,21 +172,18 @@ async def test_chaos_lost_claim_replies_never_cost_an_attempt(
     """One claim reply in two is lost, six times, while jobs arrive in bursts: every job runs
     exactly once, on its first and only attempt."""
     await redis.script_load(scripts_for(redis).claim.script)
-    url = urlparse(redis_url)
-    proxy = ReplyDroppingProxy(url.hostname or "127.0.0.1", url.port or 6379)
-    port = await proxy.start()
-    proxy.drop_replies_to(scripts_for(redis).claim.sha.encode(), times=6, every=2)
-    worker = make_worker(
-        f"redis://127.0.0.1:{port}{url.path or '/0'}",
-        [probe.handler()],
-        prefix=queue_prefix,
-        burst=False,
-        max_jobs=3,
-        lease_ms=400,
-        block_ms=100,
-    )
     added = []
-    try:
+    async with reply_dropping_proxy(redis_url) as (proxy, url):
+        proxy.drop_replies_to(scripts_for(redis).claim.sha.encode(), times=6, every=2)
+        worker = make_worker(
+            url,
+            [probe.handler()],
+            prefix=queue_prefix,
+            burst=False,
+            max_jobs=3,
+            lease_ms=400,
+            block_ms=100,
+        )
         async with running(worker):
             for burst in range(6):
                 added += await queue.add_bulk(
@@ -196,8 +192,6 @@ async def test_chaos_lost_claim_replies_never_cost_an_attempt(
                 await asyncio.sleep(0.15)
             for job in added:
                 await _wait_for_any(queue, job.id, {JobState.COMPLETED, JobState.FAILED}, 15)
-    finally:
-        await proxy.stop()
     assert proxy.dropped == 6
     assert sorted(probe.tags()) == sorted(f"{b}-{i}" for b in range(6) for i in range(5))
     for job in added:

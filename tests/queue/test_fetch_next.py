@@ -6,10 +6,10 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from forgestack_queue.claims import Claimer
+from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
 from forgestack_queue.job import Job
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
 from forgestack_queue.limits import QueueLimits
@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from tests.queue.owner_index import assert_indexes_agree
 from tests.queue.probe import PROBE, Probe, ProbeData
-from tests.queue.reply_proxy import ReplyDroppingProxy
+from tests.queue.reply_proxy import reply_dropping_proxy
 
 
 class Calls:
@@ -155,7 +155,7 @@ async def test_a_lost_reply_to_the_fetch_loses_no_job_and_runs_none_twice(
     ids = [(await owned.add(ProbeData(tag=t), JobOptions(attempts=1))).id for t in "abcd"]
     fetch = scripts_for(redis).finish_claim
     await redis.script_load(fetch.script)
-    async with _proxy(redis_url) as (proxy, url):
+    async with reply_dropping_proxy(redis_url) as (proxy, url):
         proxy.drop_replies_to(fetch.sha.encode(), times=1)
         await run_burst_worker(url, [probe.handler()], prefix=queue_prefix, max_jobs=1)
     assert proxy.dropped == 1
@@ -312,7 +312,12 @@ def _claim_token(job: ClaimedJob) -> str:
 
 
 def _finish_args(queue_prefix: str, rows: list[list[Any]]) -> list[Any]:
-    return [job_key_prefix(queue_prefix), queue_key_prefix(queue_prefix), json.dumps(rows)]
+    return [
+        job_key_prefix(queue_prefix),
+        queue_key_prefix(queue_prefix),
+        json.dumps(rows),
+        EVENT_RESULT_MAX_BYTES,
+    ]
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -339,14 +344,3 @@ async def _running_in_background(worker: ForgeWorker) -> AsyncIterator[None]:
 def _cancelled(task: "asyncio.Task[None]") -> "asyncio.Task[None]":
     task.cancel()
     return task
-
-
-@contextlib.asynccontextmanager
-async def _proxy(redis_url: str) -> AsyncIterator[tuple[ReplyDroppingProxy, str]]:
-    url = urlparse(redis_url)
-    proxy = ReplyDroppingProxy(url.hostname or "127.0.0.1", url.port or 6379)
-    port = await proxy.start()
-    try:
-        yield proxy, f"redis://127.0.0.1:{port}{url.path or '/0'}"
-    finally:
-        await proxy.stop()

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from urllib.parse import urlparse
 
 from forgestack_queue.claims import Claimer
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
@@ -15,18 +14,7 @@ from redis.asyncio import Redis
 
 from tests.queue.owner_index import assert_indexes_agree
 from tests.queue.probe import PROBE, Probe, ProbeData
-from tests.queue.reply_proxy import ReplyDroppingProxy
-
-
-async def _proxy_for(redis: Redis, redis_url: str) -> tuple[ReplyDroppingProxy, str]:
-    """A proxy that will drop claim replies; the claim script is loaded first, so the worker's
-    first EVALSHA is the claim itself and not a NOSCRIPT round."""
-    claim = scripts_for(redis).claim
-    await redis.script_load(claim.script)
-    url = urlparse(redis_url)
-    proxy = ReplyDroppingProxy(url.hostname or "127.0.0.1", url.port or 6379)
-    port = await proxy.start()
-    return proxy, f"redis://127.0.0.1:{port}{url.path or '/0'}"
+from tests.queue.reply_proxy import reply_dropping_proxy
 
 
 async def _wait_until_final(queue: Queue, job_id: str, seconds: float) -> None:
@@ -42,16 +30,15 @@ async def _wait_until_final(queue: Queue, job_id: str, seconds: float) -> None:
 async def test_a_claim_whose_reply_is_lost_does_not_spend_the_attempt(
     queue: Queue, probe: Probe, redis: Redis, redis_url: str, queue_prefix: str
 ) -> None:
-    proxy, url = await _proxy_for(redis, redis_url)
     added = await queue.add(ProbeData(tag="x"), JobOptions(attempts=1))
-    claim_sha = scripts_for(redis).claim.sha.encode()
-    proxy.drop_replies_to(claim_sha, times=1)
-    worker = make_worker(url, [probe.handler()], prefix=queue_prefix, burst=False, lease_ms=500)
-    try:
+    # Loaded first, so the worker's first EVALSHA is the claim itself and not a NOSCRIPT round.
+    claim = scripts_for(redis).claim
+    await redis.script_load(claim.script)
+    async with reply_dropping_proxy(redis_url) as (proxy, url):
+        proxy.drop_replies_to(claim.sha.encode(), times=1)
+        worker = make_worker(url, [probe.handler()], prefix=queue_prefix, burst=False, lease_ms=500)
         async with running(worker):
             await _wait_until_final(queue, added.id, 5.0)
-    finally:
-        await proxy.stop()
     assert proxy.dropped == 1
     job = await queue.get_job(added.id)
     assert job is not None and job.state is JobState.COMPLETED, job.failed_reason

@@ -4,12 +4,14 @@ fields of each state). A field that creeps back fails here; records written in t
 before this one still read as they did."""
 
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
 from forgestack_queue.job import Job
 from forgestack_queue.options import Backoff, JobOptions
 from forgestack_queue.producer import Queue
+from forgestack_queue.records import JobRecord
 from forgestack_queue.runner import Handler
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import run_burst_worker
@@ -127,9 +129,10 @@ async def test_fields_that_differ_from_the_defaults_are_stored_and_read_back(
     assert job.options.attempts == 4
 
 
-def _old_layout(queue: Queue, state: JobState, **fields: Any) -> dict[str, Any]:
-    """A hash as the scripts wrote it before this layout: owner, token, attempts_made,
-    processed_at and finished_at fields, both retention rules in opts."""
+def _old_layout(queue: Queue, state: JobState, attempts: int, **fields: Any) -> dict[str, Any]:
+    """A hash of org-a's, as the scripts wrote it before this layout: owner, token (emptied),
+    attempts_made (= attempts_started), processed_at and finished_at fields, both retention
+    rules in opts."""
     now = int(time.time() * 1000)
     base = {
         "queue": queue.name,
@@ -138,8 +141,21 @@ def _old_layout(queue: Queue, state: JobState, **fields: Any) -> dict[str, Any]:
         "opts": '{"attempts":3,"remove_on_complete":{"age":3600,"count":1000},'
         '"remove_on_fail":{"age":604800,"count":10000}}',
         "created_at": now - 10_000,
+        "owner": "org-a",
+        "token": "",
+        "attempts_started": attempts,
+        "attempts_made": attempts,
     }
     return base | fields
+
+
+def _times_ms(job: JobRecord) -> tuple[int | None, int | None]:
+    """processed_at and finished_at as epoch ms, as the old layout stored them."""
+    return _ms(job.processed_at), _ms(job.finished_at)
+
+
+def _ms(at: datetime | None) -> int | None:
+    return None if at is None else int(at.timestamp() * 1000)
 
 
 async def test_records_in_the_layouts_before_this_one_read_as_they_did(
@@ -152,10 +168,7 @@ async def test_records_in_the_layouts_before_this_one_read_as_they_did(
         "org-a~plain": _old_layout(
             queue,
             JobState.COMPLETED,
-            owner="org-a",
-            attempts_started=1,
-            attempts_made=1,
-            token="",
+            1,
             processed_at=now - 9_000,
             finished_at=now - 8_000,
             result='{"ok":true}',
@@ -164,10 +177,7 @@ async def test_records_in_the_layouts_before_this_one_read_as_they_did(
         "org-a~hist": _old_layout(
             queue,
             JobState.FAILED,
-            owner="org-a",
-            attempts_started=2,
-            attempts_made=2,
-            token="",
+            2,
             processed_at=now - 7_000,
             finished_at=now - 6_000,
             hist="s1:1000|r1:2000:boom|s2:3000|f2:4000:boom",
@@ -180,14 +190,12 @@ async def test_records_in_the_layouts_before_this_one_read_as_they_did(
     plain = await owned.get_job("plain")
     assert plain is not None and plain.corrupt is None
     assert (plain.owner, plain.attempts_made, plain.result) == ("org-a", 1, {"ok": True})
-    assert plain.processed_at and int(plain.processed_at.timestamp() * 1000) == now - 9_000
-    assert plain.finished_at and int(plain.finished_at.timestamp() * 1000) == now - 8_000
+    assert _times_ms(plain) == (now - 9_000, now - 8_000)
     assert plain.options.remove_on_fail == JobOptions().remove_on_fail
     hist = await owned.get_job("hist")
     assert hist is not None and hist.corrupt is None
     assert (hist.owner, hist.attempts_made, hist.failed_reason) == ("org-a", 2, "boom")
-    assert hist.processed_at and int(hist.processed_at.timestamp() * 1000) == now - 7_000
-    assert hist.finished_at and int(hist.finished_at.timestamp() * 1000) == now - 6_000
+    assert _times_ms(hist) == (now - 7_000, now - 6_000)
 
 
 async def test_an_old_layout_job_runs_on_and_reads_its_new_attempt(
@@ -203,10 +211,7 @@ async def test_an_old_layout_job_runs_on_and_reads_its_new_attempt(
         mapping=_old_layout(
             queue,
             JobState.WAITING,
-            owner="org-a",
-            attempts_started=1,
-            attempts_made=1,
-            token="",
+            1,
             processed_at=now - 9_000,
             hist="s1:1000|r1:2000:boom",
             failed_reason="boom",

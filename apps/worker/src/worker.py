@@ -55,6 +55,7 @@ class WorkerSettings:
     lease_ms = _settings.worker_lease_ms
     heartbeat_ms = _settings.worker_heartbeat_ms
     events_max_len = _settings.events_max_len
+    events_result_max_bytes = _settings.events_result_max_bytes
     # Calls from a plain arq pool (arq's own queue) are served; pickled ones only when allowed.
     arq_intake_pickle = _settings.worker_arq_pickle
     limits = {spec.name.value: spec.limits for spec in CATALOG.values()}

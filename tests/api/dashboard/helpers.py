@@ -2,6 +2,7 @@
 session cookie; and the CSRF token a page carries for its forms."""
 
 import re
+from collections.abc import Mapping
 
 import httpx
 
@@ -22,3 +23,18 @@ async def csrf_of(client: httpx.AsyncClient, path: str = "/dashboard") -> str:
     match = CSRF.search(page.text)
     assert match, page.text
     return match.group(1)
+
+
+async def submit(
+    client: httpx.AsyncClient,
+    url: str,
+    fields: Mapping[str, str] | None = None,
+    *,
+    confirmed: bool = True,
+) -> httpx.Response:
+    """A dashboard form as a browser sends it: the CSRF token a page carries, the confirmation
+    (unless `confirmed` is False: the server then asks first), and the form's `fields`."""
+    data = {"csrf": await csrf_of(client), **(fields or {})}
+    if confirmed:
+        data["confirmed"] = "yes"
+    return await client.post(url, data=data)

@@ -1,22 +1,9 @@
 """The operations actions wired from the ops-control routes: promote and cancel a job (owners),
 pause and resume a queue (the operator only, queue-wide), each confirmed and CSRF-checked."""
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-from fastapi import FastAPI
 
-from tests.api.conftest import ADMIN_KEY
-from tests.api.dashboard.helpers import csrf_of, sign_in
-
-
-@pytest.fixture
-async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-        await sign_in(client, ADMIN_KEY)
-        yield client
+from tests.api.dashboard.helpers import submit
 
 
 async def _delayed(client: httpx.AsyncClient) -> str:
@@ -24,10 +11,6 @@ async def _delayed(client: httpx.AsyncClient) -> str:
     response = await client.post("/api/v1/queues/my-new-job/jobs", json=body)
     assert response.json()["state"] == "delayed"
     return str(response.json()["id"])
-
-
-async def _act(browser: httpx.AsyncClient, url: str) -> httpx.Response:
-    return await browser.post(url, data={"csrf": await csrf_of(browser), "confirmed": "yes"})
 
 
 async def test_a_delayed_job_can_run_now_or_be_cancelled(
@@ -38,13 +21,13 @@ async def test_a_delayed_job_can_run_now_or_be_cancelled(
     assert 'data-action="promote"' in page and 'data-action="cancel"' in page
     assert 'data-action="retry"' not in page
 
-    done = await _act(browser, f"/dashboard/jobs/{promoted}/actions/promote")
+    done = await submit(browser, f"/dashboard/jobs/{promoted}/actions/promote")
     assert done.status_code == 303
     assert (await client.get(f"/api/v1/jobs/{promoted}")).json()["state"] == "waiting"
-    again = await _act(browser, f"/dashboard/jobs/{promoted}/actions/promote")
+    again = await submit(browser, f"/dashboard/jobs/{promoted}/actions/promote")
     assert again.status_code == 409
 
-    await _act(browser, f"/dashboard/jobs/{cancelled}/actions/cancel")
+    await submit(browser, f"/dashboard/jobs/{cancelled}/actions/cancel")
     job = (await client.get(f"/api/v1/jobs/{cancelled}")).json()
     assert job["state"] == "failed"
     assert "cancel" in job["failed_reason"]
@@ -58,17 +41,17 @@ async def test_the_operator_pauses_and_resumes_a_queue(
 
     page = (await browser.get("/dashboard/queues/my-new-job")).text
     assert 'data-action="pause"' in page and 'data-action="resume"' not in page
-    unconfirmed = await browser.post(
-        "/dashboard/queues/my-new-job/actions/pause", data={"csrf": await csrf_of(browser)}
+    unconfirmed = await submit(
+        browser, "/dashboard/queues/my-new-job/actions/pause", confirmed=False
     )
     assert "Pause this queue for every organisation?" in unconfirmed.text
     assert not paused((await client.get("/api/v1/queues")).json())
 
-    await _act(browser, "/dashboard/queues/my-new-job/actions/pause")
+    await submit(browser, "/dashboard/queues/my-new-job/actions/pause")
     assert paused((await client.get("/api/v1/queues")).json())
     page = (await browser.get("/dashboard/queues/my-new-job")).text
     assert 'data-action="resume"' in page and 'data-action="pause"' not in page
     assert 'data-live="my-new-job:paused" >paused' in page.replace("\n", "")
 
-    await _act(browser, "/dashboard/queues/my-new-job/actions/resume")
+    await submit(browser, "/dashboard/queues/my-new-job/actions/resume")
     assert not paused((await client.get("/api/v1/queues")).json())

@@ -3,16 +3,12 @@ from the queue's JSON schema, validated again by the server with each field's er
 
 import html
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from forgestack_queue.testing import run_burst_worker
 from forgestack_worker.registry import HANDLERS
 
-from tests.api.conftest import ADMIN_KEY
-from tests.api.dashboard.helpers import csrf_of, sign_in
+from tests.api.dashboard.helpers import submit
 
 SECRETS = {
     "api_key": "sk-live-0001",
@@ -20,14 +16,6 @@ SECRETS = {
     "nested": {"Authorization": "Bearer tok-0003", "refresh_token": "rt-0004"},
     "items": [{"client_secret": "cs-0005"}],
 }
-
-
-@pytest.fixture
-async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-        await sign_in(client, ADMIN_KEY)
-        yield client
 
 
 async def test_a_jobs_secrets_are_masked_and_its_failure_shown(
@@ -77,41 +65,25 @@ async def test_the_add_form_follows_the_queue_schema(browser: httpx.AsyncClient)
 async def test_adding_validates_and_names_each_bad_field(
     browser: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
-    csrf = await csrf_of(browser)
     url = "/dashboard/queues/my-new-job/add"
-    bad = await browser.post(
-        url,
-        data={
-            "csrf": csrf,
-            "confirmed": "yes",
-            "data.user_id": "",
-            "data.action": "greet",
-            "options.attempts": "0",
-        },
+    bad = await submit(
+        browser, url, {"data.user_id": "", "data.action": "greet", "options.attempts": "0"}
     )
     assert bad.status_code == 422
     assert "data.user_id: Field required" in bad.text
     assert "options.attempts: Input should be greater than or equal to 1" in bad.text
-    not_json = await browser.post(
-        url,
-        data={
-            "csrf": csrf,
-            "confirmed": "yes",
-            "data.user_id": "u",
-            "data.action": "a",
-            "data.payload": "{oops",
-        },
+    not_json = await submit(
+        browser, url, {"data.user_id": "u", "data.action": "a", "data.payload": "{oops"}
     )
     assert not_json.status_code == 422
     assert "data.payload: not valid json" in not_json.text
     counts = (await client.get("/api/v1/queues")).json()
     assert next(q for q in counts if q["name"] == "my-new-job")["counts"]["waiting"] == 0
 
-    good = await browser.post(
+    good = await submit(
+        browser,
         url,
-        data={
-            "csrf": csrf,
-            "confirmed": "yes",
+        {
             "data.user_id": "u7",
             "data.action": "greet",
             "data.payload": '{"n": 1}',
@@ -130,10 +102,11 @@ async def test_adding_validates_and_names_each_bad_field(
 async def test_an_unconfirmed_add_asks_first_and_keeps_the_values(
     browser: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
-    csrf = await csrf_of(browser)
-    response = await browser.post(
+    response = await submit(
+        browser,
         "/dashboard/queues/my-new-job/add",
-        data={"csrf": csrf, "data.user_id": "u", "data.action": "greet"},
+        {"data.user_id": "u", "data.action": "greet"},
+        confirmed=False,
     )
     assert response.status_code == 200
     assert "Add this job to my-new-job?" in response.text

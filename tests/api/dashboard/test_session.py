@@ -14,6 +14,8 @@ QUEUE = "/api/v1/queues/my-new-job"
 
 @pytest.fixture
 async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Not signed in (this module's own, over the package's signed-in one): the session is what
+    these tests are about."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
         yield client

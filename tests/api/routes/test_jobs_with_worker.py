@@ -120,3 +120,20 @@ async def test_an_active_job_cannot_be_removed_or_retried(
     finally:
         await worker
     assert (await _job(client, job_id))["state"] == "completed"
+
+
+async def test_wait_answers_410_when_a_removed_jobs_result_was_too_large_to_keep(
+    client: httpx.AsyncClient, redis_url: str, queue_prefix: str
+) -> None:
+    job_id = await _enqueue(client, "greet", remove_on_complete=True)
+    waited = asyncio.create_task(
+        client.get(f"/api/v1/jobs/{job_id}/wait", params={"timeout_ms": 10_000})
+    )
+    await asyncio.sleep(0.1)
+    # A worker whose events carry at most 10 bytes of result: greet's is larger.
+    await run_burst_worker(redis_url, HANDLERS, prefix=queue_prefix, events_result_max_bytes=10)
+    response = await waited
+    assert response.status_code == 410, response.text
+    body = response.json()
+    assert body["code"] == "result_too_large"
+    assert "removed on completion" in body["detail"] and body["size"] > 10

@@ -17,6 +17,7 @@ from forgestack_queue.errors import (
     JobIdInUseError,
     JobNotFoundError,
     PayloadTooLargeError,
+    ResultTooLargeError,
 )
 from loguru import logger
 from pydantic import ValidationError
@@ -97,6 +98,12 @@ async def _payload_too_large(_: Request, exc: Exception) -> JSONResponse:
     return _error(413, "payload_too_large", str(exc), limit=exc.limit)
 
 
+async def _result_too_large(_: Request, exc: Exception) -> JSONResponse:
+    """The job ended well; only its result is gone (removed on completion, too large to carry)."""
+    assert isinstance(exc, ResultTooLargeError)
+    return _error(410, "result_too_large", str(exc), size=exc.size)
+
+
 async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # redis-py's messages carry host and port, never the password of the URL.
     logger.warning("redis unavailable during {} {}: {}", request.method, request.url.path, exc)
@@ -166,6 +173,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidJobStateError, _invalid_state)
     app.add_exception_handler(JobIdInUseError, _job_id_in_use)
     app.add_exception_handler(PayloadTooLargeError, _payload_too_large)
+    app.add_exception_handler(ResultTooLargeError, _result_too_large)
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
     app.add_exception_handler(DatabaseUnavailableError, _database_unavailable)

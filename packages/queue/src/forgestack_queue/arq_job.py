@@ -9,7 +9,8 @@ What `ArqRedis.enqueue_job` returns on a ForgeStack pool, so code written agains
   knows one); a failed job raises `JobFailedError` with the stored reason (arq re-raises the
   pickled exception; we store JSON, so the reason text is what travels); a job that does not
   exist raises arq's `ResultNotFound`. It waits on the queue's event stream, not by polling, and
-  still hands over the result of a job removed as it completed (`keep_result=0`).
+  still hands over the result of a job removed as it completed (`keep_result=0`), unless that
+  result was over EVENTS_RESULT_MAX_BYTES: then `ResultTooLargeError` says so.
 - `abort()`: our cancel (waiting, delayed or running), answered as arq answers it: True once the
   job ended cancelled.
 """
@@ -100,7 +101,7 @@ class ForgeJob(Job):
             raise TimeoutError()
         if outcome.state == JobState.FAILED:
             raise JobFailedError(self.job_id, outcome.failed_reason or "")
-        return self._typed(outcome.result)
+        return self._typed(outcome.result_or_raise(self.job_id))
 
     def _typed(self, value: Any) -> Any:
         if self._result_model is None or value is None:

@@ -65,7 +65,7 @@ class Claimer:
     async def finish_and_claim(
         self, finish_args: list[Any], want: int
     ) -> tuple[list[int], list[ClaimedJob]]:
-        """finish.lua's call (its reply: one 1|0 per outcome) that also claims up to `want` jobs
+        """finish.lua's call (its reply: one code per outcome) that also claims up to `want` jobs
         for the slots those outcomes free (finish_claim.lua). Its claim is fenced like any other:
         a lost reply's jobs are released by token before the next claim."""
         await self.release_lost()

@@ -55,6 +55,20 @@ class JobFailedError(QueueError):
         self.reason = reason
 
 
+class ResultTooLargeError(QueueError):
+    """A wait for the result of a job removed as it completed: its result was over the size a
+    `completed` event carries (EVENTS_RESULT_MAX_BYTES), so it is kept nowhere. Keep such jobs
+    (remove_on_complete) or make the result smaller to read it."""
+
+    def __init__(self, job_id: str, size: int) -> None:
+        super().__init__(
+            f"job {job_id!r} completed and was removed on completion; its result ({size} bytes) "
+            "was too large to carry in its completed event, so it was not kept"
+        )
+        self.job_id = job_id
+        self.size = size
+
+
 class WaitTimeoutError(QueueError, TimeoutError):
     """`Queue.wait`: the job had not finished when the timeout ran out; it may still finish."""
 

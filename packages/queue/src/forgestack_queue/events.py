@@ -16,6 +16,10 @@ from .serializer import loads
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 """A Redis stream id, as sent in SSE `id:` lines and taken back as Last-Event-ID."""
 _U64_MAX = 2**64 - 1
+EVENT_RESULT_MAX_BYTES = 16 * 1024
+"""The largest result a `completed` event carries (that of a job removed as it completes, for
+waiters): each event is copied to every reader of the stream, and the stream is kept whole in
+Redis memory. A larger result leaves only its size in the event."""
 
 
 def is_stream_id(text: str) -> bool:

@@ -27,6 +27,7 @@ class Job(Generic[DataT]):
     """1 on the first try, 2 on the first retry, ..."""
     options: JobOptions = field(default_factory=JobOptions)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When the job was added (the same on every attempt; `make_job` defaults it to now)."""
     ctx: Mapping[str, Any] = field(default_factory=dict)
     """The worker's shared resources (HTTP client, SMTP sender, DB engine), set in on_startup."""
     reporter: Reporter = field(default_factory=RecordingReporter, repr=False, compare=False)

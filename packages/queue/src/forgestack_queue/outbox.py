@@ -17,6 +17,7 @@ from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .events import EVENT_RESULT_MAX_BYTES
 from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
@@ -38,6 +39,21 @@ class Refill:
     """After every write, stored or not: the jobs whose outcomes it carried, the jobs claimed
     with it (to start, or to release when the worker is stopping) and how many slots its
     outcomes held, now free for them."""
+
+
+RECORDED, ALREADY_ENDED, GONE = 1, 2, 3
+"""finish.lua's reply per row (0: the attempt no longer holds the job)."""
+
+
+def _own_earlier_write(code: int, outcome: Outcome | None, retried: bool) -> bool:
+    """Whether a row that was not recorded now was recorded by this attempt's own earlier try:
+    the attempt had already ended as the row says, or, for an outcome that removes the job, the
+    job is gone after a try whose reply was lost (a removed job leaves nothing to tell whose
+    removal it was, so a first try that finds it gone still warns)."""
+    if code == ALREADY_ENDED:
+        return True
+    removes = outcome is not None and outcome.keep_count == 0
+    return code == GONE and retried and removes
 
 
 def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
@@ -65,8 +81,10 @@ class OutcomeWriter:
         *,
         give_up_after_s: float,
         refill: Refill | None = None,
+        event_result_max_bytes: int = EVENT_RESULT_MAX_BYTES,
     ) -> None:
         self._scripts = scripts
+        self._event_result_max_bytes = event_result_max_bytes
         self._refill = refill
         self._prefixes = [job_prefix, queue_prefix]
         self._give_up_after_s = give_up_after_s
@@ -116,8 +134,9 @@ class OutcomeWriter:
             freed = sum(1 for *_, frees_slot in batch if frees_slot)
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0
             fetched: list[ClaimedJob] = []
+            retried = False
             try:
-                kept, fetched = await self._write(
+                codes, fetched, retried = await self._write(
                     [_row(job, outcome) for job, outcome, _, _ in batch], want
                 )
             except Exception:
@@ -126,31 +145,37 @@ class OutcomeWriter:
                     "{} outcomes not recorded: those jobs stay active until their lease expires",
                     len(batch),
                 )
-                kept = [1] * len(batch)
+                codes = [RECORDED] * len(batch)
             if self._refill is not None:
                 self._refill.written([job for job, *_ in batch], fetched, freed)
-            for (job, _, done, _), ok in zip(batch, kept, strict=True):
-                if not ok:
-                    logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt).warning(
-                        "lease lost before the attempt ended: its outcome was discarded"
-                    )
+            for (job, outcome, done, _), code in zip(batch, codes, strict=True):
+                log = logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
+                if _own_earlier_write(code, outcome, retried):
+                    log.debug("outcome already recorded by the write whose reply was lost")
+                elif code != RECORDED:
+                    log.warning("lease lost before the attempt ended: its outcome was discarded")
                 if done is not None and not done.done():
                     done.set_result(None)
 
-    async def _write(self, rows: list[list[Any]], want: int) -> tuple[list[int], list[ClaimedJob]]:
+    async def _write(
+        self, rows: list[list[Any]], want: int
+    ) -> tuple[list[int], list[ClaimedJob], bool]:
         """Rides out a Redis outage for as long as the lease lasts; the write is token-fenced and
         idempotent, so retrying is safe, and past the lease the job is recovered anyway. A claim
-        whose reply was lost is released by the claimer before its next claim."""
+        whose reply was lost is released by the claimer before its next claim. Also says whether
+        the call was retried: an earlier try may have run, and its rows then read as ended."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._give_up_after_s
         pause = 0.05
-        args: list[Any] = [*self._prefixes, dumps(rows)]
+        args: list[Any] = [*self._prefixes, dumps(rows), self._event_result_max_bytes]
+        retried = False
         while True:
             try:
                 if want and self._refill is not None:
-                    return await self._refill.finish_and_claim(args, want)
-                return list(await self._scripts.finish(args=args)), []
+                    return (*await self._refill.finish_and_claim(args, want), retried)
+                return list(await self._scripts.finish(args=args)), [], retried
             except (RedisConnectionError, RedisTimeoutError):
+                retried = True
                 if loop.time() + pause > give_up:
                     raise
                 logger.warning("redis unreachable while recording outcomes; retry in {} s", pause)

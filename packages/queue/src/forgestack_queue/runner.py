@@ -4,6 +4,7 @@ payload validated first, result stored as JSON, every exception classified (retr
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 
@@ -41,6 +42,12 @@ class ClaimedJob:
     without running."""
     meta: dict[str, str] = field(default_factory=dict)
     """Propagation context of the code that added it (request id, trace parent): `meta.py`."""
+
+    @property
+    def created_at(self) -> datetime:
+        """When the job was added, whichever attempt this is; the epoch for a record without
+        created_at (written by hand), as readers show it, rather than a plausible wrong time."""
+        return datetime.fromtimestamp(self.created_at_ms / 1000, UTC)
 
     @classmethod
     def from_row(cls, row: list[Any]) -> "ClaimedJob":
@@ -130,6 +137,7 @@ class Handler(Generic[DataT, ResultT]):
                 data=self.decode(claimed.data),
                 attempt=claimed.attempt,
                 options=opts,
+                created_at=claimed.created_at,
                 ctx=ctx,
                 reporter=reporter or RecordingReporter(),
             )

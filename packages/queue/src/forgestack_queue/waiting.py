@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
 
-from .errors import JobFailedError, JobNotFoundError, WaitTimeoutError
+from .errors import JobFailedError, JobNotFoundError, ResultTooLargeError, WaitTimeoutError
 from .keys import QueueKeys
 from .owners import local_id
 from .reads import find_job
@@ -42,6 +42,15 @@ class WaitOutcome:
     """completed, failed, removed, or the state it was in when the time ran out."""
     result: Any = None
     failed_reason: str | None = None
+    result_dropped_bytes: int | None = None
+    """Completed and removed with a result too large for its event (this many bytes): `result`
+    is None because the result is nowhere, not because the handler returned None."""
+
+    def result_or_raise(self, job_id: str) -> Any:
+        """`result`, or ResultTooLargeError when it was too large to survive the job's removal."""
+        if self.result_dropped_bytes is not None:
+            raise ResultTooLargeError(job_id, self.result_dropped_bytes)
+        return self.result
 
 
 def _outcome(record: JobRecord) -> WaitOutcome:
@@ -135,12 +144,14 @@ def _from_event(fields: dict[bytes, bytes]) -> WaitOutcome:
         return WaitOutcome(False, None, "removed")
     reason = fields.get(b"r")
     value = fields.get(b"v")
+    dropped = fields.get(b"vx")
     return WaitOutcome(
         True,
         None,
         event,
         result=loads(value) if value is not None else None,
         failed_reason=reason.decode("utf-8", "replace") if reason is not None else None,
+        result_dropped_bytes=int(dropped) if dropped is not None else None,
     )
 
 
@@ -155,7 +166,8 @@ async def result_of(
 ) -> ResultT | Any:
     """`Queue.wait`'s typed answer: the result (validated as `result_model` when given), or the
     failure raised as JobFailedError; a timeout raises WaitTimeoutError, a removed job
-    JobNotFoundError."""
+    JobNotFoundError, one removed as it completed with a result too large for its event
+    ResultTooLargeError."""
     outcome = await wait_for_job(redis, keys, full_id, timeout_s, owner=owner)
     if outcome is None or outcome.state == "removed":
         raise JobNotFoundError(name)
@@ -163,6 +175,7 @@ async def result_of(
         raise WaitTimeoutError(name, outcome.state)
     if outcome.state == JobState.FAILED:
         raise JobFailedError(name, outcome.failed_reason or "")
+    result = outcome.result_or_raise(name)
     if result_model is None:
-        return outcome.result
-    return TypeAdapter(result_model).validate_python(outcome.result)
+        return result
+    return TypeAdapter(result_model).validate_python(result)

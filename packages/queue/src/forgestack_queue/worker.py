@@ -31,6 +31,7 @@ from .connect import redis_client, wait_for_redis
 from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
+from .events import EVENT_RESULT_MAX_BYTES
 from .keys import QueueKeys, job_key_prefix, queue_key_prefix
 from .limits import QueueLimits
 from .meta import current_meta, restored
@@ -72,6 +73,7 @@ class ForgeWorker(_ARQ_WORKER):
         cancel_grace_ms: int = 1_000,
         limits: Mapping[str, QueueLimits] | None = None,
         events_max_len: int | None = None,
+        events_result_max_bytes: int = EVENT_RESULT_MAX_BYTES,
         heartbeat_ms: int = 5_000,
         arq_intake: bool = True,
         arq_intake_pickle: bool = False,
@@ -113,6 +115,7 @@ class ForgeWorker(_ARQ_WORKER):
         self.worker_id = uuid.uuid4().hex[:12]
         self.events_max_len = events_max_len
         """The cap of each served queue's event stream, written at start-up (None: leave it)."""
+        self.events_result_max_bytes = events_result_max_bytes
         self.heartbeat_ms = heartbeat_ms
         self._queues = sorted(self.handlers)
         self._keys = {q: QueueKeys(queue_prefix, q) for q in self._queues}
@@ -174,6 +177,7 @@ class ForgeWorker(_ARQ_WORKER):
             queue_key_prefix(self.queue_prefix),
             give_up_after_s=self.lease_ms / 1000,
             refill=Refill(self._refill_wanted, self._claimer.finish_and_claim, self._after_write),
+            event_result_max_bytes=self.events_result_max_bytes,
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(

@@ -155,6 +155,14 @@ class Settings(BaseSettings):
         description="Approximate length each queue's event stream is capped at (`XADD MAXLEN ~`); "
         "`0` records no events. Workers apply it to their queues when they start.",
     )
+    events_result_max_bytes: int = Field(
+        default=16 * 1024,
+        ge=0,
+        description="Largest result (JSON bytes) a `completed` event carries, for waiters on a "
+        "job removed as it completes; a larger one leaves only its size in the event, and such a "
+        "wait answers that the result was too large to keep (HTTP 410). Kept jobs' results are "
+        "read from the job whatever their size.",
+    )
     worker_arq_pickle: bool = Field(
         default=False,
         description="Run calls a plain arq pool pickled (arq's default serializer) into arq's "

@@ -4,13 +4,15 @@ delayed one, change the priority of one not yet running.
 Ids are the caller's: an organisation's key sees its organisation's jobs under their own ids, and
 another organisation's job is a 404 like a missing one; the operator sees every job."""
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 from forgestack_queue.records import JobRecord
 
 from ..access import require_manage, require_read
-from ..audit import AuditDep
+from ..audit import AuditDep, AuditRecorder
+from ..auth import Principal
 from ..deps import JobsDep, PrincipalDep
 from ..schemas import JobWaitResult, PriorityChange
 
@@ -22,6 +24,21 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No job of yours has this id (or it was removed by retention)."}
 }
 _OWNERS: dict[int | str, dict[str, Any]] = {403: {"description": "Needs an owner key or above."}}
+
+
+async def _act_on_job(
+    job_id: str,
+    principal: Principal,
+    audit: AuditRecorder,
+    action: str,
+    act: Callable[[str], Awaitable[JobRecord]],
+    **details: Any,
+) -> JobRecord:
+    """An owner's action on one job, then its audit event (named after the job's queue)."""
+    require_manage(principal)
+    record = await act(job_id)
+    await audit.record(action, "job", job_id, resource_name=record.queue, **details)
+    return record
 
 
 @router.get(
@@ -36,7 +53,13 @@ async def get_job(job_id: str, queues: JobsDep, principal: PrincipalDep) -> JobR
 @router.get(
     "/{job_id}/wait",
     summary="Wait until a job finishes (result or failure), at most timeout_ms",
-    responses=_NOT_FOUND,
+    responses={
+        **_NOT_FOUND,
+        410: {
+            "description": "The job completed and was removed on completion with a result over "
+            "EVENTS_RESULT_MAX_BYTES: the result was not kept anywhere."
+        },
+    },
 )
 async def wait_for_job(
     job_id: str,
@@ -52,7 +75,7 @@ async def wait_for_job(
     return JobWaitResult(
         finished=outcome.finished,
         state=outcome.state,
-        result=outcome.result,
+        result=outcome.result_or_raise(job_id),
         failed_reason=outcome.failed_reason,
         job=outcome.record,
     )
@@ -66,10 +89,7 @@ async def wait_for_job(
 async def retry_job(
     job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
 ) -> JobRecord:
-    require_manage(principal)
-    record = await queues.retry(job_id)
-    await audit.record("job.retried", "job", job_id, resource_name=record.queue)
-    return record
+    return await _act_on_job(job_id, principal, audit, "job.retried", queues.retry)
 
 
 @router.delete(
@@ -98,10 +118,7 @@ async def remove_job(
 async def cancel_job(
     job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
 ) -> JobRecord:
-    require_manage(principal)
-    record = await queues.cancel(job_id)
-    await audit.record("job.cancelled", "job", job_id, resource_name=record.queue)
-    return record
+    return await _act_on_job(job_id, principal, audit, "job.cancelled", queues.cancel)
 
 
 @router.post(
@@ -112,10 +129,7 @@ async def cancel_job(
 async def promote_job(
     job_id: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
 ) -> JobRecord:
-    require_manage(principal)
-    record = await queues.promote(job_id)
-    await audit.record("job.promoted", "job", job_id, resource_name=record.queue)
-    return record
+    return await _act_on_job(job_id, principal, audit, "job.promoted", queues.promote)
 
 
 @router.patch(
@@ -130,13 +144,11 @@ async def promote_job(
 async def change_priority(
     job_id: str, body: PriorityChange, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
 ) -> JobRecord:
-    require_manage(principal)
-    record = await queues.set_priority(job_id, body.priority)
-    await audit.record(
-        "job.reprioritised",
-        "job",
+    return await _act_on_job(
         job_id,
-        resource_name=record.queue,
+        principal,
+        audit,
+        "job.reprioritised",
+        lambda job: queues.set_priority(job, body.priority),
         metadata={"priority": body.priority},
     )
-    return record

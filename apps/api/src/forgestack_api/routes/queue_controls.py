@@ -3,15 +3,18 @@
 They act on every organisation's jobs of a queue at once, so only the operator key may use them;
 an organisation's key gets 403. `GET /api/v1/queues` shows their effect to everyone."""
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Response, status
+from forgestack_queue.controls import QueueControls
 from forgestack_queue.limits import QueueLimits
 
 from ..access import require_role
-from ..audit import AuditDep
-from ..auth import Role
+from ..audit import AuditDep, AuditRecorder
+from ..auth import Principal, Role
 from ..deps import JobsDep, PrincipalDep
+from ..queue_service import QueueService
 
 router = APIRouter(prefix="/queues", tags=["queues"])
 
@@ -21,6 +24,24 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _control(
+    queue: str,
+    queues: QueueService,
+    principal: Principal,
+    audit: AuditRecorder,
+    doing: str,
+    action: str,
+    act: Callable[[QueueControls], Awaitable[None]],
+    **details: Any,
+) -> Response:
+    """An operator's queue-wide control (`doing` names it in a 403), then its audit event."""
+    name = queues.known_queue(queue)
+    require_role(principal, Role.OPERATOR, doing)
+    await act(queues.controls(name))
+    await audit.record(action, "queue", queue, **details)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post(
     "/{queue}/pause",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -28,11 +49,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_RESPONSES,
 )
 async def pause(queue: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep) -> Response:
-    name = queues.known_queue(queue)
-    require_role(principal, Role.OPERATOR, "pausing a queue")
-    await queues.controls(name).pause()
-    await audit.record("queue.paused", "queue", queue)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return await _control(
+        queue, queues, principal, audit, "pausing a queue", "queue.paused", QueueControls.pause
+    )
 
 
 @router.post(
@@ -42,11 +61,9 @@ async def pause(queue: str, queues: JobsDep, principal: PrincipalDep, audit: Aud
     responses=_RESPONSES,
 )
 async def resume(queue: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep) -> Response:
-    name = queues.known_queue(queue)
-    require_role(principal, Role.OPERATOR, "resuming a queue")
-    await queues.controls(name).resume()
-    await audit.record("queue.resumed", "queue", queue)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return await _control(
+        queue, queues, principal, audit, "resuming a queue", "queue.resumed", QueueControls.resume
+    )
 
 
 @router.put(
@@ -60,11 +77,16 @@ async def resume(queue: str, queues: JobsDep, principal: PrincipalDep, audit: Au
 async def set_limits(
     queue: str, body: QueueLimits, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
 ) -> Response:
-    name = queues.known_queue(queue)
-    require_role(principal, Role.OPERATOR, "setting a queue's limits")
-    await queues.controls(name).set_limits(body)
-    await audit.record("queue.limits_set", "queue", queue, metadata=body.model_dump(mode="json"))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return await _control(
+        queue,
+        queues,
+        principal,
+        audit,
+        "setting a queue's limits",
+        "queue.limits_set",
+        lambda controls: controls.set_limits(body),
+        metadata=body.model_dump(mode="json"),
+    )
 
 
 @router.delete(
@@ -76,8 +98,12 @@ async def set_limits(
 async def clear_limits(
     queue: str, queues: JobsDep, principal: PrincipalDep, audit: AuditDep
 ) -> Response:
-    name = queues.known_queue(queue)
-    require_role(principal, Role.OPERATOR, "clearing a queue's limits")
-    await queues.controls(name).clear_limits()
-    await audit.record("queue.limits_cleared", "queue", queue)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return await _control(
+        queue,
+        queues,
+        principal,
+        audit,
+        "clearing a queue's limits",
+        "queue.limits_cleared",
+        QueueControls.clear_limits,
+    )

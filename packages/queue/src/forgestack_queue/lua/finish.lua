@@ -5,13 +5,18 @@
 -- ARGV: job key prefix, queue key prefix, JSON array of rows:
 --   [queue, id, token, outcome (completed|failed|retry|release|limited), value (result JSON or
 --    reason), stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay
---    ms (limited: how long the queue is held)]
+--    ms (limited: how long the queue is held)],
+--   then the most bytes of result a `completed` event carries (absent: any size).
 -- A job cancelled while running (its 'cancel' field) is failed as cancelled whatever the outcome
 -- but completed: it is never retried.
 -- (One JSON argument: packing nine arguments per job costs the worker more than decoding here.)
--- Returns one 1|0 per row: 0 when the token no longer matched (recovered elsewhere).
+-- Returns one code per row: 1 recorded; 0 the token no longer holds the job (its lease lapsed
+-- and it was recovered); 2 this attempt already ended as the row says and 3 the job is gone,
+-- which a retried write whose first reply was lost finds after its own earlier write (see
+-- ended_as).
 local jp, qp = ARGV[1], ARGV[2]
 local rows = cjson.decode(ARGV[3])
+local carry_max = tonumber(ARGV[4])
 local now, t = server_now()
 -- Finished sets order by microsecond so "newest first" is exact for jobs ending in one millisecond.
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -26,6 +31,32 @@ local function requeue(q, key, id)
   index_move(q, id, 'active', 'wait', score)
 end
 
+-- Why a row's token no longer holds its job. Its attempt (the token ends with it) already ended
+-- as the row says when the history's end of that attempt since the last manual retry is the
+-- row's: a lapsed lease always ends it 'l' and the next attempt has the next number; only a
+-- release ('x', or the cancel that fails it 'f') lets the same number run again.
+local ENDS = {c = true, f = true, r = true, x = true, l = true}
+local ROW_ENDS = {completed = 'c', failed = 'f', retry = 'r', release = 'x', limited = 'x'}
+local function ended_as(key, f, token, outcome)
+  if f.err then return 0 end
+  if redis.call('EXISTS', key) == 0 then return 3 end
+  local n = string.match(token or '', ':(%d+)$')
+  if not n or type(f[4]) ~= 'string' then return 0 end
+  local final, released = nil, false
+  for code, attempt in string.gmatch(f[4], '(%a)(%d*):[^|]*') do
+    if code == 'm' then final, released = nil, false
+    elseif attempt == n and ENDS[code] then
+      if code == 'x' then released = true elseif not final then final = code end
+    end
+  end
+  local want = ROW_ENDS[outcome]
+  if final == 'l' or not want then return 0 end
+  if final == want or (want == 'x' and released) or (want ~= 'c' and final == 'f') then
+    return 2
+  end
+  return 0
+end
+
 for _, row in ipairs(rows) do
   local q, id, token, outcome = qp .. row[1] .. ':', row[2], row[3], row[4]
   local key = jp .. id
@@ -33,7 +64,7 @@ for _, row in ipairs(rows) do
   -- One read for the fence, the attempt and the history's base, whatever the outcome.
   local f = redis.pcall('HMGET', key, 'token', 'attempts_started', 'created_at', 'hist')
   if f[1] ~= token then
-    out[#out + 1] = 0
+    out[#out + 1] = ended_as(key, f, token, outcome)
   else
     out[#out + 1] = 1
     redis.call('ZREM', q .. 'active', id)
@@ -59,8 +90,12 @@ for _, row in ipairs(rows) do
         if tonumber(made) > 1 then gone[2], gone[3] = 'failed_reason', 'stacktrace' end
         set[3], set[4] = 'result', row[5]
         set[5], set[6] = 'hist', entry_after(created, hist, 'c', made, now)
-        -- A job removed as it completes takes its result along in the event, for waiters.
+        -- A job removed as it completes takes its result along in the event, for waiters; one
+        -- over carry_max would be copied into the stream and every reader of it, so its event
+        -- says only how large it was ('vx'), and a waiter answers that it was too large.
         if keep then emit(q, 'completed', id, 'a', made)
+        elseif carry_max and #row[5] > carry_max then
+          emit(q, 'completed', id, 'a', made, 'vx', #row[5])
         else emit(q, 'completed', id, 'a', made, 'v', row[5]) end
       end
       if keep then

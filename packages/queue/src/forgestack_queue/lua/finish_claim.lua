@@ -4,9 +4,9 @@
 -- Composed at load time (scripts.py): finish.lua and claim.lua, each wrapped unchanged as a
 -- function of (KEYS, ARGV), stand before this driver. The outcomes are recorded first, so the
 -- claim sees the slots (and a queue's concurrency cap) they freed.
--- KEYS: claim.lua's. ARGV: finish.lua's 3 arguments, then claim.lua's.
+-- KEYS: claim.lua's. ARGV: finish.lua's 4 arguments, then claim.lua's.
 -- Returns {finish.lua's reply, claim.lua's reply}.
 local claim_argv = {}
-for i = 4, #ARGV do claim_argv[i - 3] = ARGV[i] end
-local kept = finish_script({}, {ARGV[1], ARGV[2], ARGV[3]})
+for i = 5, #ARGV do claim_argv[i - 4] = ARGV[i] end
+local kept = finish_script({}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})
 return {kept, claim_script(KEYS, claim_argv)}
