@@ -10,7 +10,9 @@ so its OpenAPI operation stay as declared.
 
 Only the accepted request takes this path. A body that is empty, not declared as JSON or not
 valid goes to FastAPI's own handler with the body already read, so every refusal (its status,
-`detail`, and the order of 401 and 422) is FastAPI's, not an imitation of it."""
+`detail`, and the order of 401 and 422) is FastAPI's, not an imitation of it. With tracing on,
+the request keeps its server span (FastAPI opens it before routing) but not FastAPI's finer
+`fastapi.dependencies` and `fastapi.endpoint` spans, which only its own handler opens."""
 
 from collections.abc import Callable, Coroutine
 from typing import Any
