@@ -28,7 +28,6 @@ from .routes import (
     api_keys,
     audit_logs,
     cron,
-    enqueue,
     events,
     health,
     jobs,
@@ -39,6 +38,7 @@ from .routes import (
     webhook_endpoints,
     workers,
 )
+from .routes.enqueue import install_enqueue
 from .webhooks import install_webhook_errors
 
 API_PREFIX = "/api/v1"
@@ -65,10 +65,11 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(DocsPolicyMiddleware)
-    # Each router straight on the app (a router nested in another costs a matching level per
-    # request), the API's first: routes are tried in order, twice per request.
+    # Routes are tried in order: the enqueue routes first, as plain routes of the app (an included
+    # router's routes are matched twice per request); then each router straight on the app (a
+    # router nested in another costs a matching level per request), the API's first.
+    install_enqueue(app, API_PREFIX)
     for router in (
-        enqueue.router,
         queues.router,
         queue_controls.router,
         jobs.router,
