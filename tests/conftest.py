@@ -120,7 +120,17 @@ def settings(
 
 
 SLOW_FIXTURES = frozenset(
-    {"redis_url", "postgres_url", "sentinel_set", "runs", "started", "run", "live_api", "chromium"}
+    {
+        "redis_url",
+        "postgres_url",
+        "sentinel_set",
+        "cluster_url",
+        "runs",
+        "started",
+        "run",
+        "live_api",
+        "chromium",
+    }
 )
 """A test that uses one of these (directly or through another fixture) needs a service or starts
 processes (a live API, a browser): it is marked `slow`; `uv run pytest -m "not slow"` is the fast

@@ -43,6 +43,7 @@ class WorkerSettings:
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = parse_redis_url(_settings.effective_redis_url)
+    redis_cluster = _settings.redis_cluster
     max_jobs = _settings.worker_concurrency
     job_completion_wait = _settings.worker_shutdown_grace_s
     health_check_key = f"{_settings.queue_prefix}:worker:health"

@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from forgestack_queue.errors import (
+    AmbiguousJobIdError,
     InvalidJobStateError,
     JobIdInUseError,
     JobNotFoundError,
@@ -90,6 +91,12 @@ async def _invalid_state(_: Request, exc: Exception) -> JSONResponse:
 async def _job_id_in_use(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JobIdInUseError)
     return _error(409, "job_id_in_use", str(exc))
+
+
+async def _ambiguous_job_id(_: Request, exc: Exception) -> JSONResponse:
+    """Redis Cluster only: a custom id is unique per queue there, and the lookup never guesses."""
+    assert isinstance(exc, AmbiguousJobIdError)
+    return _error(409, "ambiguous_job_id", str(exc), queues=exc.queues)
 
 
 async def _payload_too_large(_: Request, exc: Exception) -> JSONResponse:
@@ -172,6 +179,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(JobNotFoundError, _job_not_found)
     app.add_exception_handler(InvalidJobStateError, _invalid_state)
     app.add_exception_handler(JobIdInUseError, _job_id_in_use)
+    app.add_exception_handler(AmbiguousJobIdError, _ambiguous_job_id)
     app.add_exception_handler(PayloadTooLargeError, _payload_too_large)
     app.add_exception_handler(ResultTooLargeError, _result_too_large)
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)

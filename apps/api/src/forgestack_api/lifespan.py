@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from forgestack_db.database import Database
 from forgestack_db.startup import open_database
 from forgestack_queue.arq_pool import ForgeArqRedis
-from forgestack_queue.connect import redis_client, wait_for_redis
+from forgestack_queue.connect import cluster_client_for, redis_client, wait_for_redis
 from forgestack_shared.catalog import CATALOG
 from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
@@ -48,11 +48,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # sides (pickle from Redis would let any writer run code), opened without waiting for Redis:
     # until it answers, /readyz says 503 and one line a try says the API is waiting, instead of
     # the process exiting.
-    redis = cast(
-        ForgeArqRedis,
-        redis_client(parse_redis_url(settings.effective_redis_url), ScriptPipeliningRedis),
-    )
-    redis.configure(queue_prefix=settings.queue_prefix, contracts=CATALOG)
+    if settings.redis_cluster:
+        # The job layer speaks to a cluster through redis-py's cluster client (tagged key
+        # layout); arq's pool and its enqueue_job have no cluster form, so nothing here uses
+        # them: routes go through QueueService, which takes either client.
+        logger.info("Redis Cluster: startup node from REDIS_URL; arq's own pool is not used")
+        redis = cast(
+            ForgeArqRedis, cluster_client_for(parse_redis_url(settings.effective_redis_url))
+        )
+    else:
+        redis = cast(
+            ForgeArqRedis,
+            redis_client(parse_redis_url(settings.effective_redis_url), ScriptPipeliningRedis),
+        )
+        redis.configure(queue_prefix=settings.queue_prefix, contracts=CATALOG)
     waiting = asyncio.create_task(wait_for_redis(redis, "api"))
     api_keys = ApiKeyAuthenticator(
         db,

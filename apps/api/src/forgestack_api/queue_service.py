@@ -23,7 +23,7 @@ from forgestack_queue.events import (
     read_events,
     read_queues,
 )
-from forgestack_queue.keys import QueueKeys
+from forgestack_queue.keys import QueueKeys, layout_for
 from forgestack_queue.options import JobOptions
 from forgestack_queue.owners import full_id
 from forgestack_queue.producer import AddResult, JobPage, Queue, find_job
@@ -136,7 +136,15 @@ class QueueService:
         return await self.queue(spec.name).add_bulk(prepared)
 
     async def get_job(self, job_id: str) -> JobRecord:
-        record = await find_job(self._redis, job_id, prefix=self._prefix, owner=self.owner)
+        # On a Redis Cluster the catalog's queues are looked in too (reads.find_job), so an id
+        # is found even before its queue's name reached the set of names.
+        record = await find_job(
+            self._redis,
+            job_id,
+            prefix=self._prefix,
+            owner=self.owner,
+            queues=[name.value for name in CATALOG],
+        )
         if record is None:
             raise JobNotFoundError(job_id)
         return record
@@ -194,7 +202,7 @@ class QueueService:
     async def wait(self, job_id: str, timeout_s: float) -> WaitOutcome:
         """Until the job finishes or the time runs out (see forgestack_queue.waiting)."""
         record = await self.get_job(job_id)
-        keys = QueueKeys(self._prefix, record.queue)
+        keys = self._keys(record.queue)
         outcome = await wait_for_job(
             self._redis, keys, full_id(self.owner, job_id), timeout_s, owner=self.owner
         )
@@ -206,30 +214,34 @@ class QueueService:
         """Where a stream of `queue`'s events starts: after `last_id`, or after the newest event."""
         if last_id is not None:
             return last_id
-        return await last_event_id(self._redis, QueueKeys(self._prefix, queue.value))
+        return await last_event_id(self._redis, self._keys(queue.value))
 
     async def events(
         self, queue: QueueName, after: str, block_ms: int
     ) -> tuple[str, list[QueueEvent]]:
         """The next events of `queue` this service's owner may see (all for the operator)."""
-        keys = QueueKeys(self._prefix, queue.value)
+        keys = self._keys(queue.value)
         return await read_events(self._redis, keys, after, owner=self.owner, block_ms=block_ms)
 
     async def latest_event_ids(self, queues: Sequence[str]) -> dict[str, str]:
         """Where streams of several queues' events start to see only what happens next."""
-        return await last_event_ids(self._redis, [QueueKeys(self._prefix, q) for q in queues])
+        return await last_event_ids(self._redis, [self._keys(q) for q in queues])
 
     async def events_of(
         self, after: Mapping[str, str], block_ms: int
     ) -> tuple[dict[str, str], list[QueueEvent]]:
         """`events` of several queues (keyed by name) at once, as this service's owner sees them."""
-        keys = [QueueKeys(self._prefix, q) for q in after]
+        keys = [self._keys(q) for q in after]
         return await read_queues(self._redis, keys, after, owner=self.owner, block_ms=block_ms)
 
     async def workers(self) -> list[WorkerInfo]:
         """Live workers of the whole fleet, as this service's owner may see them: an
         organisation gets counts and its own running jobs, never another's job ids."""
         return [w.for_owner(self.owner) for w in await live_workers(self._redis, self._prefix)]
+
+    def _keys(self, queue: str) -> QueueKeys:
+        """The queue's keys in the layout of this service's client (plain or cluster)."""
+        return layout_for(self._redis, self._prefix, queue)
 
     def _queue_of(self, record: JobRecord) -> Queue:
         """A job's own queue, even one the catalog no longer lists (its jobs stay manageable)."""

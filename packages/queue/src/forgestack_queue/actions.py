@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from .errors import InvalidJobStateError, JobNotFoundError
-from .keys import QueueKeys, job_key_prefix, worker_channel_prefix
+from .keys import QueueKeys, worker_channel_prefix
 from .options import MAX_PRIORITY
 from .records import JobRecord
 from .scripts import Scripts
@@ -60,8 +60,8 @@ class JobActions:
         full = self._full(job_id)
         if full is None:
             raise JobNotFoundError(job_id)
-        args = [job_key_prefix(self.prefix), self.keys.base, self.name, full, *extra]
-        state: bytes = await script(args=args)
+        args = [self.keys.job_prefix, self.keys.base, self.name, full, *extra]
+        state: bytes = await script(keys=[self.keys.job(full)], args=args)
         if state == b"missing":
             raise JobNotFoundError(job_id)
         return state.decode()

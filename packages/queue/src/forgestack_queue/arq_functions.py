@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from .arq_pool import ForgeArqRedis, QueueContract
 from .errors import UnrecoverableError
 from .job import Job
+from .keys import is_cluster
 from .options import ArqCallOptions, JobOptions, KeepJobs
 from .progress import Reporter
 from .runner import ClaimedJob, Handler, Outcome, failure
@@ -59,8 +60,10 @@ class FunctionHandler(Handler[Any, Any]):
     _pools: dict[int, ForgeArqRedis] = dataclasses.field(default_factory=dict, compare=False)
 
     def _enqueuing_pool(self, redis: Any) -> Any:
-        """arq's `ctx["redis"]` enqueues follow-up jobs: make it ours, sharing the worker's pool."""
-        if redis is None or isinstance(redis, ForgeArqRedis):
+        """arq's `ctx["redis"]` enqueues follow-up jobs: make it ours, sharing the worker's pool.
+        A Redis Cluster client is handed over as it is: arq's pool has no cluster form, so
+        follow-ups go through `Queue` there (docs/operations/redis-topologies.md)."""
+        if redis is None or isinstance(redis, ForgeArqRedis) or is_cluster(redis):
             return redis
         pool = self._pools.get(id(redis))
         if pool is None:

@@ -4,20 +4,46 @@ be undone by token, so those jobs do not sit active until their lease expires an
 they never ran. The token costs nothing on the hot path; only a lost reply costs one more call.
 
 Random per call also means a token never recurs, not even after an operator retry resets a job's
-attempt count, so a late outcome from an earlier run can never pass the finish script's fence."""
+attempt count, so a late outcome from an earlier run can never pass the finish script's fence.
+
+On a Redis Cluster (tagged layout) no script may touch two queues' slots: the claimer keeps one
+call group per queue and a claim visits the groups in turn (rotating its start) until it has
+what it wants; on a single Redis all queues are one group, so a claim stays one call."""
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .keys import QueueKeys, job_key_prefix
+from .keys import QueueKeys
 from .limits import NO_LIMITS, QueueLimits
 from .runner import ClaimedJob
 from .scripts import Scripts
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Queues one script call serves: all of them on a single Redis, one on a cluster."""
+
+    job_prefix: str
+    queues: list[str]
+    claim_keys: list[str]
+    release_keys: list[str]
+    limit_args: list[int]
+
+
+def _group(keys: Sequence[QueueKeys], limits: Mapping[str, QueueLimits]) -> _Group:
+    return _Group(
+        job_prefix=keys[0].job_prefix,
+        queues=[k.queue for k in keys],
+        claim_keys=[key for k in keys for key in k.claim_keys],
+        release_keys=[key for k in keys for key in k.release_keys],
+        limit_args=[n for k in keys for n in limits.get(k.queue, NO_LIMITS).claim_args()],
+    )
 
 
 class Claimer:
@@ -30,20 +56,20 @@ class Claimer:
         worker_id: str,
         lease_ms: int,
         limits: Mapping[str, QueueLimits] | None = None,
+        tagged: bool = False,
     ) -> None:
-        """`limits`: each queue's own (the catalog's); an operator's override in Redis wins."""
+        """`limits`: each queue's own (the catalog's); an operator's override in Redis wins.
+        `tagged`: the Redis Cluster layout (one call group per queue)."""
         self._scripts = scripts
-        self._job_prefix = job_key_prefix(queue_prefix)
-        self._queues = queues
         self._worker_id = worker_id
         self._lease_ms = lease_ms
-        keys = [QueueKeys(queue_prefix, q) for q in queues]
-        self._claim_keys = [key for k in keys for key in k.claim_keys]
-        self._release_keys = [key for k in keys for key in k.release_keys]
-        self._limit_args = [
-            n for q in queues for n in (limits or {}).get(q, NO_LIMITS).claim_args()
-        ]
+        keys = [QueueKeys(queue_prefix, q, tagged) for q in queues]
+        self._groups = (
+            [_group([k], limits or {}) for k in keys] if tagged else [_group(keys, limits or {})]
+        )
+        self._by_queue = {q: g for g in self._groups for q in g.queues}
         self._rotation = 0
+        self._group_turn = 0
         self._lost: list[str] = []
         """Tokens of claims whose reply never arrived and that are not yet undone."""
 
@@ -52,27 +78,44 @@ class Claimer:
         # Raises while Redis is still unreachable: the worker's loop backs off and comes back.
         await self.release_lost()
         token = self._token()
-        try:
-            reply = await self._scripts.claim(
-                keys=self._claim_keys, args=self._claim_args(want, token)
-            )
-        except (RedisConnectionError, RedisTimeoutError):
-            # The script may have run: whatever it claimed is undone before the next claim.
-            self._lost.append(token)
-            raise
-        return _jobs(reply), int(reply[1]), int(reply[0])
+        jobs: list[ClaimedJob] = []
+        next_due, now = -1, 0
+        self._group_turn = (self._group_turn + 1) % len(self._groups)
+        for i in range(len(self._groups)):
+            group = self._groups[(self._group_turn + i) % len(self._groups)]
+            try:
+                reply = await self._scripts.claim(
+                    keys=group.claim_keys, args=self._claim_args(group, want - len(jobs), token)
+                )
+            except (RedisConnectionError, RedisTimeoutError):
+                # The script may have run: whatever it claimed is undone before the next claim.
+                self._lost.append(token)
+                raise
+            except Exception:
+                if jobs:  # claimed by this call's earlier groups: undone, not left to the lease
+                    self._lost.append(token)
+                raise
+            jobs += _jobs(reply)
+            due, now = int(reply[1]), int(reply[0])
+            if due >= 0 and (next_due < 0 or due < next_due):
+                next_due = due
+            if len(jobs) >= want:
+                break
+        return jobs, next_due, now
 
     async def finish_and_claim(
-        self, finish_args: list[Any], want: int
+        self, finish_args: list[Any], want: int, queue: str | None = None
     ) -> tuple[list[int], list[ClaimedJob]]:
         """finish.lua's call (its reply: one code per outcome) that also claims up to `want` jobs
         for the slots those outcomes free (finish_claim.lua). Its claim is fenced like any other:
-        a lost reply's jobs are released by token before the next claim."""
+        a lost reply's jobs are released by token before the next claim. `queue`: on a cluster,
+        the one queue whose outcomes these are; the claim then takes from that queue only."""
         await self.release_lost()
         token = self._token()
+        group = self._groups[0] if queue is None else self._by_queue[queue]
         try:
             kept, reply = await self._scripts.finish_claim(
-                keys=self._claim_keys, args=[*finish_args, *self._claim_args(want, token)]
+                keys=group.claim_keys, args=[*finish_args, *self._claim_args(group, want, token)]
             )
         except (RedisConnectionError, RedisTimeoutError):
             self._lost.append(token)
@@ -82,16 +125,16 @@ class Claimer:
     def _token(self) -> str:
         return f"{self._worker_id}:{secrets.token_hex(6)}"
 
-    def _claim_args(self, want: int, token: str) -> list[Any]:
-        self._rotation = (self._rotation + 1) % len(self._queues)
+    def _claim_args(self, group: _Group, want: int, token: str) -> list[Any]:
+        self._rotation += 1
         return [
-            self._job_prefix,
+            group.job_prefix,
             want,
             self._lease_ms,
             token,
-            self._rotation,
-            *self._queues,
-            *self._limit_args,
+            self._rotation % len(group.queues),
+            *group.queues,
+            *group.limit_args,
         ]
 
     async def release_lost(self) -> None:
@@ -101,9 +144,11 @@ class Claimer:
         # The worker's loop and its outcome writer both claim: a token lost while this call is
         # under way stays listed for the next one.
         tokens = list(self._lost)
-        released = await self._scripts.release_claim(
-            keys=self._release_keys, args=[self._job_prefix, *tokens]
-        )
+        released = 0
+        for group in self._groups:
+            released += await self._scripts.release_claim(
+                keys=group.release_keys, args=[group.job_prefix, *tokens]
+            )
         if released:
             logger.warning(
                 "{} jobs of a claim whose reply was lost went back to waiting, attempt not spent",

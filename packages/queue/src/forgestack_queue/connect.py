@@ -8,8 +8,9 @@ from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
 from loguru import logger
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from .serializer import arq_job_deserializer, arq_job_serializer
 
@@ -56,7 +57,7 @@ def redis_client(settings: RedisSettings, redis_class: type[ArqRedis] = ArqRedis
     return client
 
 
-async def wait_for_redis(redis: ArqRedis, component: str) -> None:
+async def wait_for_redis(redis: ArqRedis | RedisCluster, component: str) -> None:
     """Returns once Redis answers a PING; meanwhile one log line per try, the pause doubling up
     to MAX_PAUSE_S."""
     pause = FIRST_PAUSE_S
@@ -64,7 +65,7 @@ async def wait_for_redis(redis: ArqRedis, component: str) -> None:
     while True:
         try:
             await redis.ping()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             logger.warning(
                 "{}: waiting for Redis ({}); next try in {:.1f} s",
                 component,
@@ -78,3 +79,26 @@ async def wait_for_redis(redis: ArqRedis, component: str) -> None:
         if waited:
             logger.info("{}: Redis answers", component)
         return
+
+
+def cluster_client(url: str) -> RedisCluster:
+    """A Redis Cluster client from one startup node's URL (redis:// or rediss://): it learns
+    the other nodes from that one. No connection is made until first use."""
+    client: RedisCluster = RedisCluster.from_url(url)
+    return client
+
+
+def cluster_client_for(settings: RedisSettings) -> RedisCluster:
+    """`cluster_client` from arq's settings (as the worker app parses REDIS_URL): that address
+    is the startup node. A cluster has database 0 only."""
+    if settings.sentinel or settings.unix_socket_path or settings.database:
+        raise ValueError("a Redis Cluster is reached by one node's host and port, database 0")
+    client: RedisCluster = RedisCluster(
+        host=settings.host if isinstance(settings.host, str) else settings.host[0][0],
+        port=settings.port,
+        username=settings.username,
+        password=settings.password,
+        ssl=settings.ssl,
+        socket_connect_timeout=settings.conn_timeout,
+    )
+    return client

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from .keys import QueueKeys
+from .keys import layout_for
 from .limits import OwnerLimits, QueueLimits, RateLimit, limit_values
 
 _LIMIT_FIELDS = ("max", "duration_ms", "concurrency")
@@ -25,14 +25,16 @@ class QueueControl:
 class QueueControls:
     def __init__(self, redis: Redis, name: str, *, prefix: str = "fs") -> None:
         self._redis = redis
-        self._keys = QueueKeys(prefix, name)
+        self._keys = layout_for(redis, prefix, name)
+        # On a cluster: no MULTI (redis-py has none there); the marker is only a wake-up hint.
+        self._atomic = not self._keys.tagged
 
     async def pause(self) -> None:
         """No worker starts another job of the queue; running ones finish, adds still wait."""
         await self._redis.hset(self._keys.ctl, "paused", "1")  # type: ignore[misc]
 
     async def resume(self) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=self._atomic) as pipe:
             pipe.hdel(self._keys.ctl, "paused")
             pipe.zadd(self._keys.marker, {"0": 0})  # idle workers are blocked: wake one
             await pipe.execute()
@@ -48,13 +50,13 @@ class QueueControls:
                 strict=True,
             )
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=self._atomic) as pipe:
             pipe.hset(self._keys.ctl, mapping=values)
             pipe.zadd(self._keys.marker, {"0": 0})  # a loosened limit may let jobs run now
             await pipe.execute()
 
     async def clear_limits(self) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=self._atomic) as pipe:
             pipe.hdel(self._keys.ctl, *_LIMIT_FIELDS, *_OWNER_FIELDS)
             pipe.zadd(self._keys.marker, {"0": 0})
             await pipe.execute()

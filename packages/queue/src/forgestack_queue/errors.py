@@ -37,6 +37,18 @@ class JobIdInUseError(QueueError):
         self.queue = queue
 
 
+class AmbiguousJobIdError(QueueError):
+    """A lookup by id alone found the id in several queues: on a Redis Cluster a custom job id is
+    unique per (owner, queue) only, so the caller must name the queue (never guessed)."""
+
+    def __init__(self, job_id: str, queues: list[str]) -> None:
+        super().__init__(
+            f"job id {job_id!r} names jobs in queues {', '.join(queues)}: name the queue"
+        )
+        self.job_id = job_id
+        self.queues = queues
+
+
 class PayloadTooLargeError(QueueError):
     """A job's serialised data is over the queue's `max_payload_bytes`: nothing was written."""
 

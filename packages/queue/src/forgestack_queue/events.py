@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from .cluster_wait import first_of
 from .keys import QueueKeys
 from .owners import local_id
 from .serializer import loads
@@ -124,7 +125,10 @@ async def read_queues(
     by_stream = {keys.events: keys for keys in queues}
     cursors = {keys.queue: after[keys.queue] for keys in queues}
     streams: dict[Any, Any] = {keys.events: cursors[keys.queue] for keys in queues}
-    reply = await redis.xread(streams, count=count, block=block_ms)
+    if len(streams) > 1 and any(keys.tagged for keys in queues):
+        reply = await _read_spread(redis, streams, count, block_ms)
+    else:
+        reply = await redis.xread(streams, count=count, block=block_ms)
     seen: list[QueueEvent] = []
     for stream, entries in reply or []:
         keys = by_stream[stream.decode() if isinstance(stream, bytes) else stream]
@@ -135,3 +139,20 @@ async def read_queues(
             if event is not None:
                 seen.append(event)
     return cursors, seen
+
+
+async def _read_spread(
+    redis: Redis, streams: dict[Any, Any], count: int, block_ms: int
+) -> list[Any]:
+    """XREAD over streams in different cluster slots: one stream per call. What is there already
+    comes back at once; else the first stream to move wakes the read, and the others' reads are
+    cancelled before they consumed anything (a cursor moves only with a reply)."""
+    items = list(streams.items())
+    replies = [await redis.xread(dict([item]), count=count) for item in items]
+    ready = [entry for reply in replies for entry in reply or []]
+    if ready or not block_ms:
+        return ready
+    woken = await first_of(
+        [redis.xread(dict([item]), count=count, block=block_ms) for item in items]
+    )
+    return [entry for reply in woken for entry in reply or []]

@@ -19,6 +19,8 @@ from loguru import logger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .keys import QueueKeys, is_cluster
+
 if TYPE_CHECKING:
     from .runner import ClaimedJob
 
@@ -37,8 +39,8 @@ _OUTCOME_FIELD = {
 }
 
 
-def metrics_key(prefix: str, queue: str) -> str:
-    return f"{prefix}:metrics:{queue}"
+def metrics_key(prefix: str, queue: str, *, tagged: bool = False) -> str:
+    return QueueKeys(prefix, queue, tagged).metrics
 
 
 _FIELDS = {
@@ -97,7 +99,7 @@ class WorkerMetrics:
         try:
             async with redis.pipeline(transaction=False) as pipe:
                 for queue, pending in taken.items():
-                    key = metrics_key(self.prefix, queue)
+                    key = metrics_key(self.prefix, queue, tagged=is_cluster(redis))
                     for name, n in pending.counts.items():
                         pipe.hincrby(key, name, n)
                     for name, s in pending.sums.items():
@@ -128,7 +130,7 @@ async def read_queue_metrics(
 ) -> dict[str, dict[str, float]]:
     async with redis.pipeline(transaction=False) as pipe:
         for queue in queues:
-            pipe.hgetall(metrics_key(prefix, queue))
+            pipe.hgetall(metrics_key(prefix, queue, tagged=is_cluster(redis)))
         rows = await pipe.execute()
     return {
         queue: {k.decode(): float(v) for k, v in row.items()}

@@ -5,7 +5,10 @@ shutdown still has its outcome written.
 Finish and fetch next: with a `Refill`, the write that records outcomes whose slots it frees also
 claims the jobs that take those slots (finish_claim.lua) and hands them over, so a busy worker's
 slot turns over in one round trip, not two. An attempt that ends does not wait for its write:
-its slot stays held (the worker counts it) until the write returns with the slot's next job."""
+its slot stays held (the worker counts it) until the write returns with the slot's next job.
+
+On a Redis Cluster a write is one call per queue (each declares the queue's active set, so it
+runs on that queue's shard); finish and fetch next then applies to a batch of one queue."""
 
 import asyncio
 import contextvars
@@ -18,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .events import EVENT_RESULT_MAX_BYTES
+from .keys import QueueKeys, queue_key_prefix
 from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
@@ -33,8 +37,9 @@ class Refill:
 
     wanted: Callable[[int], int]
     """How many jobs to claim with a write whose outcomes free that many slots (0: none)."""
-    finish_and_claim: Callable[[list[Any], int], Awaitable[tuple[list[int], list[ClaimedJob]]]]
-    """finish.lua's call with these arguments, claiming up to that many jobs: its reply, the jobs."""
+    finish_and_claim: Callable[..., Awaitable[tuple[list[int], list[ClaimedJob]]]]
+    """finish.lua's call with these arguments, claiming up to that many jobs: its reply, the jobs
+    (Claimer.finish_and_claim; on a cluster also given the batch's one queue)."""
     written: Callable[[list[ClaimedJob], list[ClaimedJob], int], None]
     """After every write, stored or not: the jobs whose outcomes it carried, the jobs claimed
     with it (to start, or to release when the worker is stopping) and how many slots its
@@ -82,9 +87,12 @@ class OutcomeWriter:
         give_up_after_s: float,
         refill: Refill | None = None,
         event_result_max_bytes: int = EVENT_RESULT_MAX_BYTES,
+        cluster_prefix: str | None = None,
     ) -> None:
+        """`cluster_prefix`: the key prefix when the client is a Redis Cluster (tagged layout)."""
         self._scripts = scripts
         self._event_result_max_bytes = event_result_max_bytes
+        self._cluster_prefix = cluster_prefix
         self._refill = refill
         self._prefixes = [job_prefix, queue_prefix]
         self._give_up_after_s = give_up_after_s
@@ -160,6 +168,27 @@ class OutcomeWriter:
     async def _write(
         self, rows: list[list[Any]], want: int
     ) -> tuple[list[int], list[ClaimedJob], bool]:
+        if self._cluster_prefix is None:
+            return await self._write_one(rows, want, None)
+        by_queue: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            by_queue.setdefault(row[0], []).append(i)
+        codes = [0] * len(rows)
+        fetched: list[ClaimedJob] = []
+        retried = False
+        for queue, at in by_queue.items():
+            part, jobs, again = await self._write_one(
+                [rows[i] for i in at], want if len(by_queue) == 1 else 0, queue
+            )
+            for i, code in zip(at, part, strict=True):
+                codes[i] = code
+            fetched += jobs
+            retried = retried or again
+        return codes, fetched, retried
+
+    async def _write_one(
+        self, rows: list[list[Any]], want: int, queue: str | None
+    ) -> tuple[list[int], list[ClaimedJob], bool]:
         """Rides out a Redis outage for as long as the lease lasts; the write is token-fenced and
         idempotent, so retrying is safe, and past the lease the job is recovered anyway. A claim
         whose reply was lost is released by the claimer before its next claim. Also says whether
@@ -168,12 +197,19 @@ class OutcomeWriter:
         give_up = loop.time() + self._give_up_after_s
         pause = 0.05
         args: list[Any] = [*self._prefixes, dumps(rows), self._event_result_max_bytes]
+        keys: list[str] = []
+        if queue is not None and self._cluster_prefix is not None:
+            k = QueueKeys(self._cluster_prefix, queue, tagged=True)
+            args = [k.job_prefix, queue_key_prefix(k.prefix, tagged=True), *args[2:]]
+            keys = [k.active]
         retried = False
         while True:
             try:
                 if want and self._refill is not None:
-                    return (*await self._refill.finish_and_claim(args, want), retried)
-                return list(await self._scripts.finish(args=args)), [], retried
+                    if queue is None:
+                        return (*await self._refill.finish_and_claim(args, want), retried)
+                    return (*await self._refill.finish_and_claim(args, want, queue), retried)
+                return list(await self._scripts.finish(keys=keys, args=args)), [], retried
             except (RedisConnectionError, RedisTimeoutError):
                 retried = True
                 if loop.time() + pause > give_up:

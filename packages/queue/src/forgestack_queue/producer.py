@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis
 
@@ -15,9 +16,8 @@ from .errors import (
     JobNotFoundError,
     PayloadTooLargeError,
 )
-from .keys import QueueKeys, job_key_prefix, queues_key
+from .keys import check_prefix, check_queue_name, layout_for, queues_key
 from .meta import current_meta, meta_to_json
-from .metrics import metrics_key
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
 from .reads import find_job, read_page
@@ -73,6 +73,11 @@ def _options_to_json(opts: JobOptions) -> str:
     return text
 
 
+_named: "WeakKeyDictionary[Redis, set[tuple[str, str]]]" = WeakKeyDictionary()
+"""Per cluster client: the (prefix, queue) names this process already put in the set of queue
+names, which on a cluster lives outside the queue's slot (add.lua cannot SADD it)."""
+
+
 MAX_SET_SIZE = 2**32
 """A Redis sorted set holds fewer members than this: a cursor at or past it is past the end."""
 
@@ -94,14 +99,14 @@ class Queue(JobActions):
         owner: str | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        if not name or ":" in name:
-            raise ValueError(f"queue name {name!r} must be non-empty and contain no ':'")
+        check_queue_name(name)
+        check_prefix(prefix)
         self.redis = redis
         self.name = name
         self.prefix = prefix
         self.owner = None if owner is None else validate_owner(owner)
         self.max_payload_bytes = max_payload_bytes
-        self.keys = QueueKeys(prefix, name)
+        self.keys = layout_for(redis, prefix, name)
         self._scripts = scripts_for(redis)
 
     async def add(
@@ -119,7 +124,7 @@ class Queue(JobActions):
             return []
         k = self.keys
         args: list[str | bytes | int] = [
-            job_key_prefix(self.prefix),
+            k.job_prefix,
             k.base,
             self.name,
         ]
@@ -138,17 +143,13 @@ class Queue(JobActions):
                 opts.delay,
                 meta,
             ]
-        rows = await self._scripts.add(
-            keys=[
-                k.wait,
-                k.delayed,
-                k.seq,
-                k.marker,
-                queues_key(self.prefix),
-                metrics_key(self.prefix, self.name),
-            ],
-            args=args,
-        )
+        if k.tagged:
+            # Before the first add: the set stays a superset of the queues holding jobs.
+            await self._name_queue()
+            keys = [k.wait, k.delayed, k.seq, k.marker, k.metrics]
+        else:
+            keys = [k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix), k.metrics]
+        rows = await self._scripts.add(keys=keys, args=args)
         if rows and rows[0] == b"clash":
             _, job_id, queue = rows
             raise JobIdInUseError(self._local(job_id.decode()), queue.decode())
@@ -161,6 +162,12 @@ class Queue(JobActions):
             for job_id, created, state in rows
         ]
 
+    async def _name_queue(self) -> None:
+        named = _named.setdefault(self.redis, set())
+        if (self.prefix, self.name) not in named:
+            await self.redis.sadd(queues_key(self.prefix), self.name)  # type: ignore[misc]
+            named.add((self.prefix, self.name))
+
     def _local(self, job_id: str) -> str:
         return local_id(self.owner, job_id) or job_id
 
@@ -171,10 +178,9 @@ class Queue(JobActions):
         return self.keys.owner_set(self.owner, state)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        record = await find_job(self.redis, job_id, prefix=self.prefix, owner=self.owner)
-        if record is None or record.queue != self.name:
-            return None
-        return record
+        return await find_job(
+            self.redis, job_id, prefix=self.prefix, owner=self.owner, queue=self.name
+        )
 
     async def wait(
         self, job_id: str, timeout_s: float, *, result_model: type[ResultT] | None = None
@@ -190,7 +196,7 @@ class Queue(JobActions):
         )
 
     async def counts(self) -> dict[JobState, int]:
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=not self.keys.tagged) as pipe:
             for state in JobState:
                 pipe.zcard(self._set(state))
             values = await pipe.execute()
@@ -223,7 +229,7 @@ class Queue(JobActions):
             ids = await self.redis.zrevrange(key, start, end)
         else:
             ids = await self.redis.zrange(key, start, end)
-        jobs = await read_page(self.redis, self.prefix, self.name, state, ids, self.owner)
+        jobs = await read_page(self.redis, self.keys, state, ids, self.owner)
         next_cursor = str(start + limit) if len(ids) == limit else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
@@ -241,7 +247,7 @@ class Queue(JobActions):
         k = self.keys
         moved, state = await self._scripts.retry(
             keys=[k.failed, k.failed, k.wait, k.marker],
-            args=[job_key_prefix(self.prefix), k.base, self.name, "one", full],
+            args=[k.job_prefix, k.base, self.name, "one", full],
         )
         if not moved:
             if state == b"missing":
@@ -258,7 +264,7 @@ class Queue(JobActions):
         while True:
             moved, _ = await self._scripts.retry(
                 keys=[self._set(JobState.FAILED), k.failed, k.wait, k.marker],
-                args=[job_key_prefix(self.prefix), k.base, self.name, "bulk", batch],
+                args=[k.job_prefix, k.base, self.name, "bulk", batch],
             )
             total += int(moved)
             if moved < batch:
@@ -270,7 +276,7 @@ class Queue(JobActions):
             raise JobNotFoundError(job_id)
         k = self.keys
         outcome = await self._scripts.remove(
-            keys=[k.job(full), k.wait, k.delayed, k.completed, k.failed],
+            keys=[k.job(full), k.wait, k.delayed, k.completed, k.failed, k.logs(full)],
             args=[full, self.name, k.base],
         )
         if outcome == b"missing":
@@ -291,7 +297,7 @@ class Queue(JobActions):
             removed, start = await self._scripts.clean(
                 keys=[self._set(state)],
                 args=[
-                    job_key_prefix(self.prefix),
+                    k.job_prefix,
                     k.base,
                     part,
                     int(older_than_s * 1000),
@@ -322,14 +328,15 @@ class Queue(JobActions):
             raise InvalidJobStateError("*", state.value, "completed or failed")
         k = self.keys
         removed = await self._scripts.trim(
+            keys=[k.state_set(state)],
             args=[
-                job_key_prefix(self.prefix),
+                k.job_prefix,
                 k.base,
                 k.state_set(state).removeprefix(k.base),
                 -1 if count is None else count,
                 -1 if age_s is None else age_s,
                 limit,
-            ]
+            ],
         )
         return int(removed)
 

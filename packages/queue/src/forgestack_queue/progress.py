@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from loguru import logger
 from redis.exceptions import RedisError
 
-from .keys import QueueKeys, logs_key
+from .keys import QueueKeys
 from .scripts import Scripts
 
 REPORT_TIMEOUT_S = 1.0
@@ -60,7 +60,7 @@ class RedisReporter:
         try:
             async with asyncio.timeout(REPORT_TIMEOUT_S):
                 written = await self._scripts.report(
-                    keys=[self._keys.job(self._id), logs_key(self._keys.prefix, self._id)],
+                    keys=[self._keys.job(self._id), self._keys.logs(self._id)],
                     args=[self._keys.base, self._id, self._token, kind, value, MAX_LOG_LINES],
                 )
         except (TimeoutError, RedisError) as exc:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from .keys import QueueKeys
+from .keys import is_cluster, layout_for
 from .producer import known_queues
 from .states import JobState
 
@@ -29,7 +29,7 @@ async def snapshot(redis: Redis, *, prefix: str) -> QueueCounts:
     async with redis.pipeline(transaction=False) as pipe:
         for name in queues:
             for state in JobState:
-                pipe.zcard(QueueKeys(prefix, name).state_set(state))
+                pipe.zcard(layout_for(redis, prefix, name).state_set(state))
         values = await pipe.execute() if queues else []
     states = list(JobState)
     counts = {
@@ -42,7 +42,7 @@ async def snapshot(redis: Redis, *, prefix: str) -> QueueCounts:
 async def record_snapshot(redis: Redis, *, prefix: str, keep: int = HISTORY_LENGTH) -> QueueCounts:
     counts = await snapshot(redis, prefix=prefix)
     key = history_key(prefix)
-    async with redis.pipeline(transaction=True) as pipe:
+    async with redis.pipeline(transaction=not is_cluster(redis)) as pipe:
         pipe.lpush(key, counts.model_dump_json())
         pipe.ltrim(key, 0, keep - 1)
         await pipe.execute()

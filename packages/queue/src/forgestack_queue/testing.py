@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from arq.connections import RedisSettings
 from arq.cron import CronJob
 
+from .connect import cluster_client
 from .job import Job
 from .options import JobOptions
 from .runner import Handler
@@ -47,8 +48,12 @@ def make_worker(
     burst: bool = True,
     max_jobs: int = 10,
     cron_jobs: Sequence[CronJob] = (),
+    cluster: bool = False,
     **kwargs: Any,
 ) -> ForgeWorker:
+    """`cluster`: `redis_url` names a node of a Redis Cluster; the worker gets a cluster client."""
+    if cluster:
+        kwargs["redis_pool"] = cluster_client(redis_url)
     return ForgeWorker(
         handlers=handlers,
         redis_settings=RedisSettings.from_dsn(redis_url),

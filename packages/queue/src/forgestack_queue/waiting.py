@@ -70,7 +70,7 @@ async def wait_for_job(
     id; the record comes back as `owner` names it. `timeout_s` None waits for as long as it takes
     (arq's `Job.result()` without a timeout)."""
     name = local_id(owner, full_id) or full_id
-    async with redis.pipeline(transaction=True) as pipe:
+    async with redis.pipeline(transaction=not keys.tagged) as pipe:
         pipe.xrevrange(keys.events, count=1)
         pipe.hmget(keys.job(full_id), ["state", "queue"])
         pipe.get(keys.events_maxlen)
@@ -131,7 +131,7 @@ async def _poll(
 
 
 async def _read(redis: Redis, keys: QueueKeys, name: str, owner: str | None) -> WaitOutcome:
-    record = await find_job(redis, name, prefix=keys.prefix, owner=owner)
+    record = await find_job(redis, name, prefix=keys.prefix, owner=owner, queue=keys.queue)
     if record is None:
         return WaitOutcome(False, None, "removed")
     return _outcome(record)

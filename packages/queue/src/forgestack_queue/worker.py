@@ -11,12 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import arq.constants
 import arq.worker
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
 from loguru import logger
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from .actions import CANCELLED
@@ -27,12 +29,13 @@ from .arq_intake import ArqIntake, start_intake
 from .arq_pool import QueueContract
 from .cancels import CancelListener
 from .claims import Claimer
-from .connect import redis_client, wait_for_redis
+from .cluster_wait import node_client, wait_on_markers
+from .connect import cluster_client_for, redis_client, wait_for_redis
 from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
 from .events import EVENT_RESULT_MAX_BYTES
-from .keys import QueueKeys, job_key_prefix, queue_key_prefix
+from .keys import QueueKeys, is_cluster, job_key_prefix, queue_key_prefix
 from .limits import QueueLimits
 from .meta import current_meta, restored
 from .metrics import WorkerMetrics, first_wait_s
@@ -77,6 +80,7 @@ class ForgeWorker(_ARQ_WORKER):
         heartbeat_ms: int = 5_000,
         arq_intake: bool = True,
         arq_intake_pickle: bool = False,
+        redis_cluster: bool = False,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -96,6 +100,9 @@ class ForgeWorker(_ARQ_WORKER):
         self.handlers: dict[str, Handler[Any, Any]] = {h.queue: h for h in all_handlers}
         if len(self.handlers) != len(all_handlers):
             raise ValueError("two handlers registered for one queue")
+        if isinstance(kwargs.get("redis_pool"), RedisCluster):
+            # arq reads its queue name from its own pool type otherwise.
+            kwargs.setdefault("queue_name", arq.constants.default_queue_name)
         kwargs.setdefault("job_serializer", arq_job_serializer)
         kwargs.setdefault("job_deserializer", arq_job_deserializer)
         super().__init__([arq_function(h) for h in all_handlers], **kwargs)
@@ -111,6 +118,8 @@ class ForgeWorker(_ARQ_WORKER):
         # Calls a plain arq pool puts in arq's own queue are served too (arq_intake.py).
         self.arq_intake = arq_intake
         self.arq_intake_pickle = arq_intake_pickle
+        self.redis_cluster = redis_cluster
+        """`redis_settings` name one node of a Redis Cluster (REDIS_CLUSTER)."""
         self._intake: ArqIntake | None = None
         self.worker_id = uuid.uuid4().hex[:12]
         self.events_max_len = events_max_len
@@ -150,19 +159,37 @@ class ForgeWorker(_ARQ_WORKER):
         self._handed: set[str] = set()
         """Attempts that handed their slot to the outcome writer (the loop is not woken when
         their task ends: the slot is not free yet)."""
-        self._queue_key_prefix = queue_key_prefix(queue_prefix)
+        self._cluster = False
+        """Whether the pool is a Redis Cluster client (decided as main starts)."""
         self._metrics = WorkerMetrics(queue_prefix)
 
     async def main(self) -> None:
         if self._pool is None:
             # A fleet restarts in any order: wait for Redis rather than exit (arq would, after
             # a few retries).
-            self._pool = redis_client(self.redis_settings or RedisSettings())
-            self._pool.default_queue_name = self.queue_name
+            if self.redis_cluster:
+                self._pool = cast(
+                    ArqRedis, cluster_client_for(self.redis_settings or RedisSettings())
+                )
+            else:
+                self._pool = redis_client(self.redis_settings or RedisSettings())
+                self._pool.default_queue_name = self.queue_name
             await wait_for_redis(self._pool, "worker")
         self._context = contextvars.copy_context()
         self._main_started = True
         self._scripts = scripts_for(self.pool)
+        self._cluster = is_cluster(self.pool)
+        if self._cluster:
+            # The tagged layout: every key of a queue in its own slot (keys.py).
+            self._keys = {q: QueueKeys(self.queue_prefix, q, True) for q in self._queues}
+            self._markers = [self._keys[q].marker for q in self._queues]
+            if self.arq_intake:
+                logger.info(
+                    "Redis Cluster: arq's own queue ({}) is not served; enqueue through "
+                    "ForgeStack's Queue or API",
+                    self.queue_name,
+                )
+                self.arq_intake = False
         self._claimer = Claimer(
             self._scripts,
             self.queue_prefix,
@@ -170,6 +197,7 @@ class ForgeWorker(_ARQ_WORKER):
             worker_id=self.worker_id,
             lease_ms=self.lease_ms,
             limits=self.limits,
+            tagged=self._cluster,
         )
         self._outcomes = OutcomeWriter(
             self._scripts,
@@ -178,6 +206,7 @@ class ForgeWorker(_ARQ_WORKER):
             give_up_after_s=self.lease_ms / 1000,
             refill=Refill(self._refill_wanted, self._claimer.finish_and_claim, self._after_write),
             event_result_max_bytes=self.events_result_max_bytes,
+            cluster_prefix=self.queue_prefix if self._cluster else None,
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(
@@ -201,7 +230,9 @@ class ForgeWorker(_ARQ_WORKER):
         # Decided once tracing is set up (at import or in on_startup): reading the provider
         # looks up the environment each time.
         self._traced = spans_recorded()
-        cancels = CancelListener(self.pool, self.queue_prefix, self.worker_id, self._cancel)
+        # A cluster client has no pub/sub of its own; a cluster relays PUBLISH to every node.
+        listen_on = node_client(cast(RedisCluster, self.pool)) if self._cluster else self.pool
+        cancels = CancelListener(listen_on, self.queue_prefix, self.worker_id, self._cancel)
         await cancels.subscribe()
         listener = asyncio.create_task(cancels.run())
         leases = asyncio.create_task(self._extend_leases())
@@ -236,6 +267,8 @@ class ForgeWorker(_ARQ_WORKER):
                 await self._claimer.release_lost()
             with contextlib.suppress(RedisError):
                 await self._registration.leave()
+            if listen_on is not self.pool:
+                await listen_on.aclose()
 
     async def _set_events_max_len(self) -> None:
         if self.events_max_len is None:
@@ -282,7 +315,10 @@ class ForgeWorker(_ARQ_WORKER):
             await asyncio.sleep(due_in_s)
             return False
         timeout = self.block_s if due_in_s is None else min(self.block_s, due_in_s)
-        await self.pool.bzpopmin(self._markers, timeout)
+        if self._cluster:
+            await wait_on_markers(cast(RedisCluster, self.pool), self._markers, timeout)
+        else:
+            await self.pool.bzpopmin(self._markers, timeout)
         return True
 
     async def _wait_for_slot(self, seconds: float) -> None:
@@ -467,6 +503,16 @@ class ForgeWorker(_ARQ_WORKER):
                 self._abandon(key)
         if self._main_started:
             await self._outcomes.drain()
+        if self._cluster and self._pool is not None:
+            # arq's close passes close_connection_pool, which a cluster client does not take.
+            await asyncio.gather(*self.tasks.values())
+            with contextlib.suppress(RedisError):
+                await self.pool.delete(self.health_check_key)
+            if self.on_shutdown:
+                await self.on_shutdown(self.ctx)
+            await self.pool.aclose()
+            self._pool = None
+            return
         await super().close()
 
     def _log_outcome(self, job: ClaimedJob, log: "Logger", outcome: Outcome, ms: float) -> None:
@@ -502,7 +548,7 @@ class ForgeWorker(_ARQ_WORKER):
                 try:
                     _, cancelled = await self._scripts.extend(
                         keys=[self._keys[queue].active],
-                        args=[job_key_prefix(self.queue_prefix), self.lease_ms, *pairs],
+                        args=[self._keys[queue].job_prefix, self.lease_ms, *pairs],
                     )
                 except Exception:  # a missed renewal is retried next round
                     logger.exception("lease renewal failed for queue {}", queue)

@@ -14,11 +14,14 @@ import socket
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import cast
 
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
+from .keys import is_cluster
 from .owners import local_id
 
 
@@ -101,14 +104,14 @@ class WorkerRegistration:
         record = json.dumps(
             self._static | {"running": running, "jobs": listed, "last_beat": beat_at.isoformat()}
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
             pipe.set(worker_key(self._prefix, self._id), record, px=int(self._interval_s * 2000))
             pipe.zadd(registry_key(self._prefix), {self._id: beat_at.timestamp()})
             await pipe.execute()
 
     async def leave(self) -> None:
         """A clean stop leaves the list at once instead of after two heartbeats."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
             pipe.delete(worker_key(self._prefix, self._id))
             pipe.zrem(registry_key(self._prefix), self._id)
             await pipe.execute()
@@ -122,7 +125,12 @@ async def live_workers(redis: Redis, prefix: str) -> list[WorkerInfo]:
     ids: list[bytes] = await redis.zrevrange(registry_key(prefix), 0, -1)
     if not ids:
         return []
-    records = await redis.mget([worker_key(prefix, i.decode()) for i in ids])
+    keys = [worker_key(prefix, i.decode()) for i in ids]
+    if is_cluster(redis):
+        # Worker records spread over slots: one MGET per slot (a snapshot either way).
+        records = await cast(RedisCluster, redis).mget_nonatomic(keys)
+    else:
+        records = await redis.mget(keys)
     live, dead = [], []
     for worker_id, raw in zip(ids, records, strict=True):
         if raw is None:

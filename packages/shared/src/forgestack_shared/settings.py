@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .dev_redis import dev_redis_url
@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         json_schema_extra=_shown(
             f"unset: `{DEFAULT_REDIS_URL}` (`forgestack dev`: embedded server)"
         ),
+    )
+    redis_cluster: bool = Field(
+        default=False,
+        description="REDIS_URL names one node of a Redis Cluster (`redis://` or `rediss://`): the "
+        "API and the worker use a cluster client and the job layer's tagged key layout, and "
+        "the worker does not serve arq's own queue (docs/operations/redis-topologies.md).",
     )
     database_url: str | None = Field(
         default=None,
@@ -232,6 +238,17 @@ class Settings(BaseSettings):
         default=False,
         description="Development only: let the app connect to PostgreSQL as a superuser.",
     )
+
+    @model_validator(mode="after")
+    def _cluster_node_url(self) -> "Settings":
+        """A cluster is reached through one node's address; Sentinel and unix sockets are not."""
+        url = self.redis_url
+        if self.redis_cluster and url and not url.startswith(("redis://", "rediss://")):
+            raise ValueError(
+                "REDIS_CLUSTER=true needs REDIS_URL to be one cluster node's redis:// or "
+                "rediss:// URL"
+            )
+        return self
 
     @field_validator(
         "redis_url",

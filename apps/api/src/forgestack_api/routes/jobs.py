@@ -42,7 +42,15 @@ async def _act_on_job(
 
 
 @router.get(
-    "/{job_id}", summary="A job's state, data, options, result or failure", responses=_NOT_FOUND
+    "/{job_id}",
+    summary="A job's state, data, options, result or failure",
+    responses={
+        **_NOT_FOUND,
+        409: {
+            "description": "Redis Cluster only: custom ids are unique per queue there, and this "
+            "id names jobs in several queues (`ambiguous_job_id`, with their `queues`)."
+        },
+    },
 )
 async def get_job(job_id: str, queues: JobsDep, principal: PrincipalDep) -> JobRecord:
     record = await queues.get_job(job_id)

@@ -81,8 +81,11 @@ local function with_entry(key, code, attempt, now, note)
   return entry_after(f[1], f[2], code, attempt, now, note)
 end
 
--- A job's log lines (a list, written by report.lua): `<prefix>:logs:<id>`, deleted with the job.
-local function logs_key(q, id) return string.match(q, '^(.*:)q:[^:]*:$') .. 'logs:' .. id end
+-- A job's log lines (a list, written by report.lua), deleted with the job: its key is the job
+-- key prefix `jp` (which ends in 'job:', keys.QueueKeys.job_prefix) with 'logs:' for 'job:', so
+-- `<prefix>:logs:<id>` in the plain layout and `<prefix>:q:{<queue>}:logs:<id>` (the queue's
+-- slot) in the tagged one.
+local function logs_key(jp, id) return string.sub(jp, 1, -5) .. 'logs:' .. id end
 
 -- Deletes jobs listed in one state set (q .. part) with their owner index entries, a few
 -- commands for the whole batch rather than a few per job. #ids stays far below unpack's limit.
@@ -98,7 +101,7 @@ local function delete_jobs(jp, q, part, ids)
       by_owner[owner] = mine
     end
   end
-  for i, id in ipairs(ids) do keys[#ids + i] = logs_key(q, id) end
+  for i, id in ipairs(ids) do keys[#ids + i] = logs_key(jp, id) end
   redis.call('DEL', unpack(keys))
   redis.call('ZREM', q .. part, unpack(ids))
   for _, id in ipairs(ids) do emit(q, 'removed', id) end

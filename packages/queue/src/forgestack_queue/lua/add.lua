@@ -1,10 +1,14 @@
 -- Adds jobs atomically; an id that already exists is returned, never created twice (idempotent add).
 -- All or nothing: every id is checked before anything is written, so a batch with one id that
 -- belongs to another queue writes no job at all.
--- KEYS: wait, delayed, seq, marker, queues, metrics (the queue's hash: 'added' counts new jobs)
+-- KEYS: wait, delayed, seq, marker, [queues,] metrics (the queue's hash: 'added' counts new jobs);
+--   the global set of queue names only on a single Redis (a cluster producer adds the name itself:
+--   the set lives in another slot)
 -- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, then groups of 7:
 --   id (an owned job's is '<owner>~<local id>'), name, data, opts, priority, delay_ms, meta ('' for
 --   none)
+-- Job records are `jp .. id` (derived, the queue's slot in the tagged layout, whose records are
+-- per queue: an id of another queue is then simply another key, never a clash).
 -- Returns {'clash', id, its queue} when an id is another queue's (or not a job record), else one
 -- {id, created (1|0), state} per job.
 local now, t = server_now()
@@ -23,7 +27,7 @@ for i = 4, #ARGV, 7 do
 end
 
 local out, woke, added = {}, false, 0
-redis.call('SADD', KEYS[5], queue)
+if #KEYS == 6 then redis.call('SADD', KEYS[5], queue) end
 for i = 4, #ARGV, 7 do
   local id = ARGV[i]
   if found[id] then
@@ -68,6 +72,6 @@ for i = 4, #ARGV, 7 do
 end
 if woke then
   redis.call('ZADD', KEYS[4], 0, '0')
-  redis.call('HINCRBY', KEYS[6], 'added', added)
+  redis.call('HINCRBY', KEYS[#KEYS], 'added', added)
 end
 return out

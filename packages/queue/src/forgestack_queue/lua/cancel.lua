@@ -3,6 +3,8 @@
 -- the claim token); the worker cancels the handler and records the attempt failed as cancelled.
 -- If that message is lost (the worker was reconnecting), the flag reaches it on its next lease
 -- renewal (extend.lua), and a lost worker's cancelled job is failed, not recovered (claim.lua).
+-- KEYS: the job (declared so a cluster routes the call to its queue's shard; the script builds
+--   the same key from ARGV)
 -- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, id, worker channel prefix
 -- Returns the state the job was in ('missing' when there is none of this queue).
 local jp, q, queue, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]

@@ -163,7 +163,7 @@ for k = 0, nq - 1 do
         local count, age = fail_retention(opts)
         emit(q, 'failed', id, 'a', made, 'r', reason)
         if count == 0 then
-          redis.call('DEL', key, logs_key(q, id))
+          redis.call('DEL', key, logs_key(jp, id))
           index_move(q, id, 'active', nil)
           emit(q, 'removed', id)
         else

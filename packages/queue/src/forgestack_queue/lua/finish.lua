@@ -2,6 +2,8 @@
 -- An attempt is recorded only for the worker still holding the job (its token), so a worker whose
 -- lease expired cannot overwrite the attempt that replaced it. Every move is mirrored in the
 -- job's owner index (index_move).
+-- KEYS: none on a single Redis; a cluster worker declares the queue's active set (its slot) and
+--   sends one queue's rows per call.
 -- ARGV: job key prefix, queue key prefix, JSON array of rows:
 --   [queue, id, token, outcome (completed|failed|retry|release|limited), value (result JSON or
 --    reason), stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay
@@ -15,6 +17,9 @@
 -- which a retried write whose first reply was lost finds after its own earlier write (see
 -- ended_as).
 local jp, qp = ARGV[1], ARGV[2]
+-- A tagged (Redis Cluster) queue key prefix ends in '{' (keys.queue_key_prefix): the tag closes
+-- after the name. A cluster worker calls this per queue, so jp is then that queue's own.
+local qs = string.sub(qp, -1) == '{' and '}:' or ':'
 local rows = cjson.decode(ARGV[3])
 local carry_max = tonumber(ARGV[4])
 local now, t = server_now()
@@ -58,7 +63,7 @@ local function ended_as(key, f, token, outcome)
 end
 
 for _, row in ipairs(rows) do
-  local q, id, token, outcome = qp .. row[1] .. ':', row[2], row[3], row[4]
+  local q, id, token, outcome = qp .. row[1] .. qs, row[2], row[3], row[4]
   local key = jp .. id
   -- pcall: a record overwritten with another type reads as "not ours" instead of aborting.
   -- One read for the fence, the attempt and the history's base, whatever the outcome.
@@ -104,7 +109,7 @@ for _, row in ipairs(rows) do
       end
       local count, age = row[7], row[8]
       if count == 0 then
-        redis.call('DEL', key, logs_key(q, id))
+        redis.call('DEL', key, logs_key(jp, id))
         index_move(q, id, 'active', nil)
         emit(q, 'removed', id)
       else

@@ -1,5 +1,7 @@
 -- Moves one delayed job to waiting now, behind the jobs already waiting at its priority; emits
 -- `waiting` (reason promoted) and records it in the job's history.
+-- KEYS: the job (declared so a cluster routes the call to its queue's shard; the script builds
+--   the same key from ARGV)
 -- ARGV: job key prefix, queue key prefix ('<prefix>:q:<queue>:'), queue, id
 -- Returns the state the job was in ('missing' when there is none of this queue).
 local jp, q, queue, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]

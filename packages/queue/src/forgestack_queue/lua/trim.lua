@@ -1,4 +1,5 @@
 -- Applies a retention rule to one finished set, bounded per call (see trim_finished).
+-- KEYS: the set (declared for cluster routing; the script builds it from ARGV)
 -- ARGV: job key prefix, queue key prefix, part (completed|failed), keep count (-1 none),
 --   keep age s (-1 none), most removals
 -- Returns the number removed; fewer than `most` means the set now meets the rule.
