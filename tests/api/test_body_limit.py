@@ -12,6 +12,7 @@ from forgestack_api.body_limit import BodyLimitMiddleware
 from forgestack_api.main import create_app
 from forgestack_queue.producer import DEFAULT_MAX_PAYLOAD_BYTES
 from forgestack_shared.settings import Settings, get_settings
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.api.conftest import ADMIN_KEY
 
@@ -123,3 +124,29 @@ async def test_a_job_over_the_job_layers_payload_cap_is_413_and_writes_nothing(
         assert response.json()["code"] == "payload_too_large"
         assert response.json()["limit"] == DEFAULT_MAX_PAYLOAD_BYTES
     assert await _keys(redis, queue_prefix) == []
+
+
+async def test_a_chunked_body_declaring_a_small_length_is_still_counted() -> None:
+    """Content-Length within the cap lets a body through uncounted only without Transfer-Encoding,
+    which would frame the body instead (a smuggling pattern)."""
+    received: list[int] = []
+
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        received.append(len(message.get("body", b"")))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limited = BodyLimitMiddleware(endpoint, max_bytes=10)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"x" * 11, "more_body": False}
+
+    headers = [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")]
+    scope: Scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    await limited(scope, receive, send)
+    assert received == [] and sent[0]["status"] == 413

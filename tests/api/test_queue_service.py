@@ -7,6 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 from forgestack_api.errors import JobInputError, UnknownQueueError, WrongPayloadTypeError
 from forgestack_api.queue_service import QueueService
+from forgestack_queue.errors import JobNotFoundError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.states import JobState
 from forgestack_shared.catalog import MY_NEW_JOB
@@ -114,3 +115,22 @@ def test_mypy_rejects_a_payload_of_the_wrong_model(tmp_path: Path) -> None:
     assert code == 1, output
     errors = [line for line in output.splitlines() if ": error:" in line]
     assert [line.split(":")[1] for line in errors] == ["11", "12"], output
+
+
+async def test_each_owner_gets_one_service_and_the_kept_ones_are_bounded(
+    service: QueueService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org_a, org_b = "6f1c2a4e-8b7d-4c3e-9a5f-2d1e0b9c8a7f", "0b9c8a7f-2d1e-4c3e-9a5f-6f1c2a4e8b7d"
+    view = service.for_owner(org_a)
+    assert view.owner == org_a
+    assert service.for_owner(org_a) is view
+    assert view.for_owner(org_a) is view and view.for_owner(None) is service
+    other = service.for_owner(org_b)
+    assert other is not view and other.owner == org_b
+    added = await view.add_raw("my-new-job", {"user_id": "u1", "action": "greet"})
+    assert (await view.get_job(added.id)).owner == org_a
+    with pytest.raises(JobNotFoundError):
+        await other.get_job(added.id)
+    monkeypatch.setattr("forgestack_api.queue_service.MAX_VIEWS", 3)
+    service.for_owner("c8a7f0b9-2d1e-4c3e-9a5f-6f1c2a4e8b7d")
+    assert service.for_owner(org_a) is not view

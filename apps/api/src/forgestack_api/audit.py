@@ -6,6 +6,7 @@ believes an unrecorded change was recorded. The job belongs to the event's organ
 import functools
 import ipaddress
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -83,6 +84,48 @@ class AuditRecorder:
         event = self.event(action, resource_type, resource_id, **details)
         await enqueue_audit_event(self._queues, event, keyed=False)
         return event
+
+    async def record_job_added(self, job_id: str, queue: str) -> AuditLogData:
+        """`record("job.enqueued", "job", job_id, resource_name=queue)` for a job the job layer
+        has just added, with the validation done once per caller, route and client instead of
+        per request (a sixth of an enqueue's CPU).
+
+        Everything in the event but its id, time and job id is the same for every job one caller
+        adds through one route from one client: that part is validated once and kept; each event
+        is a copy with those three stamped in. The copy is valid by construction: a fresh uuid4,
+        the current time, and an id the job layer accepted (`JobOptions.job_id`'s pattern and
+        length, or a generated hex id), which the event's rules (1 to 200 characters, no
+        surrounding space, no NUL) all admit."""
+        request = self._request
+        key = (
+            self._principal,
+            queue,
+            request.method,
+            request.scope["path"],
+            request.client.host if request.client else None,
+            request.headers.get("user-agent"),
+        )
+        template = _TEMPLATES.get(key)
+        if template is None:
+            if len(_TEMPLATES) >= MAX_TEMPLATES:
+                _TEMPLATES.clear()
+            template = self.event("job.enqueued", "job", job_id, resource_name=queue)
+            _TEMPLATES[key] = template
+        event = template.model_copy(
+            update={"event_id": uuid.uuid4(), "resource_id": job_id, "occurred_at": _now()}
+        )
+        await enqueue_audit_event(self._queues, event, keyed=False)
+        return event
+
+
+MAX_TEMPLATES = 1024
+"""Validated `job.enqueued` events kept as templates; past this many, all are dropped."""
+
+_TEMPLATES: dict[tuple[Any, ...], AuditLogData] = {}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def enqueue_audit_event(

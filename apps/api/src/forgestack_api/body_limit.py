@@ -1,8 +1,8 @@
 """A cap on request bodies, enforced while they stream in.
 
 Pure ASGI: a declared `Content-Length` above the cap is refused before the app runs (no key lookup,
-nothing read), and a chunked body is counted message by message as the app pulls it, so at most
-the cap plus one chunk is ever held. Starlette's own limiter answers plain text on some paths; this
+nothing read), one within it is let through untouched, and a chunked body is counted message by
+message as the app pulls it, so at most the cap plus one chunk is ever held. Starlette's own limiter answers plain text on some paths; this
 one answers with the API's error shape everywhere.
 """
 
@@ -34,10 +34,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large_response(self.max_bytes)(scope, receive, send)
-            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await too_large_response(self.max_bytes)(scope, receive, send)
+                return
+            if "transfer-encoding" not in headers:
+                # The server reads exactly the declared length as the body (what follows is the
+                # next request): a body declared within the cap stays within it.
+                await self.app(scope, receive, send)
+                return
         received = 0
         started = False
 

@@ -24,7 +24,7 @@ class Caller:
     audit: AuditRecorder
 
 
-async def _caller(request: Request) -> Caller:
+async def resolve_caller(request: Request) -> Caller:
     # The bearer scheme and `require_principal` called, not declared: the same checks with no
     # dependency tree under this one (the routes declare the scheme in OpenAPI: BEARER_SECURITY).
     principal = await require_principal(request, await _bearer(request))
@@ -32,6 +32,6 @@ async def _caller(request: Request) -> Caller:
     return Caller(principal=principal, jobs=jobs, audit=AuditRecorder(jobs, principal, request))
 
 
-CallerDep = Annotated[Caller, Depends(_caller)]
+CallerDep = Annotated[Caller, Depends(resolve_caller)]
 BEARER_SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 """`openapi_extra` of a route taking CallerDep: what FastAPI writes for the declared scheme."""

@@ -38,6 +38,7 @@ from .routes import (
     webhook_endpoints,
     workers,
 )
+from .routes.enqueue import install_enqueue
 from .webhooks import install_webhook_errors
 
 API_PREFIX = "/api/v1"
@@ -47,22 +48,27 @@ def create_app() -> FastAPI:
     """Builds the app; each uvicorn worker process calls it, so logging is configured here."""
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json, component="api")
+    tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
     # Swagger UI and ReDoc from the assets fastapi-offline ships: the pages load with no network.
     app = FastAPIOffline(
         title="ForgeStack API",
         summary="Validates and enqueues typed background jobs, and shows their state.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans, metrics and logs follow TRACING_ENABLED; left on, it
+        # asks OpenTelemetry for its providers on every request even when none is installed.
+        telemetry={"tracing": tracing, "metrics": tracing, "logs": tracing},
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     install_webhook_errors(app)
-    tracing = configure_tracing(settings.tracing_enabled, "forgestack-api")
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(DocsPolicyMiddleware)
-    # Each router straight on the app (a router nested in another costs a matching level per
-    # request), the API's first: routes are tried in order, twice per request.
+    # Routes are tried in order: the enqueue routes first, as plain routes of the app (an included
+    # router's routes are matched twice per request); then each router straight on the app (a
+    # router nested in another costs a matching level per request), the API's first.
+    install_enqueue(app, API_PREFIX)
     for router in (
         queues.router,
         queue_controls.router,

@@ -20,6 +20,7 @@ packer is Python and costs more than the rest of the send. Anything else is pack
 """
 
 import asyncio
+from itertools import chain
 from typing import Any
 
 from forgestack_queue.arq_pool import ForgeArqRedis
@@ -104,7 +105,7 @@ class _PackedPipeline(Pipeline):
         self, connection: Connection, commands: Any, raise_on_error: bool
     ) -> list[Any]:
         args_list = [args for args, _ in commands]
-        if all(type(arg) in _PACKABLE for args in args_list for arg in args):
+        if _PACKABLE.issuperset(map(type, chain.from_iterable(args_list))):
             await connection.send_packed_command(b"".join(map(pack_command, args_list)))
         else:
             await connection.send_packed_command(connection.pack_commands(args_list))

@@ -3,24 +3,38 @@ that turns errors into pages: a missing session redirects to the login, and the 
 (404 for another organisation's job as for a missing one, 403, 409) become an error page with the
 same status instead of JSON."""
 
+import functools
 import json
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
-from fastapi.templating import Jinja2Templates
 from forgestack_queue.errors import InvalidJobStateError, JobNotFoundError
 
 from ..errors import UnknownQueueError
 from .redact import redact
 from .session import LoginRequired
 
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+
+
+@functools.cache
+def templates() -> "Jinja2Templates":
+    """Made, and Jinja2 imported, on the first page: an API process that never serves the
+    dashboard does not carry them (about 1.5 MiB)."""
+    from fastapi import templating
+
+    made = templating.Jinja2Templates(directory=HERE / "templates")
+    made.env.filters["pretty"] = _pretty
+    made.env.filters["when"] = _when
+    return made
 
 
 def _pretty(value: Any) -> str:
@@ -30,9 +44,6 @@ def _pretty(value: Any) -> str:
 def _when(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
-
-templates.env.filters["pretty"] = _pretty
-templates.env.filters["when"] = _when
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -47,7 +58,7 @@ SECURITY_HEADERS = {
 
 
 def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response = templates().TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)
     return response
 

@@ -80,8 +80,12 @@ class _Page:
         if record is None:
             payload = _MISSING
         else:
-            html = templates.get_template("_job_detail.html").render(
-                job=record, user=self.user, actions=job_actions_for(self.user, record.state)
+            html = (
+                templates()
+                .get_template("_job_detail.html")
+                .render(
+                    job=record, user=self.user, actions=job_actions_for(self.user, record.state)
+                )
             )
             payload = {"id": record.id, "state": record.state.value, "html": html}
         if cause is not None:
