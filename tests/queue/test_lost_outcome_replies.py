@@ -146,3 +146,31 @@ async def test_a_late_outcome_after_a_real_lease_loss_is_still_warned_about(
     job = await queue.get_job(added.id)
     assert job is not None and job.state is JobState.ACTIVE
     assert (job.history[-1].event, job.history[-1].attempt) == ("started", 2)
+
+
+async def test_a_late_outcome_after_a_lease_loss_and_a_manual_retry_is_still_warned_about(
+    queue: Queue, queue_prefix: str, warnings: list[str]
+) -> None:
+    """A manual retry restarts the attempt numbers: the stalled worker's attempt 1 (its lease
+    lapsed before the retry) must not pass for the attempt 1 that ran after it. Its first write
+    was never retried, so it cannot be its own earlier write."""
+    scripts = scripts_for(queue.redis)
+    added = await queue.add(ProbeData(tag="a"), JobOptions(attempts=1))
+    (lost,), _, _ = await Claimer(
+        scripts, queue_prefix, [PROBE], worker_id="dead", lease_ms=60_000
+    ).claim(1)
+    await queue.redis.zadd(queue.keys.active, {lost.id: 0})  # its lease ran out
+    other = Claimer(scripts, queue_prefix, [PROBE], worker_id="next", lease_ms=60_000)
+    assert (await other.claim(1))[0] == []  # recovers it: failed, its one attempt spent
+    await queue.retry(added.id)  # an operator's retry
+    (rerun,), _, _ = await other.claim(1)
+    assert rerun.attempt == lost.attempt == 1
+    rows = [[PROBE, rerun.id, rerun.token, "completed", "{}", "", -1, -1, 0]]
+    assert await scripts.finish(args=_finish_args(queue, rows)) == [1]
+    writer = OutcomeWriter(
+        scripts, job_key_prefix(queue_prefix), queue_key_prefix(queue_prefix), give_up_after_s=1
+    )
+    await writer.record(lost, Outcome("completed", b"{}"))
+    assert [w for w in warnings if LEASE_LOST in w] == [
+        "lease lost before the attempt ended: its outcome was discarded"
+    ]

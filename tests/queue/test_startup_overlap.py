@@ -114,3 +114,31 @@ async def test_a_burst_worker_with_nothing_to_do_still_runs_on_startup_to_the_en
         on_shutdown=on_shutdown,
     )
     assert steps == ["started", "stopped"]
+
+
+async def test_a_job_timeout_counts_from_when_it_runs_not_from_its_claim_during_on_startup(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    # A claimed job waits for on_startup in its slot; its timeout is the handler's budget, so an
+    # on_startup longer than that timeout must not spend (here: fail) the attempt unrun.
+    added = await queue.add(ProbeData(tag="early"), JobOptions(attempts=1, timeout=300))
+    opened = asyncio.Event()
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        await opened.wait()
+
+    worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, on_startup=on_startup)
+    run = asyncio.create_task(worker.async_run())
+    try:
+        await _until_active(queue, added.id)
+        await asyncio.sleep(0.6)  # twice the job's timeout, before the job could start
+        opened.set()
+        await asyncio.wait_for(run, 10)
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        await worker.close()
+    job = await queue.get_job(added.id)
+    assert job is not None and job.state is JobState.COMPLETED, job
+    assert len(probe.runs) == 1

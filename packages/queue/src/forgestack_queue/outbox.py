@@ -51,14 +51,15 @@ RECORDED, ALREADY_ENDED, GONE = 1, 2, 3
 
 
 def _own_earlier_write(code: int, outcome: Outcome | None, retried: bool) -> bool:
-    """Whether a row that was not recorded now was recorded by this attempt's own earlier try:
-    the attempt had already ended as the row says, or, for an outcome that removes the job, the
-    job is gone after a try whose reply was lost (a removed job leaves nothing to tell whose
-    removal it was, so a first try that finds it gone still warns)."""
-    if code == ALREADY_ENDED:
-        return True
+    """Whether a row that was not recorded now was recorded by this attempt's own earlier try,
+    which only a retried write can have had: the attempt had already ended as the row says, or,
+    for an outcome that removes the job, the job is gone. A first try never counts: a manual
+    retry restarts attempt numbers, so the history cannot tell a stalled worker's attempt from a
+    later attempt of the same number (nor a removed job whose removal it was)."""
+    if not retried:
+        return False
     removes = outcome is not None and outcome.keep_count == 0
-    return code == GONE and retried and removes
+    return code == ALREADY_ENDED or (code == GONE and removes)
 
 
 def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:

@@ -8,6 +8,8 @@ from weakref import WeakKeyDictionary
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from .cluster_scripts import ClusterScript
+from .keys import is_cluster
 from .options import JobOptions, retention_limits
 
 COMPOSED = {"finish_claim": ("finish", "claim")}
@@ -67,9 +69,15 @@ def scripts_for(redis: Redis) -> Scripts:
     """Registered once per client (hashing the sources is not free on a hot path)."""
     loaded = _by_client.get(redis)
     if loaded is None:
+        # A cluster client's calls are sent once (cluster_scripts.py); a plain client's already are.
+        register = (
+            (lambda text: ClusterScript(redis, text))  # type: ignore[arg-type]
+            if is_cluster(redis)
+            else redis.register_script
+        )
         loaded = Scripts(
             **{
-                name: redis.register_script(_source(name))
+                name: register(_source(name))
                 for name in (
                     "add",
                     "claim",

@@ -414,7 +414,8 @@ class ForgeWorker(_ARQ_WORKER):
         self._running[key] = job
         task = self.loop.create_task(self._attempt(job, key), context=self._context.copy())
         self.tasks[key] = task
-        if job.options.timeout is not None:
+        if job.options.timeout is not None and self._started.is_set():
+            # Claimed while on_startup runs: its clock starts once it may run (_run_attempt).
             self._deadlines.watch(key, task, job.options.timeout / 1000)
         task.add_done_callback(lambda _: self._done(key))
 
@@ -447,6 +448,9 @@ class ForgeWorker(_ARQ_WORKER):
                 # the job is released below like any other on shutdown.
                 await self._started.wait()
                 started = perf_counter()
+                task = asyncio.current_task()
+                if job.options.timeout is not None and task is not None:
+                    self._deadlines.watch(key, task, job.options.timeout / 1000)
             if job.defect:
                 raise PayloadError(job.defect)
             reporter = RedisReporter(self._scripts, self._keys[job.queue], job.id, job.token)
