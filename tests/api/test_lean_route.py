@@ -47,6 +47,7 @@ CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("valid", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | JSON),
     ("charset", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "application/json; charset=utf-8"}),
     ("+json", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "application/vnd.api+json"}),
+    ("two slashes", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "application/x/y+json"}),
     ("text/plain", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "text/plain"}),
     ("no content type", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH),
     ("empty", b"", AUTH | JSON),

@@ -58,10 +58,13 @@ class LeanJsonRoute(APIRoute):
 
 
 def _declares_json(content_type: str | None) -> bool:
-    """The content types FastAPI decodes as JSON: `application/json` and `application/*+json`."""
+    """The content types FastAPI decodes as JSON: `application/json` and `application/*+json`,
+    read as `email.message` reads them (a type with other than one `/` is `text/plain`)."""
     if content_type is None:
         return False
     media = content_type.partition(";")[0].strip().lower()
+    if media.count("/") != 1:
+        return False
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
