@@ -135,3 +135,44 @@ async def test_an_accepted_request_never_reaches_fastapis_solver(
         assert (await c.post(LEAN + ":bulk", json={"jobs": [{"data": DATA}]})).status_code == 202
         with pytest.raises(AssertionError, match="solver ran"):
             await c.post(PLAIN, json={"data": DATA})
+
+
+async def _disconnecting(app: FastAPI, path: str) -> list[Any]:
+    """The client sends part of a chunked body, then hangs up; what the app answers, or raises."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"data": {', "more_body": True},
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in (AUTH | JSON).items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "server": ("api.test", 80),
+        "client": ("127.0.0.1", 1234),
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [*headers, (b"transfer-encoding", b"chunked")],
+    }
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # what escapes the app is the answer compared
+        return [type(exc).__name__]
+    return [m["status"] for m in sent if m["type"] == "http.response.start"]
+
+
+async def test_a_client_hanging_up_mid_body_gets_fastapis_answer(plain_app: FastAPI) -> None:
+    """FastAPI turns a failed body read into its 400; escaping, it would be a 500 and a traceback
+    in the server's log for each client that hangs up."""
+    assert await _disconnecting(plain_app, LEAN) == await _disconnecting(plain_app, PLAIN) == [400]

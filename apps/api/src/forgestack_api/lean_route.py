@@ -9,10 +9,11 @@ validates the body straight from its bytes and calls the endpoint; the endpoint,
 so its OpenAPI operation stay as declared.
 
 Only the accepted request takes this path. A body that is empty, not declared as JSON or not
-valid goes to FastAPI's own handler with the body already read, so every refusal (its status,
-`detail`, and the order of 401 and 422) is FastAPI's, not an imitation of it. With tracing on,
-the request keeps its server span (FastAPI opens it before routing) but not FastAPI's finer
-`fastapi.dependencies` and `fastapi.endpoint` spans, which only its own handler opens."""
+valid goes to FastAPI's own handler with the body already read, and one that could not be read (a
+client gone mid-body) goes there too, so every refusal (its status, `detail`, and the order of 401
+and 422) is FastAPI's, not an imitation of it. With tracing on, the request keeps its server span
+(FastAPI opens it before routing) but not FastAPI's finer `fastapi.dependencies` and
+`fastapi.endpoint` spans, which only its own handler opens."""
 
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from .caller import resolve_caller
 
@@ -38,7 +40,12 @@ class LeanJsonRoute(APIRoute):
         body_name, model = body
 
         async def handle(request: Request) -> Response:
-            raw = await request.body()
+            try:
+                raw = await request.body()
+            except HTTPException:
+                raise  # the body limit's 413, answered by the app's handler as in FastAPI's
+            except Exception:  # a client gone mid-body: FastAPI answers 400
+                return await fallback(request)
             if not raw or not _declares_json(request.headers.get("content-type")):
                 return await fallback(request)
             try:
