@@ -6,9 +6,9 @@ from typing import Any
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
-from forgestack_api.caller import CallerDep
+from forgestack_api.caller import CallerDep, resolve_caller
 from forgestack_api.lean_route import LeanJsonRoute
 from forgestack_api.routes.enqueue import enqueue, enqueue_bulk
 from forgestack_api.schemas import EnqueueRequest
@@ -176,3 +176,21 @@ async def test_a_client_hanging_up_mid_body_gets_fastapis_answer(plain_app: Fast
     """FastAPI turns a failed body read into its 400; escaping, it would be a 500 and a traceback
     in the server's log for each client that hangs up."""
     assert await _disconnecting(plain_app, LEAN) == await _disconnecting(plain_app, PLAIN) == [400]
+
+
+async def test_an_override_of_the_caller_is_honoured(plain_app: FastAPI) -> None:
+    """`app.dependency_overrides` (FastAPI's testing hook) applies to these routes as to others."""
+
+    async def refuse() -> None:
+        raise HTTPException(418, "overridden")
+
+    plain_app.dependency_overrides[resolve_caller] = refuse
+    try:
+        transport = httpx.ASGITransport(app=plain_app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api.test", headers=AUTH
+        ) as c:
+            answers = [(await c.post(p, json={"data": DATA})).status_code for p in (LEAN, PLAIN)]
+    finally:
+        plain_app.dependency_overrides.clear()
+    assert answers == [418, 418]
