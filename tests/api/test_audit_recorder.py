@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 from fastapi import Request
-from forgestack_api.audit import AuditRecorder
+from forgestack_api.audit import _TEMPLATES, MAX_USER_AGENT, AuditRecorder
 from forgestack_api.auth import Principal, Role
 from forgestack_api.queue_service import QueueService
 from forgestack_queue.producer import Queue
@@ -70,3 +70,23 @@ async def test_a_stamped_event_equals_a_freshly_built_one(redis: Redis, queue_pr
     assert first.resource_id == "a1" and first.event_id != second.event_id
     assert first.occurred_at <= second.occurred_at
     assert [e["resource_id"] for e in await _queued(redis, queue_prefix)] == ["a1", "a2"]
+
+
+async def test_a_huge_user_agent_is_not_kept_whole(redis: Redis, queue_prefix: str) -> None:
+    """The server hands over a header of any size (httptools sets no limit); kept whole in the
+    templates' keys, 1,024 callers' megabyte user agents would stay in memory for good."""
+    huge = "x" * 100_000
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": JOBS,
+        "headers": [(b"user-agent", huge.encode())],
+        "client": ("10.0.0.8", 1234),
+    }
+    recorder = AuditRecorder(
+        QueueService(redis, prefix=queue_prefix), Principal(role=Role.OPERATOR), Request(scope)
+    )
+    event = await recorder.record_job_added("h1", "my-new-job")
+    assert event.user_agent == huge[:MAX_USER_AGENT]
+    kept = sum(len(part) for key in _TEMPLATES for part in key if isinstance(part, str))
+    assert kept < 10 * MAX_USER_AGENT

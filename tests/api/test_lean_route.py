@@ -6,9 +6,9 @@ from typing import Any
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
-from forgestack_api.caller import CallerDep
+from forgestack_api.caller import CallerDep, resolve_caller
 from forgestack_api.lean_route import LeanJsonRoute
 from forgestack_api.routes.enqueue import enqueue, enqueue_bulk
 from forgestack_api.schemas import EnqueueRequest
@@ -47,6 +47,7 @@ CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("valid", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | JSON),
     ("charset", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "application/json; charset=utf-8"}),
     ("+json", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "application/vnd.api+json"}),
+    ("two slashes", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "application/x/y+json"}),
     ("text/plain", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH | {"Content-Type": "text/plain"}),
     ("no content type", b'{"data": {"user_id": "u1", "action": "greet"}}', AUTH),
     ("empty", b"", AUTH | JSON),
@@ -134,3 +135,62 @@ async def test_an_accepted_request_never_reaches_fastapis_solver(
         assert (await c.post(LEAN + ":bulk", json={"jobs": [{"data": DATA}]})).status_code == 202
         with pytest.raises(AssertionError, match="solver ran"):
             await c.post(PLAIN, json={"data": DATA})
+
+
+async def _disconnecting(app: FastAPI, path: str) -> list[Any]:
+    """The client sends part of a chunked body, then hangs up; what the app answers, or raises."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"data": {', "more_body": True},
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in (AUTH | JSON).items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "server": ("api.test", 80),
+        "client": ("127.0.0.1", 1234),
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [*headers, (b"transfer-encoding", b"chunked")],
+    }
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # what escapes the app is the answer compared
+        return [type(exc).__name__]
+    return [m["status"] for m in sent if m["type"] == "http.response.start"]
+
+
+async def test_a_client_hanging_up_mid_body_gets_fastapis_answer(plain_app: FastAPI) -> None:
+    """FastAPI turns a failed body read into its 400; escaping, it would be a 500 and a traceback
+    in the server's log for each client that hangs up."""
+    assert await _disconnecting(plain_app, LEAN) == await _disconnecting(plain_app, PLAIN) == [400]
+
+
+async def test_an_override_of_the_caller_is_honoured(plain_app: FastAPI) -> None:
+    """`app.dependency_overrides` (FastAPI's testing hook) applies to these routes as to others."""
+
+    async def refuse() -> None:
+        raise HTTPException(418, "overridden")
+
+    plain_app.dependency_overrides[resolve_caller] = refuse
+    try:
+        transport = httpx.ASGITransport(app=plain_app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api.test", headers=AUTH
+        ) as c:
+            answers = [(await c.post(p, json={"data": DATA})).status_code for p in (LEAN, PLAIN)]
+    finally:
+        plain_app.dependency_overrides.clear()
+    assert answers == [418, 418]

@@ -103,7 +103,8 @@ class AuditRecorder:
             request.method,
             request.scope["path"],
             request.client.host if request.client else None,
-            request.headers.get("user-agent"),
+            # As much as the event keeps: the key stays small whatever size the header has.
+            (request.headers.get("user-agent") or "")[:MAX_USER_AGENT],
         )
         template = _TEMPLATES.get(key)
         if template is None:

@@ -9,10 +9,11 @@ validates the body straight from its bytes and calls the endpoint; the endpoint,
 so its OpenAPI operation stay as declared.
 
 Only the accepted request takes this path. A body that is empty, not declared as JSON or not
-valid goes to FastAPI's own handler with the body already read, so every refusal (its status,
-`detail`, and the order of 401 and 422) is FastAPI's, not an imitation of it. With tracing on,
-the request keeps its server span (FastAPI opens it before routing) but not FastAPI's finer
-`fastapi.dependencies` and `fastapi.endpoint` spans, which only its own handler opens."""
+valid goes to FastAPI's own handler with the body already read, and one that could not be read (a
+client gone mid-body) goes there too, so every refusal (its status, `detail`, and the order of 401
+and 422) is FastAPI's, not an imitation of it. With tracing on, the request keeps its server span
+(FastAPI opens it before routing) but not FastAPI's finer `fastapi.dependencies` and
+`fastapi.endpoint` spans, which only its own handler opens."""
 
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from .caller import resolve_caller
 
@@ -36,9 +38,17 @@ class LeanJsonRoute(APIRoute):
         path_params = tuple(p.name for p in dependant.path_params)
         caller_name = _caller_param(self)
         body_name, model = body
+        provider = self.dependency_overrides_provider
 
         async def handle(request: Request) -> Response:
-            raw = await request.body()
+            if resolve_caller in getattr(provider, "dependency_overrides", ()):
+                return await fallback(request)  # FastAPI's solver applies the override
+            try:
+                raw = await request.body()
+            except HTTPException:
+                raise  # the body limit's 413, answered by the app's handler as in FastAPI's
+            except Exception:  # a client gone mid-body: FastAPI answers 400
+                return await fallback(request)
             if not raw or not _declares_json(request.headers.get("content-type")):
                 return await fallback(request)
             try:
@@ -58,10 +68,13 @@ class LeanJsonRoute(APIRoute):
 
 
 def _declares_json(content_type: str | None) -> bool:
-    """The content types FastAPI decodes as JSON: `application/json` and `application/*+json`."""
+    """The content types FastAPI decodes as JSON: `application/json` and `application/*+json`,
+    read as `email.message` reads them (a type with other than one `/` is `text/plain`)."""
     if content_type is None:
         return False
     media = content_type.partition(";")[0].strip().lower()
+    if media.count("/") != 1:
+        return False
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
