@@ -3,7 +3,6 @@
 
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,22 +10,10 @@ import redis
 from forgestack_cli.embedded_redis import redis_server_binary
 
 from tests.conftest import free_port
+from tests.polling import wait_until
 
 MASTER_NAME = "forgestack"
 DOWN_AFTER_MS = 500
-
-
-def _wait(check: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -60,18 +47,18 @@ class SentinelSet:
         argv += ["--logfile", str(folder / "log"), *extra]
         self.ports[role] = port
         self.procs[role] = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        _wait(lambda: self.client(role).ping(), f"{role} on port {port}")
+        wait_until(lambda: self.client(role).ping(), f"{role} on port {port}")
 
     def start(self) -> "SentinelSet":
         self._server("master", "--appendonly", "yes")
         master = str(self.ports["master"])
         self._server("replica", "--appendonly", "yes", "--replicaof", "127.0.0.1", master)
-        _wait(
+        wait_until(
             lambda: self.client("replica").info("replication")["master_link_status"] == "up",
             "the replica to sync",
         )
         self._server("sentinel")
-        _wait(self._sentinel_knows_the_replica, "the sentinel to find the replica")
+        wait_until(self._sentinel_knows_the_replica, "the sentinel to find the replica")
         return self
 
     def _sentinel_knows_the_replica(self) -> bool:
@@ -86,7 +73,7 @@ class SentinelSet:
         """SIGKILL, as a crashed host: the sentinel promotes the replica."""
         self.procs["master"].send_signal(signal.SIGKILL)
         self.procs["master"].wait()
-        _wait(lambda: self.master_port() == self.ports["replica"], "the failover")
+        wait_until(lambda: self.master_port() == self.ports["replica"], "the failover")
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -3,12 +3,13 @@ processes on free ports (probed from 7301 up), joined by `redis-cli --cluster cr
 
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 from forgestack_cli.embedded_redis import port_is_free
+
+from tests.polling import wait_until
 
 FIRST_PORT = 7301
 MASTERS = 3
@@ -66,7 +67,9 @@ class LocalCluster:
                 )
             )
         for p in self.ports:
-            _wait(lambda p=p: redis.Redis(port=p, socket_timeout=1).ping(), f"node {p}")
+            wait_until(
+                lambda p=p: redis.Redis(port=p, socket_timeout=1).ping(), f"node {p}", timeout=30.0
+            )
         subprocess.run(
             [
                 _binary("redis-cli"),
@@ -80,7 +83,7 @@ class LocalCluster:
             timeout=60,
         )
         for p in self.ports:
-            _wait(lambda p=p: self._ok(p), f"cluster_state:ok on {p}")
+            wait_until(lambda p=p: self._ok(p), f"cluster_state:ok on {p}", timeout=30.0)
 
     @staticmethod
     def _ok(port: int) -> bool:
@@ -96,16 +99,3 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def _wait(check: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
