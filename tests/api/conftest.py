@@ -1,6 +1,7 @@
 """An app with its lifespan run (real Redis, SQLite in the test's data dir) and HTTP clients."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -26,12 +27,20 @@ async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Authenticated with the operator key from the `settings` fixture."""
+@asynccontextmanager
+async def operator_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` with the operator key from the `settings` fixture: for tests that build
+    their own app (other settings) as well as the `client` fixture."""
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with httpx.AsyncClient(
         transport=transport, base_url="http://api.test", headers=headers
     ) as client:
+        yield client
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Authenticated with the operator key from the `settings` fixture."""
+    async with operator_client(app) as client:
         yield client

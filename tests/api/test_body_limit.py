@@ -14,7 +14,7 @@ from forgestack_queue.producer import DEFAULT_MAX_PAYLOAD_BYTES
 from forgestack_shared.settings import Settings, get_settings
 from starlette.types import Message, Receive, Scope, Send
 
-from tests.api.conftest import ADMIN_KEY
+from tests.api.conftest import operator_client
 
 JOBS = "/api/v1/queues/my-new-job/jobs"
 MIB = 1_048_576
@@ -99,18 +99,13 @@ async def test_the_cap_is_a_setting(
     monkeypatch.setenv("API_MAX_BODY_BYTES", "100")
     get_settings.cache_clear()
     app = create_app()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api.test", headers=headers
-        ) as client:
-            big = {"data": {"user_id": "u1", "action": "a", "payload": {"x": "y" * 100}}}
-            response = await client.post(JOBS, json=big)
-            assert response.status_code == 413
-            assert "100 bytes" in response.json()["detail"]
-            small = await client.post(JOBS, json={"data": {"user_id": "u", "action": "a"}})
-            assert small.status_code == 202
+    async with app.router.lifespan_context(app), operator_client(app) as client:
+        big = {"data": {"user_id": "u1", "action": "a", "payload": {"x": "y" * 100}}}
+        response = await client.post(JOBS, json=big)
+        assert response.status_code == 413
+        assert "100 bytes" in response.json()["detail"]
+        small = await client.post(JOBS, json={"data": {"user_id": "u", "action": "a"}})
+        assert small.status_code == 202
 
 
 async def test_a_job_over_the_job_layers_payload_cap_is_413_and_writes_nothing(

@@ -17,7 +17,7 @@ from forgestack_worker.registry import HANDLERS
 from pydantic import ValidationError
 from redis.asyncio.cluster import RedisCluster
 
-from tests.api.conftest import ADMIN_KEY
+from tests.api.conftest import operator_client
 
 QUEUE = "my-new-job"
 
@@ -30,13 +30,8 @@ async def cluster_api(
     monkeypatch.setenv("REDIS_CLUSTER", "true")
     get_settings.cache_clear()
     app: FastAPI = create_app()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api.test", headers=headers
-        ) as client:
-            yield client
+    async with app.router.lifespan_context(app), operator_client(app) as client:
+        yield client
     get_settings.cache_clear()
 
 
