@@ -1,7 +1,10 @@
 """Ids on a Redis Cluster: lookup by id alone across shards, custom ids unique per (owner,
 queue), an ambiguous id refused rather than guessed, and owners kept apart."""
 
+from types import SimpleNamespace
+
 import pytest
+from forgestack_queue import producer
 from forgestack_queue.errors import AmbiguousJobIdError
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue, find_job
@@ -68,3 +71,27 @@ async def test_braces_in_names_are_refused(cluster: RedisCluster, queue_prefix: 
         Queue(cluster, "bad{tag}", prefix=queue_prefix)
     with pytest.raises(ValueError, match="key prefix"):
         Queue(cluster, "fine", prefix="fs{x}")
+
+
+async def test_a_deleted_set_of_queue_names_gets_the_name_back_within_the_refresh_bound(
+    cluster: RedisCluster,
+    spread_queues: list[str],
+    queue_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1_000.0]
+    monkeypatch.setattr(producer, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    q = spread_queues[0]
+    names = f"{queue_prefix}:queues"
+    queue = Queue(cluster, q, prefix=queue_prefix)
+    await queue.add(ProbeData(tag="one"))
+    assert await cluster.sismember(names, q)  # type: ignore[misc]
+    await cluster.delete(names)
+    clock[0] += producer.NAME_REFRESH_S - 1
+    await queue.add(ProbeData(tag="two"))
+    assert not await cluster.sismember(names, q)  # type: ignore[misc]  # within the bound
+    clock[0] += 1
+    job = await queue.add(ProbeData(tag="three"))
+    assert await cluster.sismember(names, q)  # type: ignore[misc]
+    found = await find_job(cluster, job.id, prefix=queue_prefix)
+    assert found is not None and found.queue == q

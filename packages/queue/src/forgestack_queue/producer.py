@@ -1,6 +1,7 @@
 """`Queue`: add jobs and read or manage their state. One Lua call per add (or per batch)."""
 
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,9 +74,14 @@ def _options_to_json(opts: JobOptions) -> str:
     return text
 
 
-_named: "WeakKeyDictionary[Redis, set[tuple[str, str]]]" = WeakKeyDictionary()
-"""Per cluster client: the (prefix, queue) names this process already put in the set of queue
+_named: "WeakKeyDictionary[Redis, dict[tuple[str, str], float]]" = WeakKeyDictionary()
+"""Per cluster client: when this process last put each (prefix, queue) name in the set of queue
 names, which on a cluster lives outside the queue's slot (add.lua cannot SADD it)."""
+
+NAME_REFRESH_S = 60.0
+"""A cluster producer adds its queue's name again at most this often: the set may have been
+deleted (an operator's cleanup, a flushed shard) while the process ran, and the name then comes
+back with the next add within this bound, for one SADD per queue a minute."""
 
 
 MAX_SET_SIZE = 2**32
@@ -163,10 +169,11 @@ class Queue(JobActions):
         ]
 
     async def _name_queue(self) -> None:
-        named = _named.setdefault(self.redis, set())
-        if (self.prefix, self.name) not in named:
+        named = _named.setdefault(self.redis, {})
+        now = time.monotonic()
+        if now - named.get((self.prefix, self.name), -NAME_REFRESH_S) >= NAME_REFRESH_S:
             await self.redis.sadd(queues_key(self.prefix), self.name)  # type: ignore[misc]
-            named.add((self.prefix, self.name))
+            named[(self.prefix, self.name)] = now
 
     def _local(self, job_id: str) -> str:
         return local_id(self.owner, job_id) or job_id
