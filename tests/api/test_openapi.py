@@ -40,6 +40,27 @@ async def test_each_queue_has_enqueue_operations_with_its_data_model(
     assert "/api/v1/queues/{queue}/jobs:bulk" not in document["paths"]
 
 
+async def test_the_queues_tag_reads_listing_then_enqueue_then_the_rest(
+    document: dict[str, Any],
+) -> None:
+    """Swagger UI shows a tag's operations in the document's order, whatever order the app
+    matches its routes in."""
+    queues_tag = [
+        (method.upper(), path)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if "queues" in operation.get("tags", [])
+    ]
+    enqueue = [
+        ("POST", f"/api/v1/queues/{name.value}/jobs{bulk}")
+        for name in CATALOG
+        for bulk in ("", ":bulk")
+    ]
+    assert queues_tag[0] == ("GET", "/api/v1/queues")
+    assert queues_tag[1 : 1 + len(enqueue)] == enqueue
+    assert ("GET", "/api/v1/queues/{queue}/jobs") in queues_tag[1 + len(enqueue) :]
+
+
 async def test_every_api_operation_declares_the_bearer_scheme_and_its_401(
     document: dict[str, Any],
 ) -> None:
