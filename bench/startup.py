@@ -38,11 +38,15 @@ from scaling import (
 )
 
 PROBE = Path(__file__).resolve().parent / "fsbench" / "claim_probe.py"
-Start = Callable[[RedisServer, dict[str, str], Path], Awaitable[float | tuple[float, float]]]
 
 
-async def _probe(kind: str, settings: str, env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(CPU s, wall s) until the first claim, as the probe reports them."""
+Probed = tuple[float, float, float]
+"""CPU s and wall s to the first claim, CPU s when the worker's module had been imported."""
+Start = Callable[[RedisServer, dict[str, str], Path], Awaitable[float | Probed]]
+
+
+async def _probe(kind: str, settings: str, env: dict[str, str], cwd: Path) -> Probed:
+    """As the probe reports them."""
     env = {**env, "PROBE_EXEC_AT": repr(time.time())}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(PROBE), kind, settings,
@@ -51,11 +55,11 @@ async def _probe(kind: str, settings: str, env: dict[str, str], cwd: Path) -> tu
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     if proc.returncode != 0 or not out.strip():
         raise RuntimeError(f"probe {kind} exited {proc.returncode}:\n{err.decode()[-3000:]}")
-    cpu, wall = out.split()
-    return float(cpu), float(wall)
+    cpu, wall, imported = out.split()
+    return float(cpu), float(wall), float(imported)
 
 
-async def cpu_forge(server: RedisServer, env: dict[str, str], workdir: Path) -> tuple[float, float]:
+async def cpu_forge(server: RedisServer, env: dict[str, str], workdir: Path) -> Probed:
     """The product's worker as first_claim_forge starts it (SQLite fallback, nothing else set)."""
     prefix = f"start{time.monotonic_ns()}"
     redis = Redis.from_url(server.url)
@@ -75,7 +79,7 @@ async def cpu_forge(server: RedisServer, env: dict[str, str], workdir: Path) -> 
         await redis.aclose()
 
 
-async def cpu_arq(server: RedisServer, env: dict[str, str], workdir: Path) -> tuple[float, float]:
+async def cpu_arq(server: RedisServer, env: dict[str, str], workdir: Path) -> Probed:
     (workdir / "arq_start.py").write_text(ARQ_WORKER_MODULE.format(url=server.url))
     pool = await create_pool(RedisSettings.from_dsn(server.url))
     try:
@@ -86,12 +90,14 @@ async def cpu_arq(server: RedisServer, env: dict[str, str], workdir: Path) -> tu
         await pool.aclose()
 
 
-def _show(label: str, kind: str, runs: list[float | tuple[float, float]]) -> str:
+def _show(label: str, kind: str, runs: list[float | Probed]) -> str:
     if isinstance(runs[0], tuple):
         cpu = [r[0] for r in runs if isinstance(r, tuple)]
         wall = [r[1] for r in runs if isinstance(r, tuple)]
+        imported = [r[2] for r in runs if isinstance(r, tuple)]
         return (
-            f"{label} {kind}: CPU median {statistics.median(cpu):.3f} s (min {min(cpu):.3f}), "
+            f"{label} {kind}: CPU median {statistics.median(cpu):.3f} s (min {min(cpu):.3f}; "
+            f"{statistics.median(imported):.3f} s of it when the module was imported), "
             f"wall median {statistics.median(wall):.3f} s (min {min(wall):.3f})"
         )
     secs = [r for r in runs if isinstance(r, float)]
@@ -108,7 +114,7 @@ async def measure(server: RedisServer, starts: int, baseline_rev: str | None, cp
     )
     with trees(baseline_rev) as tree_list, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        runs: dict[tuple[str, str], list[float | tuple[float, float]]] = {}
+        runs: dict[tuple[str, str], list[float | Probed]] = {}
         for tree in tree_list:
             with code_of(tree) as env:  # unmeasured: bytecode compiled, caches warm
                 for _, start in kinds:
