@@ -2,9 +2,11 @@
 
 Importing the worker creates hundreds of thousands of long-lived objects (modules, classes,
 pydantic schemas); the collector, triggered every few hundred allocations, walks them over and
-over and found nothing to free: about a tenth of the time from exec to the first claim. After the
-imports, what exists is frozen (`gc.freeze`): those objects live as long as the process, so later
-collections skip them instead of scanning them again in the middle of the first claims."""
+over and finds nothing to free: about a tenth of the time from exec to the first claim.
+After the imports, what exists is frozen (`gc.freeze`): objects made while the collector was off
+all sit in its youngest generation, so the first collection after it is re-enabled would walk
+every one of them at once, in the middle of the first claims; frozen, they are never walked again
+(they live as long as the process anyway)."""
 
 import gc
 from collections.abc import Iterator
