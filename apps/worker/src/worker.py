@@ -8,7 +8,11 @@ any order comes up by itself.
 
 Nothing here imports the database layer, Jinja2 or httpx: on_startup loads them on a thread and
 checks the database login (an unsafe one stops the worker before any handler runs) while the
-worker claims its first jobs (forgestack_worker.settings)."""
+worker claims its first jobs (forgestack_worker.settings); it builds the catalog's validators
+there too. OpenTelemetry loads only with TRACING_ENABLED (forgestack_queue.tracing). The imports
+run with the garbage collector paused (forgestack_worker.gc_pause). Settings are read and checked
+in full here, before the first claim: a bad one stops the worker with its one line and claims
+nothing (tests/e2e/test_startup_errors.py)."""
 
 from forgestack_worker.gc_pause import collection_paused
 
