@@ -1,5 +1,4 @@
-"""Process settings, read from the environment or `.env` once per process through `get_settings()`
-(the sources: `settings_source`).
+"""Process settings, read from the environment or `.env` once per process through `get_settings()`.
 
 Each field's description and `shown_default` are the README's configuration table and
 `.env.example` (`python -m forgestack_shared.settings_doc --write` regenerates both)."""
@@ -9,11 +8,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .dev_redis import dev_redis_url
 from .redis_url import parse_redis_url
-from .settings_source import ENV_FILE, settings_values
 from .ssrf import parse_allowlist
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -31,16 +30,10 @@ def _shown(default: str) -> dict[str, Any]:
     return {"shown_default": default}
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Names match the environment variables exactly (case-insensitive), so the README table is the doc."""
 
-    # Defaults are validated too, as pydantic-settings did: a bad default fails every start.
-    model_config = ConfigDict(extra="ignore", validate_default=True)
-
-    def __init__(self, _env_file: str | Path | None = ENV_FILE, **values: Any) -> None:
-        """Keyword arguments win over the environment, which wins over the env file (`None`: no
-        file); pydantic-settings' `_env_file` argument, kept for callers and tests."""
-        super().__init__(**{**settings_values(type(self).model_fields, _env_file), **values})
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     environment: Environment = Field(
         default=Environment.DEV,
