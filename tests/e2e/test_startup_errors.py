@@ -185,6 +185,22 @@ def test_a_superuser_database_login_stops_the_worker_before_any_job_runs(
     assert job.attempts_made == 0
 
 
+def test_a_bad_setting_in_the_env_file_stops_the_worker_before_its_first_claim(
+    tmp_path: Path, redis_url: str, queue_prefix: str
+) -> None:
+    """Settings are read and checked in full as the worker's module loads, before it claims
+    anything (about 6 ms of its start-up): a job waiting as it starts is never claimed, and the
+    line names the setting whichever source (here `.env` in the working directory) it came from."""
+    (tmp_path / ".env").write_text("WORKER_CONCURRENCY=0\n")
+    added = asyncio.run(_add_job(redis_url, queue_prefix))
+    code, lines = _run("worker", tmp_path, REDIS_URL=redis_url, QUEUE_PREFIX=queue_prefix)
+    line = _one_line(code, lines, "worker")
+    assert "WORKER_CONCURRENCY='0' is invalid" in line
+    job = asyncio.run(_get_job(redis_url, queue_prefix, added))
+    assert job is not None and job.state is JobState.WAITING, job
+    assert job.processed_at is None  # never claimed, not even released
+
+
 async def _add_job(redis_url: str, prefix: str) -> str:
     redis = Redis.from_url(redis_url)
     try:

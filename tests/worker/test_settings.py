@@ -131,17 +131,23 @@ HEAVY = (
     "aiosmtplib",
     "email_validator",
     "forgestack_db",
+    "opentelemetry",
 )
 LOADED = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
+BUILT = "sorted(m.__name__ for s in CATALOG.values() for m in (s.data_model, s.result_model) if m.__pydantic_complete__)"
 START = f"""
-import asyncio, sys
+import asyncio, gc, sys
 import worker
+from forgestack_shared.catalog import CATALOG
 print({LOADED})
+print({BUILT})
+print(gc.isenabled(), __import__("forgestack_queue.records").records.JobRecord.__pydantic_complete__)
 from forgestack_worker.settings import on_shutdown, on_startup
 async def start_and_stop():
     ctx = {{}}
     await on_startup(ctx)
     print({LOADED})
+    print({BUILT})
     await on_shutdown(ctx)
 asyncio.run(start_and_stop())
 """
@@ -149,8 +155,10 @@ asyncio.run(start_and_stop())
 
 def test_the_heavy_clients_load_in_on_startup_not_with_the_entry_module(settings: Settings) -> None:
     """`import worker` is most of a worker's start-up before its first claim: the database layer,
-    Jinja2, httpx, aiosmtplib and email-validator load with the resources, on a thread while the first jobs are claimed
-    (forgestack_worker.resources), and all of them then, so no handler imports one in the loop."""
+    Jinja2, httpx, aiosmtplib and email-validator load with the resources, on a thread while the
+    first jobs are claimed (forgestack_worker.resources), and all of them then, so no handler
+    imports one in the loop; the catalog's validators are built then too. OpenTelemetry loads
+    only with tracing on (or a job carrying a trace parent)."""
     import os
 
     proc = subprocess.run(
@@ -162,7 +170,18 @@ def test_the_heavy_clients_load_in_on_startup_not_with_the_entry_module(settings
         env=os.environ.copy(),
     )
     assert proc.returncode == 0, proc.stderr
-    at_import, after_startup = proc.stdout.splitlines()[-2:]
+    at_import, built_at_import, collector, after_startup, built_after = proc.stdout.splitlines()[
+        -5:
+    ]
     assert at_import == "[]"
-    # The PostgreSQL driver loads only with a PostgreSQL URL (this test runs on SQLite's).
-    assert set(HEAVY) - {"asyncpg"} <= set(ast.literal_eval(after_startup))
+    # The catalog's validators are built on the start-up thread, not by the import.
+    assert built_at_import == "[]"
+    # The collector is paused for the imports only (forgestack_worker.gc_pause); the job record
+    # model, which claims never use, is not built either.
+    assert collector == "True False"
+    # The PostgreSQL driver loads only with a PostgreSQL URL (this test runs on SQLite's);
+    # OpenTelemetry only with tracing on.
+    assert set(HEAVY) - {"asyncpg", "opentelemetry"} <= set(ast.literal_eval(after_startup))
+    assert "opentelemetry" not in ast.literal_eval(after_startup)
+    all_models = {m.__name__ for s in CATALOG.values() for m in (s.data_model, s.result_model)}
+    assert set(ast.literal_eval(built_after)) == all_models

@@ -8,30 +8,37 @@ any order comes up by itself.
 
 Nothing here imports the database layer, Jinja2 or httpx: on_startup loads them on a thread and
 checks the database login (an unsafe one stops the worker before any handler runs) while the
-worker claims its first jobs (forgestack_worker.settings)."""
+worker claims its first jobs (forgestack_worker.settings); it builds the catalog's validators
+there too. OpenTelemetry loads only with TRACING_ENABLED (forgestack_queue.tracing). The imports
+run with the garbage collector paused (forgestack_worker.gc_pause). Settings are read and checked
+in full here, before the first claim: a bad one stops the worker with its one line and claims
+nothing (tests/e2e/test_startup_errors.py)."""
 
-from forgestack_queue.arq_cli import use_forge_worker
-from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
-from forgestack_shared.catalog import CATALOG
-from forgestack_shared.logging import configure_logging
-from forgestack_shared.redis_url import parse_redis_url
-from forgestack_shared.startup import (
-    check_production,
-    exit_on_startup_error,
-    load_settings,
-)
-from forgestack_shared.tracing import configure_tracing
-from forgestack_worker.cron import CRON_JOBS
-from forgestack_worker.registry import FUNCTIONS
-from forgestack_worker.settings import on_shutdown, on_startup
+from forgestack_worker.gc_pause import collection_paused
 
-with exit_on_startup_error("worker"):
-    _settings = load_settings()
-    check_production(_settings, needs_admin_key=False)
+with collection_paused():
+    from forgestack_queue.arq_cli import use_forge_worker
+    from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
+    from forgestack_shared.catalog import CATALOG
+    from forgestack_shared.logging import configure_logging
+    from forgestack_shared.redis_url import parse_redis_url
+    from forgestack_shared.startup import (
+        check_production,
+        exit_on_startup_error,
+        load_settings,
+    )
+    from forgestack_shared.tracing import configure_tracing
+    from forgestack_worker.cron import CRON_JOBS
+    from forgestack_worker.registry import FUNCTIONS
+    from forgestack_worker.settings import on_shutdown, on_startup
 
-use_forge_worker()
-configure_logging(_settings.log_level, json=_settings.log_json, component="worker")
-configure_tracing(_settings.tracing_enabled, "forgestack-worker")
+    with exit_on_startup_error("worker"):
+        _settings = load_settings()
+        check_production(_settings, needs_admin_key=False)
+
+    use_forge_worker()
+    configure_logging(_settings.log_level, json=_settings.log_json, component="worker")
+    configure_tracing(_settings.tracing_enabled, "forgestack-worker")
 
 
 class WorkerSettings:

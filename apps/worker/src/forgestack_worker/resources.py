@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from forgestack_queue.job import Job
+from forgestack_shared.catalog import CATALOG
 from forgestack_shared.settings import Settings
 from forgestack_shared.ssrf import Resolver, system_resolver
 
@@ -51,6 +52,17 @@ def import_clients() -> None:
     """Blocking (imports run Python for a few hundred milliseconds): call it on a thread."""
     for name in CLIENT_MODULES:
         importlib.import_module(name)
+    build_catalog_models()
+
+
+def build_catalog_models() -> None:
+    """The catalog's payload and result models build their validators on first use (defer_build,
+    so importing the worker does not): built here instead, so no first job of a queue pays it in
+    the event loop. A model already built (by the API's validation in the same process, or an
+    arq call validated meanwhile) is left as it is."""
+    for spec in CATALOG.values():
+        spec.data_model.model_rebuild()
+        spec.result_model.model_rebuild()
 
 
 async def open_resources(settings: Settings) -> WorkerResources:

@@ -1,8 +1,8 @@
 """OpenTelemetry set-up, off by default: with TRACING_ENABLED=false nothing is installed and
 every span the code starts is OpenTelemetry's no-op one. The SDK is imported only when tracing is
-on: it pulls in psutil and its resource detectors, megabytes a process without tracing never uses."""
-
-from opentelemetry import trace
+on: it pulls in psutil and its resource detectors, megabytes a process without tracing never uses.
+The API itself is imported only then too: the worker without tracing never loads OpenTelemetry
+(forgestack_queue.tracing), which shortens its start-up to first claim."""
 
 
 def configure_tracing(enabled: bool, service_name: str) -> bool:
@@ -11,6 +11,7 @@ def configure_tracing(enabled: bool, service_name: str) -> bool:
     spans are recorded."""
     if not enabled:
         return False
+    from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 

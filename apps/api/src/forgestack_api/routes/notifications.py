@@ -18,7 +18,7 @@ from forgestack_shared.jobs.notification_email import (
     NotificationEmailData,
     new_message_id,
 )
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..audit import AuditDep
 from ..auth import Principal
@@ -31,6 +31,11 @@ IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
 
 
 class NotificationEmailRequest(NotificationEmailContent):
+    # Built at import, unlike the job model it extends (deferred for the worker's start-up):
+    # FastAPI wraps a body model in an aliased Annotated type, which pydantic warns about when
+    # it has to build the model inside it.
+    model_config = ConfigDict(defer_build=False)
+
     idempotency_key: IdempotencyKey | None = Field(
         default=None,
         description="Repeat a request with the same key and no second email is queued: the "

@@ -36,14 +36,14 @@ Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 
 class AuditChanges(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 
 
 class AuditLogData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     event_id: uuid.UUID = Field(
         default_factory=uuid.uuid4,
@@ -104,5 +104,7 @@ def _holds_nul(value: Any) -> bool:
 
 
 class AuditLogResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     event_id: uuid.UUID
     stored: bool = Field(description="False when the event was already stored (a duplicate).")

@@ -3,10 +3,12 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class MyNewJobData(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     user_id: str = Field(min_length=1, max_length=200)
     action: str = Field(
         min_length=1,
@@ -19,5 +21,7 @@ class MyNewJobData(BaseModel):
 
 
 class MyNewJobResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     success: bool
     processed_at: datetime

@@ -133,7 +133,7 @@ def new_message_id() -> str:
 class NotificationEmailContent(BaseModel):
     """What a caller says about an email; the job adds its Message-ID, the API its idempotency."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     to: Mailbox = Field(description="One recipient; a display name is allowed: `Jane <j@x.org>`.")
     subject: Subject
@@ -163,6 +163,8 @@ class NotificationEmailData(NotificationEmailContent):
 
 
 class NotificationEmailResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     message_id: str
     accepted: list[str] = Field(description="Envelope recipients the SMTP server accepted.")
     smtp_response: str = Field(description="The server's answer to DATA (often its queue id).")

@@ -10,13 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class WebhookDeliveryData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     org_id: uuid.UUID = Field(description="The organisation the delivery belongs to.")
     delivery_id: uuid.UUID = Field(description="The delivery row: endpoint, event and payload.")
 
 
 class WebhookDeliveryResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     delivery_id: uuid.UUID
     status_code: int | None = Field(description="The receiver's answer; None when none came.")
     delivered: bool
