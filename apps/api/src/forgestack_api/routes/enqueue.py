@@ -27,9 +27,10 @@ _JOB_LIST = TypeAdapter(list[EnqueuedJob])
 
 async def enqueue(queue: str, body: EnqueueRequest, caller: CallerDep) -> Response:
     require_enqueue(caller.principal, caller.jobs.known_queue(queue))
-    result = await caller.jobs.add_raw(queue, body.data, body.options)
-    if result.created:
-        await caller.audit.record_job_added(result.id, queue)
+    # Its `job.enqueued` event is written with the job, in the same script call.
+    result = await caller.jobs.add_raw(
+        queue, body.data, body.options, then=caller.audit.job_added(queue)
+    )
     job = _enqueued(queue, result)
     return _json(job.__pydantic_serializer__.to_json(job), 202 if result.created else 200)
 
