@@ -2,12 +2,12 @@
 `AddResult`s. `Queue.add_bulk` sends it alone; `followed.py` sends two in one composed call."""
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import JobIdInUseError, PayloadTooLargeError
+from .ids import uuid4_hex
 from .keys import queues_key
 from .meta import current_meta, meta_to_json
 from .options import JobOptions
@@ -52,17 +52,24 @@ def _options_to_json(opts: JobOptions) -> str:
 
 def new_id(options: JobOptions | None) -> str:
     """The local id a job gets: its `job_id`, or a fresh one."""
-    return (options.job_id if options else None) or uuid.uuid4().hex
+    return (options.job_id if options else None) or uuid4_hex()
 
 
 def add_call(
-    queue: "Queue", jobs: Jobs, *, name: str | None = None, ids: Sequence[str] = ()
+    queue: "Queue",
+    jobs: Jobs,
+    *,
+    name: str | None = None,
+    ids: Sequence[str] = (),
+    meta: str | None = None,
 ) -> tuple[list[str], Words]:
-    """add.lua's KEYS and ARGV for `jobs` (local `ids` chosen by the caller, else `new_id`'s).
-    An oversized payload raises here, before anything is sent."""
+    """add.lua's KEYS and ARGV for `jobs` (local `ids` chosen by the caller, else `new_id`'s;
+    `meta`: `meta_json()`, when the caller has it already). An oversized payload raises here,
+    before anything is sent."""
     k = queue.keys
     args: Words = [k.job_prefix, k.base, queue.name]
-    meta = meta_to_json(current_meta())
+    if meta is None:
+        meta = meta_json()
     for index, (data, options) in enumerate(jobs):
         opts = options or _DEFAULT_OPTIONS
         payload = dumps(data)
@@ -81,6 +88,11 @@ def add_call(
     if k.tagged:
         return [k.wait, k.delayed, k.seq, k.marker, k.metrics], args
     return [k.wait, k.delayed, k.seq, k.marker, queues_key(queue.prefix), k.metrics], args
+
+
+def meta_json() -> str:
+    """The propagation context jobs added now carry, as add.lua stores it."""
+    return meta_to_json(current_meta())
 
 
 def add_results(queue: "Queue", rows: list[Any]) -> list[AddResult]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .adds import AddResult, add_call, add_results, new_id
+from .adds import AddResult, add_call, add_results, meta_json, new_id
 from .options import JobOptions
 from .scripts import scripts_for
 
@@ -50,8 +50,10 @@ async def add_followed(
     follow = then(job_id)
     if follow.queue.redis is not queue.redis:
         raise ValueError("a job and its follower are added on one client")
-    keys, args = add_call(queue, [(data, options)], name=name, ids=[job_id])
-    follower_keys, follower_args = add_call(follow.queue, [(follow.data, follow.options)])
+    meta = meta_json()
+    keys, args = add_call(queue, [(data, options)], name=name, ids=[job_id], meta=meta)
+    follower = [(follow.data, follow.options)]
+    follower_keys, follower_args = add_call(follow.queue, follower, meta=meta)
     job_rows, follower_rows = await scripts_for(queue.redis).add_followed(
         keys=[*keys, *follower_keys], args=[len(keys), len(args), *args, *follower_args]
     )

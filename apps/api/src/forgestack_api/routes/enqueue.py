@@ -45,7 +45,9 @@ async def enqueue_bulk(queue: str, body: BulkEnqueueRequest, caller: CallerDep) 
 
 
 def install_enqueue(app: FastAPI, prefix: str) -> None:
-    """Before any router is included: routes are tried in order, these first."""
+    """Before any router is included: routes are tried in order, these first, ahead of the
+    documentation routes FastAPI adds when the app is made (five matches a request saved)."""
+    before = len(app.router.routes)
     common: dict[str, Any] = {
         "methods": ["POST"],
         "status_code": status.HTTP_202_ACCEPTED,
@@ -77,6 +79,9 @@ def install_enqueue(app: FastAPI, prefix: str) -> None:
         responses={**UNKNOWN_QUEUE, **FORBIDDEN, **_INVALID, **_ID_IN_USE},
         **common,
     )
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
 
 
 def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
