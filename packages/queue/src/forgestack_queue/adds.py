@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import JobIdInUseError, PayloadTooLargeError
 from .ids import uuid4_hex
-from .keys import queues_key
 from .meta import current_meta, meta_to_json
 from .options import JobOptions
 from .owners import full_id
@@ -22,6 +21,8 @@ Jobs = Sequence[tuple[Any, JobOptions | None]]
 Words = list[str | bytes | int]
 
 _DEFAULT_OPTIONS = JobOptions()
+_STATES = {state.value.encode(): state for state in JobState}
+"""A reply's state as the enum member by a dict look-up (the enum's own call is the fallback)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,8 @@ def add_call(
     """add.lua's KEYS and ARGV for `jobs` (local `ids` chosen by the caller, else `new_id`'s;
     `meta`: `meta_json()`, when the caller has it already). An oversized payload raises here,
     before anything is sent."""
-    k = queue.keys
-    args: Words = [k.job_prefix, k.base, queue.name]
+    keys, head = queue.add_words
+    args: Words = [*head]
     if meta is None:
         meta = meta_json()
     for index, (data, options) in enumerate(jobs):
@@ -85,9 +86,7 @@ def add_call(
             opts.delay,
             meta,
         ]
-    if k.tagged:
-        return [k.wait, k.delayed, k.seq, k.marker, k.metrics], args
-    return [k.wait, k.delayed, k.seq, k.marker, queues_key(queue.prefix), k.metrics], args
+    return [*keys], args
 
 
 def meta_json() -> str:
@@ -104,7 +103,7 @@ def add_results(queue: "Queue", rows: list[Any]) -> list[AddResult]:
         AddResult(
             id=queue.local(job_id.decode()),
             created=bool(created),
-            state=JobState(state.decode()),
+            state=_STATES.get(state) or JobState(state.decode()),
         )
         for job_id, created, state in rows
     ]

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -74,6 +75,16 @@ class Queue(JobActions):
         self.max_payload_bytes = max_payload_bytes
         self.keys = layout_for(redis, prefix, name)
         self._scripts = scripts_for(redis)
+
+    @cached_property
+    def add_words(self) -> tuple[tuple[str, ...], tuple[str, str, str]]:
+        """add.lua's KEYS and first three ARGV for this queue: the same for every add, so made
+        once per handle (the API keeps its handles) instead of a dozen key strings per add."""
+        k = self.keys
+        head = (k.job_prefix, k.base, self.name)
+        if k.tagged:
+            return (k.wait, k.delayed, k.seq, k.marker, k.metrics), head
+        return (k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix), k.metrics), head
 
     async def add(
         self, data: Any, options: JobOptions | None = None, *, name: str | None = None
