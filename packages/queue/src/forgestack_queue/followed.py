@@ -39,7 +39,9 @@ async def add_followed(
     *,
     name: str | None = None,
 ) -> tuple[AddResult, AddResult | None]:
-    """The job's result, and its follower's (None when the job already existed)."""
+    """The job's result, and its follower's (None when the job already existed). On a single
+    Redis `then` is called before the job's add, so also for a job that turns out to exist (its
+    follower is then not written)."""
     if queue.keys.tagged:
         result = await queue.add(data, options, name=name)
         if not result.created:
@@ -58,7 +60,9 @@ async def add_followed(
         keys=[*keys, *follower_keys], args=[len(keys), len(args), *args, *follower_args]
     )
     if job_rows is None:
-        add_results(follow.queue, follower_rows)  # the follower's clash: raises
+        # The follower's id is another queue's: nothing was written, and this raises its clash.
+        add_results(follow.queue, follower_rows)
+        raise AssertionError(f"add_followed.lua wrote nothing but reported {follower_rows!r}")
     (result,) = add_results(queue, job_rows)
     if follower_rows is None:
         return result, None
