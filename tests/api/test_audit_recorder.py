@@ -1,5 +1,5 @@
-"""`AuditRecorder.record_job_added`: the `job.enqueued` event from a validated template is the event
-`record` would have made, with its own id, time and job id, for each caller and client."""
+"""`AuditRecorder.job_added_event`: the `job.enqueued` event from a validated template is the event
+`event` would have made, with its own id, time and job id, for each caller and client."""
 
 from typing import Any
 
@@ -57,11 +57,10 @@ async def test_a_stamped_event_equals_a_freshly_built_one(redis: Redis, queue_pr
         "headers": [(b"user-agent", b"ua")],
         "client": ("10.0.0.7", 1234),
     }
-    recorder = AuditRecorder(
-        QueueService(redis, prefix=queue_prefix), Principal(role=Role.OPERATOR), Request(scope)
-    )
-    first = await recorder.record_job_added("a1", "my-new-job")
-    second = await recorder.record_job_added("a2", "my-new-job")
+    queues = QueueService(redis, prefix=queue_prefix)
+    recorder = AuditRecorder(queues, Principal(role=Role.OPERATOR), Request(scope))
+    first = recorder.job_added_event("a1", "my-new-job")
+    second = recorder.job_added_event("a2", "my-new-job")
     fresh = recorder.event("job.enqueued", "job", "a2", resource_name="my-new-job")
     assert second.model_dump(exclude={"event_id", "occurred_at"}) == fresh.model_dump(
         exclude={"event_id", "occurred_at"}
@@ -69,7 +68,13 @@ async def test_a_stamped_event_equals_a_freshly_built_one(redis: Redis, queue_pr
     assert str(second.ip_address) == "10.0.0.7" and second.user_agent == "ua"
     assert first.resource_id == "a1" and first.event_id != second.event_id
     assert first.occurred_at <= second.occurred_at
-    assert [e["resource_id"] for e in await _queued(redis, queue_prefix)] == ["a1", "a2"]
+    added = [
+        await queues.add_raw("my-new-job", JOB["data"], then=recorder.job_added("my-new-job"))
+        for _ in range(2)
+    ]
+    events = await _queued(redis, queue_prefix)
+    assert [e["resource_id"] for e in events] == [job.id for job in added]
+    assert [_unstamped(e) for e in events] == [_unstamped(fresh.model_dump(mode="json"))] * 2
 
 
 async def test_a_huge_user_agent_is_not_kept_whole(redis: Redis, queue_prefix: str) -> None:
@@ -87,7 +92,7 @@ async def test_a_huge_user_agent_is_not_kept_whole(redis: Redis, queue_prefix: s
         QueueService(redis, prefix=queue_prefix), Principal(role=Role.OPERATOR), Request(scope)
     )
     _TEMPLATES.clear()  # other tests' requests fill the process-wide cache with their own keys
-    event = await recorder.record_job_added("h1", "my-new-job")
+    event = recorder.job_added_event("h1", "my-new-job")
     assert event.user_agent == huge[:MAX_USER_AGENT]
     kept = sum(len(part) for key in _TEMPLATES for part in key if isinstance(part, str))
     assert kept < 10 * MAX_USER_AGENT

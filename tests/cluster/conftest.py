@@ -6,11 +6,16 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
+from forgestack_api.main import create_app
 from forgestack_queue.connect import cluster_client
 from forgestack_queue.keys import QueueKeys
+from forgestack_shared.settings import Settings, get_settings
 from redis.asyncio.cluster import RedisCluster
 
+from tests.api.conftest import operator_client
 from tests.cluster.local_cluster import LocalCluster
 
 
@@ -63,3 +68,16 @@ def spread_queues(cluster: RedisCluster, queue_prefix: str) -> list[str]:
             break
     assert len(by_master) == 3, by_master
     return sorted(by_master.values())
+
+
+@pytest.fixture
+async def cluster_api(
+    settings: Settings, cluster_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("REDIS_URL", cluster_url)
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    get_settings.cache_clear()
+    app: FastAPI = create_app()
+    async with app.router.lifespan_context(app), operator_client(app) as client:
+        yield client
+    get_settings.cache_clear()

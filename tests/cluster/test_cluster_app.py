@@ -2,37 +2,18 @@
 cluster client, the worker built from the same settings runs them, and an id two queues hold is
 a 409 rather than a guess."""
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from arq.connections import RedisSettings
-from fastapi import FastAPI
-from forgestack_api.main import create_app
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.worker import ForgeWorker
-from forgestack_shared.settings import Settings, get_settings
+from forgestack_shared.settings import Settings
 from forgestack_worker.registry import HANDLERS
 from pydantic import ValidationError
 from redis.asyncio.cluster import RedisCluster
 
-from tests.api.conftest import operator_client
-
 QUEUE = "my-new-job"
-
-
-@pytest.fixture
-async def cluster_api(
-    settings: Settings, cluster_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("REDIS_URL", cluster_url)
-    monkeypatch.setenv("REDIS_CLUSTER", "true")
-    get_settings.cache_clear()
-    app: FastAPI = create_app()
-    async with app.router.lifespan_context(app), operator_client(app) as client:
-        yield client
-    get_settings.cache_clear()
 
 
 async def test_api_and_worker_run_a_job_on_the_cluster(

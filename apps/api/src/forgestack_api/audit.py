@@ -6,10 +6,12 @@ believes an unrecorded change was recorded. The job belongs to the event's organ
 import functools
 import ipaddress
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from forgestack_queue.followed import FollowUp
 from forgestack_queue.options import JobOptions
 from forgestack_shared.catalog import AUDIT_LOGS
 from forgestack_shared.jobs.audit_log import AuditChanges, AuditLogData
@@ -85,15 +87,25 @@ class AuditRecorder:
         await enqueue_audit_event(self._queues, event, keyed=False)
         return event
 
-    async def record_job_added(self, job_id: str, queue: str) -> AuditLogData:
-        """`record("job.enqueued", "job", job_id, resource_name=queue)` for a job the job layer
-        has just added, with the validation done once per caller, route and client instead of
-        per request (a sixth of an enqueue's CPU).
+    def job_added(self, queue: str) -> Callable[[str], FollowUp]:
+        """The `job.enqueued` event of a job about to be added to `queue`, as the follower
+        `QueueService.add_raw` writes with it: in the job's own script call on a single Redis, so
+        the job and its event exist together or not at all, and only when the job is new (an
+        idempotent repeat of a custom id records nothing)."""
+
+        def follow_up(job_id: str) -> FollowUp:
+            return audit_follow_up(self._queues, self.job_added_event(job_id, queue), keyed=False)
+
+        return follow_up
+
+    def job_added_event(self, job_id: str, queue: str) -> AuditLogData:
+        """`event("job.enqueued", "job", job_id, resource_name=queue)`, with the validation done
+        once per caller, route and client instead of per request (a sixth of an enqueue's CPU).
 
         Everything in the event but its id, time and job id is the same for every job one caller
         adds through one route from one client: that part is validated once and kept; each event
         is a copy with those three stamped in. The copy is valid by construction: a fresh uuid4,
-        the current time, and an id the job layer accepted (`JobOptions.job_id`'s pattern and
+        the current time, and an id the job layer accepts (`JobOptions.job_id`'s pattern and
         length, or a generated hex id), which the event's rules (1 to 200 characters, no
         surrounding space, no NUL) all admit."""
         request = self._request
@@ -112,11 +124,9 @@ class AuditRecorder:
                 _TEMPLATES.clear()
             template = self.event("job.enqueued", "job", job_id, resource_name=queue)
             _TEMPLATES[key] = template
-        event = template.model_copy(
+        return template.model_copy(
             update={"event_id": uuid.uuid4(), "resource_id": job_id, "occurred_at": _now()}
         )
-        await enqueue_audit_event(self._queues, event, keyed=False)
-        return event
 
 
 MAX_TEMPLATES = 1024
@@ -142,10 +152,17 @@ async def enqueue_audit_event(
     Straight to the queue handle, not `QueueService.add`: every event is built by the model's own
     validation just before (`AuditRecorder.event`, the audit-logs route) and never changed, so a
     second validation would only cost what the whole enqueue costs again."""
+    job = audit_follow_up(queues, event, keyed=keyed)
+    result = await job.queue.add(job.data, job.options)
+    return result.created
+
+
+def audit_follow_up(queues: QueueService, event: AuditLogData, *, keyed: bool) -> FollowUp:
+    """The audit-logs job of `event`, owned by the event's organisation (`enqueue_audit_event`
+    tells what `keyed` means)."""
     owned = queues if queues.owner == owner_of(event) else queues.for_owner(owner_of(event))
     options = audit_job_options(event).merged_over(AUDIT_LOGS.defaults) if keyed else None
-    result = await owned.queue(AUDIT_LOGS.name).add(event, options or AUDIT_LOGS.defaults)
-    return result.created
+    return FollowUp(owned.queue(AUDIT_LOGS.name), event, options or AUDIT_LOGS.defaults)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -10,7 +10,7 @@ job): its queue handles act only on that owner's jobs and take and return that o
 Routes get one bound to the caller (`deps.JobsDep`), never the unbound one the lifespan holds.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from forgestack_queue.controls import QueueControls
@@ -23,6 +23,7 @@ from forgestack_queue.events import (
     read_events,
     read_queues,
 )
+from forgestack_queue.followed import FollowUp
 from forgestack_queue.keys import QueueKeys, layout_for
 from forgestack_queue.options import JobOptions
 from forgestack_queue.owners import full_id
@@ -109,13 +110,23 @@ class QueueService:
         return await self.queue(spec.name).add(payload, merged)
 
     async def add_raw(
-        self, queue_name: str, data: Mapping[str, Any], options: Mapping[str, Any] | None = None
+        self,
+        queue_name: str,
+        data: Mapping[str, Any],
+        options: Mapping[str, Any] | None = None,
+        *,
+        then: Callable[[str], FollowUp] | None = None,
     ) -> AddResult:
-        """Enqueue untyped input (HTTP): unknown queue and invalid data or options raise."""
+        """Enqueue untyped input (HTTP): unknown queue and invalid data or options raise. `then`
+        builds, from the job's id, the job that must follow a new one (its audit event): added
+        with it, both or neither on a single Redis (forgestack_queue.followed)."""
         spec = _spec(queue_name)
         model, opts = _validate(spec, data, options, ())
         # The model itself: the job layer's JSON encoder writes it as its JSON dump would be.
-        return await self.queue(spec.name).add(model, opts)
+        if then is None:
+            return await self.queue(spec.name).add(model, opts)
+        result, _ = await self.queue(spec.name).add_followed(model, opts, then)
+        return result
 
     async def add_bulk_raw(
         self, queue_name: str, jobs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]]

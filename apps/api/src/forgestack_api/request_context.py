@@ -5,9 +5,9 @@ Pure ASGI rather than `BaseHTTPMiddleware`: that one runs the app in another tas
 hop per request on the path the bench measures."""
 
 import re
-import uuid
 from contextlib import nullcontext
 
+from forgestack_queue.ids import uuid4_hex
 from forgestack_queue.meta import LOGGED_FIELDS, job_meta
 from forgestack_queue.tracing import trace_fields
 from loguru import logger
@@ -24,7 +24,7 @@ def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == HEADER and _SAFE.match(value):
             return str(value.decode("ascii"))
-    return uuid.uuid4().hex
+    return uuid4_hex()
 
 
 def route_template(scope: Scope) -> str:

@@ -1,7 +1,7 @@
 """The API's Redis client sends the Lua script calls of concurrent requests together.
 
-Every enqueue is one script call (`add.lua`), and so is the audit event that follows it. Issued one
-by one, each pays redis-py's per-command cost (a connection checked out and probed, a write, a
+Every enqueue is one script call (the job with its audit event, `add_followed`), and so is each
+other audit event a route records. Issued one by one, each pays redis-py's per-command cost (a connection checked out and probed, a write, a
 read) of the same order as the rest of the request. Here script calls are queued and sent as one
 pipeline: with no batch on the wire, on the event loop's next round; while one is out, as soon as
 it returns (a group commit: the busier the API, the fuller and fewer the round trips), or after

@@ -1,30 +1,24 @@
 """`Queue`: add jobs and read or manage their state. One Lua call per add (or per batch)."""
 
-import json
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis
 
 from .actions import JobActions
-from .errors import (
-    InvalidJobStateError,
-    JobIdInUseError,
-    JobNotFoundError,
-    PayloadTooLargeError,
-)
+from .adds import AddResult, add_call, add_results
+from .errors import InvalidJobStateError, JobNotFoundError
+from .followed import FollowUp, add_followed
 from .keys import check_prefix, check_queue_name, layout_for, queues_key
-from .meta import current_meta, meta_to_json
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
 from .reads import find_job, read_page
 from .records import JobRecord
 from .scripts import scripts_for
-from .serializer import dumps
 from .states import JobState
 from .waiting import result_of
 
@@ -32,7 +26,6 @@ ResultT = TypeVar("ResultT")
 
 NEWEST_FIRST = frozenset({JobState.COMPLETED, JobState.FAILED})
 FINISHED = NEWEST_FIRST
-_DEFAULT_OPTIONS = JobOptions()
 DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
 """Serialised job data over this is refused (PayloadTooLargeError): Redis holds every waiting
 job in memory, and the API's request cap (1 MiB) leaves room for the envelope."""
@@ -43,35 +36,9 @@ CLEAN_SCAN_WINDOW = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class AddResult:
-    id: str
-    state: JobState
-    created: bool
-    """False when `options.job_id` named a job that already exists: nothing was added."""
-
-
-@dataclass(frozen=True, slots=True)
 class JobPage:
     jobs: list[JobRecord]
     next_cursor: str | None
-
-
-_options_json: dict[int, tuple[JobOptions, str]] = {}
-
-
-def _options_to_json(opts: JobOptions) -> str:
-    """Callers reuse a few option objects (the catalog's); serialise each once, not per job.
-    Only what differs from JobOptions' defaults is stored (the catalog's retention rules are the
-    defaults: ~85 bytes a job saved): readers fill the rest in, records.py through the model and
-    the claim script from the constants scripts.layer_defaults writes from it."""
-    hit = _options_json.get(id(opts))
-    if hit is not None and hit[0] is opts:
-        return hit[1]
-    if len(_options_json) > 1024:
-        _options_json.clear()
-    text = json.dumps(opts.model_dump(mode="json", exclude_defaults=True), separators=(",", ":"))
-    _options_json[id(opts)] = (opts, text)
-    return text
 
 
 _named: "WeakKeyDictionary[Redis, dict[tuple[str, str], float]]" = WeakKeyDictionary()
@@ -115,6 +82,16 @@ class Queue(JobActions):
         self.keys = layout_for(redis, prefix, name)
         self._scripts = scripts_for(redis)
 
+    @cached_property
+    def add_words(self) -> tuple[tuple[str, ...], tuple[str, str, str]]:
+        """add.lua's KEYS and first three ARGV for this queue: the same for every add, so made
+        once per handle (the API keeps its handles) instead of a dozen key strings per add."""
+        k = self.keys
+        head = (k.job_prefix, k.base, self.name)
+        if k.tagged:
+            return (k.wait, k.delayed, k.seq, k.marker, k.metrics), head
+        return (k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix), k.metrics), head
+
     async def add(
         self, data: Any, options: JobOptions | None = None, *, name: str | None = None
     ) -> AddResult:
@@ -128,45 +105,22 @@ class Queue(JobActions):
         or an id of another queue writes no job of the batch)."""
         if not jobs:
             return []
-        k = self.keys
-        args: list[str | bytes | int] = [
-            k.job_prefix,
-            k.base,
-            self.name,
-        ]
-        meta = meta_to_json(current_meta())
-        for data, options in jobs:
-            opts = options or _DEFAULT_OPTIONS
-            payload = dumps(data)
-            if len(payload) > self.max_payload_bytes:
-                raise PayloadTooLargeError(len(payload), self.max_payload_bytes)
-            args += [
-                full_id(self.owner, opts.job_id or uuid.uuid4().hex),
-                name or self.name,
-                payload,
-                _options_to_json(opts),
-                opts.priority,
-                opts.delay,
-                meta,
-            ]
-        if k.tagged:
+        keys, args = add_call(self, jobs, name=name)
+        if self.keys.tagged:
             # Before the first add: the set stays a superset of the queues holding jobs.
             await self._name_queue()
-            keys = [k.wait, k.delayed, k.seq, k.marker, k.metrics]
-        else:
-            keys = [k.wait, k.delayed, k.seq, k.marker, queues_key(self.prefix), k.metrics]
-        rows = await self._scripts.add(keys=keys, args=args)
-        if rows and rows[0] == b"clash":
-            _, job_id, queue = rows
-            raise JobIdInUseError(self._local(job_id.decode()), queue.decode())
-        return [
-            AddResult(
-                id=self._local(job_id.decode()),
-                created=bool(created),
-                state=JobState(state.decode()),
-            )
-            for job_id, created, state in rows
-        ]
+        return add_results(self, await self._scripts.add(keys=keys, args=args))
+
+    async def add_followed(
+        self,
+        data: Any,
+        options: JobOptions | None,
+        then: Callable[[str], FollowUp],
+        *,
+        name: str | None = None,
+    ) -> tuple[AddResult, AddResult | None]:
+        """`add`, and when the job is new the job `then(its id)` describes (see followed.py)."""
+        return await add_followed(self, data, options, then, name=name)
 
     async def _name_queue(self) -> None:
         named = _named.setdefault(self.redis, {})
@@ -175,7 +129,8 @@ class Queue(JobActions):
             await self.redis.sadd(queues_key(self.prefix), self.name)  # type: ignore[misc]
             named[(self.prefix, self.name)] = now
 
-    def _local(self, job_id: str) -> str:
+    def local(self, job_id: str) -> str:
+        """A Redis id as this view names it."""
         return local_id(self.owner, job_id) or job_id
 
     def _set(self, state: JobState) -> str:

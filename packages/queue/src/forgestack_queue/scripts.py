@@ -12,7 +12,7 @@ from .cluster_scripts import ClusterScript
 from .keys import is_cluster
 from .options import JobOptions, retention_limits
 
-COMPOSED = {"finish_claim": ("finish", "claim")}
+COMPOSED = {"finish_claim": ("finish", "claim"), "add_followed": ("add",)}
 """Scripts made of others: each part's source becomes a local function `<part>_script(KEYS,
 ARGV)` that the composed script's own driver calls, so the parts stay the one definition."""
 
@@ -47,6 +47,7 @@ def _source(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Scripts:
     add: AsyncScript
+    add_followed: AsyncScript
     claim: AsyncScript
     finish: AsyncScript
     finish_claim: AsyncScript
@@ -80,6 +81,7 @@ def scripts_for(redis: Redis) -> Scripts:
                 name: register(_source(name))
                 for name in (
                     "add",
+                    "add_followed",
                     "claim",
                     "finish",
                     "finish_claim",

@@ -139,14 +139,11 @@ async def add_job(request: Request, queue: str, user: UserDep, queues: QueuesDep
     try:
         data = parse_form(data_fields, form)
         options = parse_form(option_fields, form)
-        result = await queues.add_raw(name.value, data, options)
+        audit = _recorder(queues, user, request).job_added(name.value)
+        result = await queues.add_raw(name.value, data, options, then=audit)
     except FormValueError as exc:
         return _add_page(request, user, name.value, form, [exc.error], 422)
     except JobInputError as exc:
         return _add_page(request, user, name.value, form, exc.errors, 422)
-    if result.created:
-        await _recorder(queues, user, request).record(
-            "job.enqueued", "job", result.id, resource_name=name.value
-        )
     message = "Job added." if result.created else "A job with that id exists already."
     return back_with(f"/dashboard/jobs/{result.id}", message)

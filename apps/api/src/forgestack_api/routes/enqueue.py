@@ -27,9 +27,10 @@ _JOB_LIST = TypeAdapter(list[EnqueuedJob])
 
 async def enqueue(queue: str, body: EnqueueRequest, caller: CallerDep) -> Response:
     require_enqueue(caller.principal, caller.jobs.known_queue(queue))
-    result = await caller.jobs.add_raw(queue, body.data, body.options)
-    if result.created:
-        await caller.audit.record_job_added(result.id, queue)
+    # Its `job.enqueued` event is written with the job, in the same script call.
+    result = await caller.jobs.add_raw(
+        queue, body.data, body.options, then=caller.audit.job_added(queue)
+    )
     job = _enqueued(queue, result)
     return _json(job.__pydantic_serializer__.to_json(job), 202 if result.created else 200)
 
@@ -44,7 +45,9 @@ async def enqueue_bulk(queue: str, body: BulkEnqueueRequest, caller: CallerDep) 
 
 
 def install_enqueue(app: FastAPI, prefix: str) -> None:
-    """Before any router is included: routes are tried in order, these first."""
+    """Before any router is included: routes are tried in order, these first, ahead of the
+    documentation routes FastAPI adds when the app is made (five matches a request saved)."""
+    before = len(app.router.routes)
     common: dict[str, Any] = {
         "methods": ["POST"],
         "status_code": status.HTTP_202_ACCEPTED,
@@ -76,6 +79,9 @@ def install_enqueue(app: FastAPI, prefix: str) -> None:
         responses={**UNKNOWN_QUEUE, **FORBIDDEN, **_INVALID, **_ID_IN_USE},
         **common,
     )
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
 
 
 def _enqueued(queue: str, result: AddResult) -> EnqueuedJob:
