@@ -20,6 +20,7 @@ from .dashboard import install_dashboard
 from .docs_policy import DocsPolicyMiddleware
 from .errors import install_error_handlers
 from .lifespan import lifespan
+from .memory import TrimWhenIdleMiddleware
 from .metrics import HttpMetricsMiddleware
 from .metrics import router as metrics_router
 from .openapi_doc import install_openapi
@@ -65,6 +66,8 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(DocsPolicyMiddleware)
+    # Outermost, so it sees every request in flight and trims only once they are all done.
+    app.add_middleware(TrimWhenIdleMiddleware)
     # Routes are tried in order: the enqueue routes first, as plain routes of the app (an included
     # router's routes are matched twice per request); then each router straight on the app (a
     # router nested in another costs a matching level per request), the API's first.
