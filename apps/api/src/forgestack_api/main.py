@@ -3,8 +3,7 @@
 import uvicorn
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from forgestack_db.guard import UnsafeDatabaseRoleError
-from forgestack_db.startup import check_database_login
+from forgestack_db.role_report import UnsafeDatabaseRoleError
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.settings import get_settings
 from forgestack_shared.startup import (
@@ -17,8 +16,10 @@ from forgestack_shared.tracing import configure_tracing
 
 from .body_limit import BodyLimitMiddleware
 from .dashboard import install_dashboard
+from .deferred_routes import DeferredRouter, DeferredRoutes
 from .docs_policy import DocsPolicyMiddleware
 from .errors import install_error_handlers
+from .key_lookup import check_login
 from .lifespan import lifespan
 from .memory import TrimWhenIdleMiddleware
 from .metrics import HttpMetricsMiddleware
@@ -26,8 +27,6 @@ from .metrics import router as metrics_router
 from .openapi_doc import install_openapi
 from .request_context import RequestContextMiddleware
 from .routes import (
-    api_keys,
-    audit_logs,
     cron,
     events,
     health,
@@ -35,14 +34,24 @@ from .routes import (
     notifications,
     queue_controls,
     queues,
-    webhook_deliveries,
-    webhook_endpoints,
     workers,
 )
 from .routes.enqueue import install_enqueue
-from .webhooks import install_webhook_errors
+from .webhook_errors import install_webhook_errors
 
 API_PREFIX = "/api/v1"
+
+DATABASE_ROUTERS = (
+    DeferredRouter("forgestack_api.routes.audit_logs", API_PREFIX, (f"{API_PREFIX}/audit-logs",)),
+    DeferredRouter("forgestack_api.routes.api_keys", API_PREFIX, (f"{API_PREFIX}/api-keys",)),
+    DeferredRouter(
+        "forgestack_api.routes.webhook_endpoints", API_PREFIX, (f"{API_PREFIX}/webhooks/",)
+    ),
+    DeferredRouter(
+        "forgestack_api.routes.webhook_deliveries", API_PREFIX, (f"{API_PREFIX}/webhooks/",)
+    ),
+)
+"""The API's routers that use the database layer, in their place in the route order."""
 
 
 def create_app() -> FastAPI:
@@ -71,7 +80,9 @@ def create_app() -> FastAPI:
     # Routes are tried in order: the enqueue routes first, as plain routes of the app (an included
     # router's routes are matched twice per request); then each router straight on the app (a
     # router nested in another costs a matching level per request), the API's first.
+    # The routers that use the database layer are included where they stand here, on first use.
     install_enqueue(app, API_PREFIX)
+    deferred = DeferredRoutes(app)
     for router in (
         queues.router,
         queue_controls.router,
@@ -79,17 +90,18 @@ def create_app() -> FastAPI:
         events.router,
         workers.router,
         notifications.router,
-        audit_logs.router,
-        api_keys.router,
-        webhook_endpoints.router,
-        webhook_deliveries.router,
+        *DATABASE_ROUTERS,
         cron.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        if isinstance(router, DeferredRouter):
+            deferred.defer(router)
+        else:
+            app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(metrics_router)
-    install_dashboard(app)
+    install_dashboard(app, deferred)
     install_openapi(app)
+    deferred.install()
     return app
 
 
@@ -102,7 +114,7 @@ def run() -> None:
         settings = load_settings()
         check_production(settings, needs_admin_key=True)
         try:
-            check_database_login(settings.effective_database_url, settings)
+            check_login(settings.effective_database_url, settings)
         except UnsafeDatabaseRoleError as exc:
             raise unsafe_database_login(exc) from exc
     configure_logging(settings.log_level, json=settings.log_json, component="api")
