@@ -65,3 +65,14 @@ def test_the_openapi_document_describes_the_deferred_routes() -> None:
     assert "/api/v1/audit-logs" in paths
     assert "/api/v1/webhooks/endpoints" in paths
     assert "/api/v1/webhooks/deliveries" in paths
+
+
+def test_listing_an_apps_routes_can_include_the_deferred_ones_first() -> None:
+    from forgestack_api.deferred_routes import include_deferred_routes
+    from forgestack_api.main import create_app
+
+    app = create_app()
+    deferred = app.state.deferred_routes
+    assert len(deferred.pending) == len(DEFERRED)
+    include_deferred_routes(app)
+    assert not deferred.pending

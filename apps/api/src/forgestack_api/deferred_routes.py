@@ -57,6 +57,7 @@ class DeferredRoutes:
 
     def install(self) -> None:
         """The middleware that loads them, and an OpenAPI document that describes them too."""
+        self._app.state.deferred_routes = self
         self._app.add_middleware(DeferredRoutesMiddleware, deferred=self)
         generate: Callable[[], dict[str, Any]] = self._app.openapi
 
@@ -65,6 +66,13 @@ class DeferredRoutes:
             return generate()
 
         self._app.openapi = openapi  # type: ignore[method-assign]
+
+
+def include_deferred_routes(app: FastAPI) -> None:
+    """Every route now, for code that lists an app's routes rather than serving requests."""
+    deferred = getattr(app.state, "deferred_routes", None)
+    if isinstance(deferred, DeferredRoutes):
+        deferred.load()
 
 
 class DeferredRoutesMiddleware:
