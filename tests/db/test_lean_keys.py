@@ -134,6 +134,25 @@ async def test_every_new_connection_is_checked_not_only_the_first(
         await admin.close()
 
 
+async def test_a_connection_the_server_closed_since_is_replaced_not_an_error(
+    lookup: PostgresKeyLookup, app_db: Database, pg_database: PgTestDatabase
+) -> None:
+    """After a database restart the pooled connection is dead; the next lookup still answers."""
+    keys = await make_org_keys(app_db)
+    assert await lookup.find_active(hash_key(keys.member), REASON) is not None
+    admin = await asyncpg.connect(_dsn(pg_database.superuser_url))
+    try:
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1",
+            pg_database.login,
+        )
+    finally:
+        await admin.close()
+    assert ended >= 1
+    assert await lookup.find_active(hash_key(keys.member), REASON) is not None
+    await lookup.ping()
+
+
 def test_urls_with_driver_options_or_other_drivers_keep_the_engine() -> None:
     assert lean_dsn("postgresql+asyncpg://u:p@h:5432/d") == "postgresql://u:p@h:5432/d"
     assert lean_dsn("postgresql+asyncpg://u:p@h/d?ssl=require") is None
