@@ -137,7 +137,8 @@ async def test_every_new_connection_is_checked_not_only_the_first(
 async def test_a_connection_the_server_closed_since_is_replaced_not_an_error(
     lookup: PostgresKeyLookup, app_db: Database, pg_database: PgTestDatabase
 ) -> None:
-    """After a database restart the pooled connection is dead; the next lookup still answers."""
+    """After a database restart the pooled connection is dead; the next lookup gets a new one
+    (asyncpg's pool drops a connection the server closed when it hands it out)."""
     keys = await make_org_keys(app_db)
     assert await lookup.find_active(hash_key(keys.member), REASON) is not None
     admin = await asyncpg.connect(_dsn(pg_database.superuser_url))

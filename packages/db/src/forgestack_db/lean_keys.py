@@ -45,12 +45,6 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
 )
 """Failures that mean the database did not answer (refused, cut, shutting down), not a bug."""
-STALE_CONNECTION: tuple[type[BaseException], ...] = (
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.InterfaceError,
-)
-"""A pooled connection that was closed under it: worth one more try on a fresh connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +95,9 @@ class PostgresKeyLookup:
 
     async def find_active(self, key_hash: str, reason: str) -> ActiveKey | None:
         """The unrevoked key with this hash, its use recorded; None when there is none. Raises
-        one of `CONNECTION_LOST` when the database cannot answer.
-
-        A pooled connection the server has closed since (a restart, an idle timeout) is only
-        found out on use; the lookup then runs once more on a new one, as the engine's
-        pre-ping would have given it. Nothing was committed on the dead one."""
+        one of `CONNECTION_LOST` when the database cannot answer. A connection the server closed
+        (a restart) is dropped by the pool when it is handed out, so none is used dead."""
         logger.bind(service_context=reason).info("service context opened: {}", reason)
-        try:
-            return await self._find_active(key_hash, reason)
-        except STALE_CONNECTION:
-            return await self._find_active(key_hash, reason)
-
-    async def _find_active(self, key_hash: str, reason: str) -> ActiveKey | None:
         async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT set_config($1, $2, true)", SERVICE_SETTING, reason)
             row = await conn.fetchrow(_FIND, key_hash)
@@ -130,12 +115,6 @@ class PostgresKeyLookup:
         )
 
     async def ping(self) -> None:
-        try:
-            await self._ping()
-        except STALE_CONNECTION:
-            await self._ping()
-
-    async def _ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
 
