@@ -6,11 +6,14 @@ import sys
 import types
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from forgestack_api.dashboard import WEBHOOK_PAGES
 from forgestack_api.deferred_routes import DeferredRouter, DeferredRoutes
 from forgestack_api.main import DATABASE_ROUTERS
+
+from tests.api.conftest import ADMIN_KEY
 
 DEFERRED = (*DATABASE_ROUTERS, WEBHOOK_PAGES)
 
@@ -55,6 +58,21 @@ async def test_a_deferred_router_keeps_its_place_before_later_routes() -> None:
         assert not deferred.pending
         assert (await c.get("/v1/things/special")).json() == "special"
     del sys.modules["tests_deferred_special"]
+
+
+@pytest.mark.usefixtures("settings")
+async def test_behind_a_path_prefix_the_deferred_routes_load_too() -> None:
+    from forgestack_api.main import create_app
+
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, root_path="/gateway")
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get(
+                "/gateway/api/v1/api-keys", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+            )
+    assert response.status_code == 403, response.text  # the route's answer to the operator
+    assert not app.state.deferred_routes.pending
 
 
 def test_the_openapi_document_describes_the_deferred_routes() -> None:

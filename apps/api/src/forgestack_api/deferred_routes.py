@@ -81,6 +81,13 @@ class DeferredRoutesMiddleware:
         self.deferred = deferred
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and self.deferred.needed_by(scope["path"]):
+        if scope["type"] in ("http", "websocket") and self.deferred.needed_by(_route_path(scope)):
             self.deferred.load()
         await self.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path routes match: behind a proxy's prefix (`root_path`), without it, as Starlette's."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
