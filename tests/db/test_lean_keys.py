@@ -137,8 +137,9 @@ async def test_every_new_connection_is_checked_not_only_the_first(
 async def test_a_connection_the_server_closed_since_is_replaced_not_an_error(
     lookup: PostgresKeyLookup, app_db: Database, pg_database: PgTestDatabase
 ) -> None:
-    """After a database restart the pooled connection is dead; the next lookup gets a new one
-    (asyncpg's pool drops a connection the server closed when it hands it out)."""
+    """After a database restart the pooled connection is dead; the next lookup still answers.
+    asyncpg's pool drops a connection whose termination it has already read; one it has not yet
+    read fails on use, and the lookup runs again on a new one (in the full suite both happen)."""
     keys = await make_org_keys(app_db)
     assert await lookup.find_active(hash_key(keys.member), REASON) is not None
     admin = await asyncpg.connect(_dsn(pg_database.superuser_url))

@@ -13,8 +13,10 @@ Only a plain `postgresql+asyncpg://user:password@host:port/database` URL takes t
 in a query string are SQLAlchemy's to translate, so such a URL (and SQLite) keep the engine's."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from loguru import logger
@@ -45,6 +47,13 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
 )
 """Failures that mean the database did not answer (refused, cut, shutting down), not a bug."""
+STALE_CONNECTION: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+"""A pooled connection that was closed under it: worth one more try on a fresh connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +104,20 @@ class PostgresKeyLookup:
 
     async def find_active(self, key_hash: str, reason: str) -> ActiveKey | None:
         """The unrevoked key with this hash, its use recorded; None when there is none. Raises
-        one of `CONNECTION_LOST` when the database cannot answer. A connection the server closed
-        (a restart) is dropped by the pool when it is handed out, so none is used dead."""
+        one of `CONNECTION_LOST` when the database cannot answer."""
         logger.bind(service_context=reason).info("service context opened: {}", reason)
-        async with self._connection() as conn, conn.transaction():
+        row = await self._on_live_connection(lambda conn: self._find(conn, key_hash, reason))
+        if row is None:
+            return None
+        return ActiveKey(
+            id=uuid.UUID(str(row["id"])),
+            org_id=uuid.UUID(str(row["org_id"])),
+            role=row["role"],
+            name=row["name"],
+        )
+
+    async def _find(self, conn: asyncpg.Connection, key_hash: str, reason: str) -> Any:
+        async with conn.transaction():
             await conn.execute("SELECT set_config($1, $2, true)", SERVICE_SETTING, reason)
             row = await conn.fetchrow(_FIND, key_hash)
             if row is None:
@@ -107,16 +126,27 @@ class PostgresKeyLookup:
             used = row["last_used_at"]
             if used is None or now - used >= LAST_USED_RESOLUTION:
                 await conn.execute(_MARK_USED, row["id"], now)
-        return ActiveKey(
-            id=uuid.UUID(str(row["id"])),
-            org_id=uuid.UUID(str(row["org_id"])),
-            role=row["role"],
-            name=row["name"],
-        )
+        return row
 
     async def ping(self) -> None:
+        await self._on_live_connection(lambda conn: conn.fetchval("SELECT 1"))
+
+    async def _on_live_connection(
+        self, work: Callable[[asyncpg.Connection], Awaitable[Any]]
+    ) -> Any:
+        """Runs `work` on a pooled connection. One the server closed since (a restart) is only
+        found out on use when asyncpg has not read its termination yet: it is then closed, so the
+        pool opens a new one, and `work` runs again, as the engine's pre-ping would have given
+        it. Every pooled connection may be dead: one more try than the pool holds. The work is
+        a read and an idempotent `last_used_at` write, so running it again changes nothing."""
+        for _ in range(POOL_SIZE):
+            async with self._connection() as conn:
+                try:
+                    return await work(conn)
+                except STALE_CONNECTION:
+                    conn.terminate()
         async with self._connection() as conn:
-            await conn.fetchval("SELECT 1")
+            return await work(conn)
 
     def _connection(self) -> "asyncpg.pool.PoolAcquireContext":
         if self._pool is None:
