@@ -20,6 +20,7 @@ from .deferred_routes import DeferredRouter, DeferredRoutes
 from .docs_policy import DocsPolicyMiddleware
 from .errors import install_error_handlers
 from .key_lookup import check_login
+from .large_bodies import LargeBodySlotsMiddleware
 from .lifespan import lifespan
 from .memory import TrimWhenIdleMiddleware
 from .metrics import HttpMetricsMiddleware
@@ -70,6 +71,8 @@ def create_app() -> FastAPI:
         telemetry={"tracing": tracing, "metrics": tracing, "logs": tracing},
     )
     install_error_handlers(app)
+    # Inside the body cap: a body is read ahead for a slot only once the cap has let it through.
+    app.add_middleware(LargeBodySlotsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     install_webhook_errors(app)
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
