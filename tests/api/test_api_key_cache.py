@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from forgestack_api.api_keys import SERVICE_REASON, ApiKeyAuthenticator
+from forgestack_api.key_lookup import EngineKeyLookup, KeyLookup, LeanKeyLookup
+from forgestack_api.lazy_database import LazyDatabase
 from forgestack_api.main import create_app
 from forgestack_db.api_keys import revoke_api_key
 from forgestack_db.database import Database
+from forgestack_db.lean_keys import PostgresKeyLookup, lean_dsn
 from forgestack_shared.settings import Settings, get_settings
 from loguru import logger
 
@@ -152,11 +155,32 @@ async def test_a_key_revoked_in_the_database_stops_working_within_the_ttl(
         assert await status_of(app, keys.owner) == 200
 
 
-async def test_a_lookup_that_began_before_a_revocation_is_not_cached(
+@pytest.fixture(params=["lean", "engine"])
+async def key_lookup(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    pg_database: PgTestDatabase,
     app_db: Database,
+) -> AsyncIterator[KeyLookup]:
+    """Both doors a key lookup can take on PostgreSQL: asyncpg alone, or the engine."""
+    if request.param == "engine":
+        yield EngineKeyLookup(LazyDatabase(pg_database.app_url, settings, app_db))
+        return
+    dsn = lean_dsn(pg_database.app_url)
+    assert dsn is not None
+    lean = PostgresKeyLookup(dsn, settings)
+    await lean.open()
+    try:
+        yield LeanKeyLookup(lean)
+    finally:
+        await lean.close()
+
+
+async def test_a_lookup_that_began_before_a_revocation_is_not_cached(
+    app_db: Database, key_lookup: KeyLookup
 ) -> None:
     keys = await make_org_keys(app_db)
-    authenticate = ApiKeyAuthenticator(app_db, outage_grace_s=300, cache_ttl_s=60)
+    authenticate = ApiKeyAuthenticator(key_lookup, outage_grace_s=300, cache_ttl_s=60)
     first = await authenticate(keys.member)
     assert first is not None and first.key_id is not None
     authenticate.forget(first.key_id)

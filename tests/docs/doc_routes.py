@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 from fastapi import routing
+from forgestack_api.deferred_routes import include_deferred_routes
 from forgestack_api.main import create_app
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -58,6 +59,7 @@ def _dependency_names(dependant: Any) -> set[str]:
 def served_routes() -> frozenset[Route]:
     """Every method and path the app answers (HEAD, which Starlette adds to GET, left out)."""
     app = create_app()
+    include_deferred_routes(app)
     found = set()
     for route in _routes_of(app.routes):
         endpoint = getattr(route, "endpoint", None)

@@ -17,12 +17,12 @@ import asyncio
 import time
 from collections import OrderedDict
 
-from forgestack_db.api_keys import find_active_key, hash_key, looks_like_key, mark_used
-from forgestack_db.database import Database
+from forgestack_db.key_format import hash_key, looks_like_key
 from loguru import logger
 
 from .auth import Principal, Role
-from .database_errors import DatabaseUnavailableError, database_unavailable_as_503
+from .database_errors import DatabaseUnavailableError
+from .key_lookup import KeyLookup
 
 SERVICE_REASON = "api key authentication"
 """The lookup crosses tenants: until the key is found, nobody knows which organisation is calling."""
@@ -32,8 +32,8 @@ MAX_REMEMBERED = 10_000
 
 
 class ApiKeyAuthenticator:
-    def __init__(self, db: Database, *, outage_grace_s: float, cache_ttl_s: float = 0.0) -> None:
-        self._db = db
+    def __init__(self, keys: KeyLookup, *, outage_grace_s: float, cache_ttl_s: float = 0.0) -> None:
+        self._keys = keys
         self._grace_s = outage_grace_s
         self._ttl_s = min(cache_ttl_s, outage_grace_s)
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
@@ -50,7 +50,7 @@ class ApiKeyAuthenticator:
             return remembered[0]
         lookup = self._lookups.get(digest)
         if lookup is None:
-            lookup = asyncio.ensure_future(self._look_up(token, digest, self._forgotten))
+            lookup = asyncio.ensure_future(self._look_up(digest, self._forgotten))
             self._lookups[digest] = lookup
             lookup.add_done_callback(lambda done: self._lookup_done(digest, done))
         # Shielded: a caller that goes away does not cancel the answer others are waiting for.
@@ -69,12 +69,9 @@ class ApiKeyAuthenticator:
         if not done.cancelled():
             done.exception()  # retrieved here, so one nobody awaited any more is not logged
 
-    async def _look_up(self, token: str, digest: str, forgotten: int) -> Principal | None:
+    async def _look_up(self, digest: str, forgotten: int) -> Principal | None:
         try:
-            async with database_unavailable_as_503(), self._db.service_context(SERVICE_REASON) as s:
-                key = await find_active_key(s, token)
-                if key is not None:
-                    await mark_used(s, key)
+            key = await self._keys.find_active(digest, SERVICE_REASON)
         except DatabaseUnavailableError:
             return self._during_outage(digest)
         if key is None:

@@ -1,67 +1,12 @@
-"""Which database failures mean "the database is unavailable" (a 503 the caller may retry), as
-opposed to a bug (a 500): connection refused or cut, timeouts, the server shutting down.
-
-Routes reach the database through `GuardedDatabase` (see `tenant.DatabaseDep`), so every session
-they open translates those failures; the key lookup uses the same translation."""
-
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import sqlalchemy.exc
-from forgestack_db.database import Database
-from forgestack_db.models import ApiKeyRole
-from sqlmodel.ext.asyncio.session import AsyncSession
+"""The database failures a caller sees as something other than a 500: the database unavailable
+(a 503 the caller may retry) and text PostgreSQL cannot store (a 422). Both are raised by the
+doors to the database (`guarded_database`, `key_lookup`), mapped in `errors.py`; this module
+names them without loading a driver or SQLAlchemy."""
 
 
 class DatabaseUnavailableError(Exception):
     """The database could not answer; mapped to 503 with `"dependency": "database"`."""
 
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,  # asyncpg's connect raises ConnectionRefusedError and friends unwrapped
-    TimeoutError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    sqlalchemy.exc.DisconnectionError,
-)
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, _UNAVAILABLE):
-        return True
-    return isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
-
-
-@asynccontextmanager
-async def database_unavailable_as_503() -> AsyncIterator[None]:
-    """Wraps a unit of database work: outage-shaped failures become `DatabaseUnavailableError`."""
-    try:
-        yield
-    except Exception as exc:
-        if is_unavailable(exc):
-            raise DatabaseUnavailableError(type(exc).__name__) from exc
-        raise
-
-
-class GuardedDatabase:
-    """`Database`'s two doors, with outages surfacing as `DatabaseUnavailableError`."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    @asynccontextmanager
-    async def tenant_context(
-        self, org_id: uuid.UUID, user_id: str | None = None, role: ApiKeyRole | None = None
-    ) -> AsyncIterator[AsyncSession]:
-        async with (
-            database_unavailable_as_503(),
-            self.db.tenant_context(org_id, user_id, role) as session,
-        ):
-            yield session
-
-    @asynccontextmanager
-    async def service_context(self, reason: str) -> AsyncIterator[AsyncSession]:
-        async with database_unavailable_as_503(), self.db.service_context(reason) as session:
-            yield session
+class InvalidTextError(Exception):
+    """A NUL (U+0000) in a stored field or a filter: the caller's input, mapped to 422."""

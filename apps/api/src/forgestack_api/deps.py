@@ -1,12 +1,11 @@
 """Annotated dependencies: what a route declares in its signature to get settings, the caller's
-queue service, the database engine or the authenticated caller."""
+queue service or the authenticated caller."""
 
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from forgestack_shared.settings import Settings
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .auth import Principal, authenticate
 from .lifespan import AppResources, resources_of
@@ -26,13 +25,8 @@ async def _settings(request: Request) -> Settings:
     return resources_of(request).settings
 
 
-async def _engine(request: Request) -> AsyncEngine:
-    return resources_of(request).engine
-
-
 ResourcesDep = Annotated[AppResources, Depends(_resources)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 
 
 async def require_principal(

@@ -7,7 +7,6 @@ failure looks the same on every endpoint.
 from typing import Any
 
 import redis.exceptions
-import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +23,7 @@ from loguru import logger
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from .database_errors import DatabaseUnavailableError
+from .database_errors import DatabaseUnavailableError, InvalidTextError
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -137,16 +136,8 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-CHARACTER_NOT_IN_REPERTOIRE = "22021"
-"""PostgreSQL's SQLSTATE for text it cannot store or compare: in practice a NUL (U+0000)."""
-
-
-async def _database_data_error(request: Request, exc: Exception) -> JSONResponse:
-    """A NUL in a stored field or a filter is the caller's input, not a server fault; any other
-    database error stays a 500."""
-    assert isinstance(exc, sqlalchemy.exc.DBAPIError)
-    if getattr(exc.orig, "sqlstate", None) != CHARACTER_NOT_IN_REPERTOIRE:
-        raise exc
+async def _invalid_text(request: Request, _: Exception) -> JSONResponse:
+    """A NUL in a stored field or a filter is the caller's input, not a server fault."""
     logger.info("refused text with a NUL character in {} {}", request.method, request.url.path)
     return _error(
         422, "invalid_text", "text fields and filters cannot contain the NUL character (U+0000)"
@@ -185,4 +176,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
     app.add_exception_handler(DatabaseUnavailableError, _database_unavailable)
-    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_data_error)
+    app.add_exception_handler(InvalidTextError, _invalid_text)

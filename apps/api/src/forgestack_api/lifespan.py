@@ -5,24 +5,27 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from fastapi import FastAPI, Request
-from forgestack_db.database import Database
-from forgestack_db.startup import open_database
+from forgestack_db.lean_keys import lean_dsn
 from forgestack_queue.arq_pool import ForgeArqRedis
 from forgestack_queue.connect import cluster_client_for, redis_client, wait_for_redis
 from forgestack_shared.catalog import CATALOG
 from forgestack_shared.redis_url import parse_redis_url
 from forgestack_shared.settings import Settings, get_settings
 from loguru import logger
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .api_keys import ApiKeyAuthenticator
 from .auth import Authenticator, admin_key_authenticator
+from .key_lookup import KeyLookup, open_key_lookup
+from .lazy_database import LazyDatabase
 from .memory import return_freed_memory
 from .queue_service import QueueService
 from .script_pipelining import ScriptPipeliningRedis
+
+if TYPE_CHECKING:
+    from forgestack_db.database import Database
 
 
 @dataclass(slots=True)
@@ -31,19 +34,25 @@ class AppResources:
 
     settings: Settings
     redis: ForgeArqRedis
-    engine: AsyncEngine
     queues: QueueService
-    db: Database
+    database: LazyDatabase
+    """The engine, made on first use: see `lazy_database`."""
+    keys: KeyLookup
     api_keys: ApiKeyAuthenticator
     """Also in `authenticators`; here so a revocation can make this process forget the key."""
     authenticators: list[Authenticator] = field(default_factory=list)
+
+    @property
+    def db(self) -> "Database":
+        return self.database.get()
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     # First, so an unsafe database login (superuser, BYPASSRLS, owner) stops the app before anything.
-    db = await open_database(settings.effective_database_url, settings)
+    database = await _open_database(settings)
+    keys = await open_key_lookup(settings.effective_database_url, settings, database)
     # arq's pool class whose enqueue_job is our atomic, catalog-checked add, with JSON on both
     # sides (pickle from Redis would let any writer run code), opened without waiting for Redis:
     # until it answers, /readyz says 503 and one line a try says the API is waiting, instead of
@@ -64,16 +73,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis.configure(queue_prefix=settings.queue_prefix, contracts=CATALOG)
     waiting = asyncio.create_task(wait_for_redis(redis, "api"))
     api_keys = ApiKeyAuthenticator(
-        db,
+        keys,
         outage_grace_s=settings.api_key_outage_grace_s,
         cache_ttl_s=settings.api_key_cache_ttl_s,
     )
     app.state.resources = AppResources(
         settings=settings,
         redis=redis,
-        engine=db.engine,
         queues=QueueService(redis, prefix=settings.queue_prefix),
-        db=db,
+        database=database,
+        keys=keys,
         api_keys=api_keys,
         authenticators=[admin_key_authenticator(settings), api_keys],
     )
@@ -87,8 +96,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         waiting.cancel()
         await redis.aclose()
-        await db.dispose()
+        await keys.close()
+        await database.dispose()
         logger.info("api stopped")
+
+
+async def _open_database(settings: Settings) -> LazyDatabase:
+    """The engine now (guarded, as before) unless keys take the lean door: then on first use."""
+    url = settings.effective_database_url
+    if lean_dsn(url) is not None:
+        return LazyDatabase(url, settings)
+    from forgestack_db.startup import open_database
+
+    return LazyDatabase(url, settings, await open_database(url, settings))
 
 
 def resources_of(request: Request) -> AppResources:

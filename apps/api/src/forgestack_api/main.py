@@ -3,8 +3,7 @@
 import uvicorn
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from forgestack_db.guard import UnsafeDatabaseRoleError
-from forgestack_db.startup import check_database_login
+from forgestack_db.role_report import UnsafeDatabaseRoleError
 from forgestack_shared.logging import configure_logging
 from forgestack_shared.settings import get_settings
 from forgestack_shared.startup import (
@@ -17,16 +16,18 @@ from forgestack_shared.tracing import configure_tracing
 
 from .body_limit import BodyLimitMiddleware
 from .dashboard import install_dashboard
+from .deferred_routes import DeferredRouter, DeferredRoutes
 from .docs_policy import DocsPolicyMiddleware
 from .errors import install_error_handlers
+from .key_lookup import check_login
+from .large_bodies import LargeBodySlotsMiddleware
 from .lifespan import lifespan
+from .memory import TrimWhenIdleMiddleware
 from .metrics import HttpMetricsMiddleware
 from .metrics import router as metrics_router
 from .openapi_doc import install_openapi
 from .request_context import RequestContextMiddleware
 from .routes import (
-    api_keys,
-    audit_logs,
     cron,
     events,
     health,
@@ -34,14 +35,24 @@ from .routes import (
     notifications,
     queue_controls,
     queues,
-    webhook_deliveries,
-    webhook_endpoints,
     workers,
 )
 from .routes.enqueue import install_enqueue
-from .webhooks import install_webhook_errors
+from .webhook_errors import install_webhook_errors
 
 API_PREFIX = "/api/v1"
+
+DATABASE_ROUTERS = (
+    DeferredRouter("forgestack_api.routes.audit_logs", API_PREFIX, (f"{API_PREFIX}/audit-logs",)),
+    DeferredRouter("forgestack_api.routes.api_keys", API_PREFIX, (f"{API_PREFIX}/api-keys",)),
+    DeferredRouter(
+        "forgestack_api.routes.webhook_endpoints", API_PREFIX, (f"{API_PREFIX}/webhooks/",)
+    ),
+    DeferredRouter(
+        "forgestack_api.routes.webhook_deliveries", API_PREFIX, (f"{API_PREFIX}/webhooks/",)
+    ),
+)
+"""The API's routers that use the database layer, in their place in the route order."""
 
 
 def create_app() -> FastAPI:
@@ -60,15 +71,21 @@ def create_app() -> FastAPI:
         telemetry={"tracing": tracing, "metrics": tracing, "logs": tracing},
     )
     install_error_handlers(app)
+    # Inside the body cap: a body is read ahead for a slot only once the cap has let it through.
+    app.add_middleware(LargeBodySlotsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     install_webhook_errors(app)
     app.add_middleware(RequestContextMiddleware, tracing=tracing)
     app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(DocsPolicyMiddleware)
+    # Outermost, so it sees every request in flight and trims only once they are all done.
+    app.add_middleware(TrimWhenIdleMiddleware)
     # Routes are tried in order: the enqueue routes first, as plain routes of the app (an included
     # router's routes are matched twice per request); then each router straight on the app (a
     # router nested in another costs a matching level per request), the API's first.
+    # The routers that use the database layer are included where they stand here, on first use.
     install_enqueue(app, API_PREFIX)
+    deferred = DeferredRoutes(app)
     for router in (
         queues.router,
         queue_controls.router,
@@ -76,17 +93,18 @@ def create_app() -> FastAPI:
         events.router,
         workers.router,
         notifications.router,
-        audit_logs.router,
-        api_keys.router,
-        webhook_endpoints.router,
-        webhook_deliveries.router,
+        *DATABASE_ROUTERS,
         cron.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        if isinstance(router, DeferredRouter):
+            deferred.defer(router)
+        else:
+            app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(metrics_router)
-    install_dashboard(app)
+    install_dashboard(app, deferred)
     install_openapi(app)
+    deferred.install()
     return app
 
 
@@ -99,7 +117,7 @@ def run() -> None:
         settings = load_settings()
         check_production(settings, needs_admin_key=True)
         try:
-            check_database_login(settings.effective_database_url, settings)
+            check_login(settings.effective_database_url, settings)
         except UnsafeDatabaseRoleError as exc:
             raise unsafe_database_login(exc) from exc
     configure_logging(settings.log_level, json=settings.log_json, component="api")

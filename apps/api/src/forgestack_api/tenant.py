@@ -6,11 +6,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, status
-from forgestack_db.models import ApiKeyRole
+from forgestack_db.key_roles import ApiKeyRole
 
 from .auth import Principal, Role
-from .database_errors import GuardedDatabase
 from .deps import PrincipalDep
+from .guarded_database import GuardedDatabase
 from .lifespan import resources_of
 
 

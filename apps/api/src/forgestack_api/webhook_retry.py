@@ -9,7 +9,7 @@ from forgestack_db.models import DeliveryStatus, WebhookDelivery
 from forgestack_db.webhooks import get_delivery, get_endpoint
 from forgestack_shared.settings import Settings
 
-from .database_errors import GuardedDatabase
+from .guarded_database import GuardedDatabase
 from .queue_service import QueueService
 from .tenant import TenantPrincipal
 from .webhooks import enqueue_deliveries

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends
 from forgestack_db.models import WebhookDelivery, WebhookEndpoint
 from forgestack_shared.catalog import WEBHOOK_DELIVERY, webhook_job_options
 from forgestack_shared.jobs.webhook_delivery import WebhookDeliveryData
@@ -22,12 +21,9 @@ from forgestack_shared.ssrf import (
 )
 from sqlmodel import col, delete
 
-from .database_errors import GuardedDatabase
+from .guarded_database import GuardedDatabase
 from .queue_service import QueueService
-
-
-class WebhookUrlRefusedError(ValueError):
-    """The endpoint URL is not one the SSRF guard lets us call."""
+from .webhook_errors import WebhookUrlRefusedError
 
 
 def webhook_resolver() -> Resolver:
@@ -101,13 +97,3 @@ async def forget_deliveries(
     """Undoes rows whose jobs could not be enqueued, so none is left pending without a job."""
     async with db.tenant_context(org_id) as session:
         await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)))
-
-
-async def _refused(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(
-        status_code=422, content={"detail": str(exc), "code": "webhook_url_refused"}
-    )
-
-
-def install_webhook_errors(app: FastAPI) -> None:
-    app.add_exception_handler(WebhookUrlRefusedError, _refused)

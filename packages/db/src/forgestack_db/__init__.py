@@ -1,17 +1,6 @@
 """ForgeStack's database layer: SQLModel tables, the async engine, tenant and service contexts
-(the only doors to a session), the startup role guard and the Alembic migrations."""
+(the only doors to a session), the startup role guard and the Alembic migrations.
 
-from .database import Database
-from .guard import UnsafeDatabaseRoleError, check_app_role
-from .models import ActorType, ApiKey, ApiKeyRole, AuditLog, Organisation
-
-__all__ = [
-    "ActorType",
-    "ApiKey",
-    "ApiKeyRole",
-    "AuditLog",
-    "Database",
-    "Organisation",
-    "UnsafeDatabaseRoleError",
-    "check_app_role",
-]
+Import what you use from its module (`forgestack_db.database`, `.models`, ...): this package itself
+imports nothing, so the API's lean door (`lean_keys`, `role_report`, `key_roles`) can be loaded
+without SQLAlchemy and SQLModel."""

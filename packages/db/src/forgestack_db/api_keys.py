@@ -1,10 +1,6 @@
-"""API keys: generated with 256 random bits, shown once, stored as SHA-256, revocable.
+"""API keys: generated with 256 random bits (`key_format`), shown once, stored as SHA-256,
+revocable."""
 
-A key looks like `fsk_1a2b3c4d_<43 url-safe characters>`; `fsk_1a2b3c4d` is its visible prefix, enough
-to tell keys apart in a listing without revealing anything usable."""
-
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,12 +9,13 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .key_format import KEY_SCHEME as KEY_SCHEME
+from .key_format import LAST_USED_RESOLUTION as LAST_USED_RESOLUTION
+from .key_format import generate_secret as generate_secret
+from .key_format import hash_key as hash_key
+from .key_format import looks_like_key as looks_like_key
 from .models import ApiKey, ApiKeyRole
 from .types import utcnow
-
-KEY_SCHEME = "fsk"
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-"""`last_used_at` is refreshed at most once a minute per key, so authentication stays a read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,21 +23,6 @@ class IssuedApiKey:
     record: ApiKey
     secret: str
     """The full key. It exists only here; the database keeps its hash."""
-
-
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def generate_secret() -> tuple[str, str]:
-    """(full key, visible prefix)."""
-    prefix = f"{KEY_SCHEME}_{secrets.token_hex(4)}"
-    return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
-
-
-def looks_like_key(token: str) -> bool:
-    """Cheap shape test so random bearer tokens skip the database."""
-    return token.startswith(f"{KEY_SCHEME}_") and 50 <= len(token) <= 80
 
 
 async def issue_api_key(
@@ -58,9 +40,11 @@ async def issue_api_key(
 
 async def find_active_key(session: AsyncSession, secret: str) -> ApiKey | None:
     """The unrevoked key whose hash matches; needs a service context (the org is not known yet)."""
-    statement = select(ApiKey).where(
-        ApiKey.key_hash == hash_key(secret), col(ApiKey.revoked_at).is_(None)
-    )
+    return await find_active_key_by_hash(session, hash_key(secret))
+
+
+async def find_active_key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
+    statement = select(ApiKey).where(ApiKey.key_hash == key_hash, col(ApiKey.revoked_at).is_(None))
     return (await session.exec(statement)).first()
 
 

@@ -6,82 +6,30 @@ checked before any query runs on it, then opens one connection to fail fast at s
 login is refused (`UnsafeDatabaseRoleError`) unless `allow_superuser_db` is set (development)."""
 
 import weakref
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from loguru import logger
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .engine import is_postgresql
-from .models import TENANT_TABLES
+from .role_report import (
+    ROLE_QUERY,
+    GuardSettings,
+    RoleReport,
+    UnsafeDatabaseRoleError,
+    report_from_row,
+    verdict,
+)
 
-
-class GuardSettings(Protocol):
-    @property
-    def allow_superuser_db(self) -> bool: ...
-
-
-class UnsafeDatabaseRoleError(RuntimeError):
-    """The application's database login would read around row-level security."""
-
-
-@dataclass(frozen=True, slots=True)
-class RoleReport:
-    user: str
-    privileged_roles: tuple[str, ...]
-    """Superuser or BYPASSRLS roles the login is, or may `SET ROLE` to."""
-    owned_tables: tuple[str, ...]
-    """Tenant tables whose owner the login is, or may `SET ROLE` to."""
-    unprotected_tables: tuple[str, ...]
-    """Tenant tables present without ENABLE + FORCE ROW LEVEL SECURITY."""
-
-    @property
-    def problems(self) -> list[str]:
-        found = []
-        if self.privileged_roles:
-            found.append(
-                f"is or can become superuser/BYPASSRLS ({', '.join(self.privileged_roles)})"
-            )
-        if self.owned_tables:
-            found.append(f"owns or can become owner of {', '.join(self.owned_tables)}")
-        if self.unprotected_tables:
-            found.append(
-                f"tables without forced row-level security: {', '.join(self.unprotected_tables)}"
-            )
-        return found
-
-
-_TABLES = ", ".join(f"'{name}'" for name in TENANT_TABLES)
-ROLE_QUERY = f"""
-    SELECT current_user::text AS login,
-        ARRAY(SELECT r.rolname::text FROM pg_roles r
-              WHERE (r.rolsuper OR r.rolbypassrls) AND pg_has_role(current_user, r.oid, 'MEMBER')
-              ORDER BY 1) AS privileged,
-        ARRAY(SELECT c.relname::text FROM pg_class c
-              WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
-                AND c.relname IN ({_TABLES}) AND pg_has_role(current_user, c.relowner, 'MEMBER')
-              ORDER BY 1) AS owned,
-        ARRAY(SELECT c.relname::text FROM pg_class c
-              WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
-                AND c.relname IN ({_TABLES}) AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
-              ORDER BY 1) AS unprotected
-"""  # noqa: S608 - only this module's table-name constants are interpolated
-
-
-def _verdict(report: RoleReport, settings: GuardSettings) -> RoleReport:
-    if not report.problems:
-        return report
-    message = f"database login {report.user!r} " + "; ".join(report.problems)
-    if settings.allow_superuser_db:
-        logger.warning("{} - allowed by ALLOW_SUPERUSER_DB (development only)", message)
-        return report
-    raise UnsafeDatabaseRoleError(
-        f"{message}. Row-level security would not isolate tenants. Connect as a member of the "
-        "application role (see `forgestack db create-app-login`), or set ALLOW_SUPERUSER_DB=true "
-        "in development."
-    )
+__all__ = [
+    "ROLE_QUERY",
+    "GuardSettings",
+    "RoleReport",
+    "UnsafeDatabaseRoleError",
+    "check_app_role",
+    "install_role_guard",
+]
 
 
 _GUARDED: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -95,14 +43,9 @@ def install_role_guard(engine: AsyncEngine, settings: GuardSettings) -> None:
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         # The asyncpg adapter runs a coroutine on the raw connection from this sync hook.
         row = dbapi_connection.run_async(lambda conn: conn.fetchrow(ROLE_QUERY))
-        report = RoleReport(
-            user=row["login"],
-            privileged_roles=tuple(row["privileged"]),
-            owned_tables=tuple(row["owned"]),
-            unprotected_tables=tuple(row["unprotected"]),
-        )
+        report = report_from_row(row)
         record.info["role_report"] = report
-        _verdict(report, settings)
+        verdict(report, settings)
 
     event.listen(engine.sync_engine, "connect", on_connect)
     _GUARDED.add(engine.sync_engine)

@@ -9,16 +9,9 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from .key_roles import ApiKeyRole as ApiKeyRole
+from .rls_tables import TENANT_TABLES as TENANT_TABLES
 from .types import BigIntegerPK, JSONDocument, UTCDateTime, utcnow
-
-
-class ApiKeyRole(StrEnum):
-    """What a key may do inside its organisation, and only there (`admin` included): the
-    operator key from settings is the only cross-organisation caller."""
-
-    MEMBER = "member"
-    OWNER = "owner"
-    ADMIN = "admin"
 
 
 class ActorType(StrEnum):
@@ -202,13 +195,3 @@ class WebhookDelivery(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False, index=True)
     )
-
-
-TENANT_TABLES: tuple[str, ...] = (
-    "organisations",
-    "api_keys",
-    "audit_logs",
-    "webhook_endpoints",
-    "webhook_deliveries",
-)
-"""Tables under row-level security; the startup guard checks each one."""

@@ -23,7 +23,7 @@ from forgestack_db.webhooks import (
 
 from ..access import require_role
 from ..auth import Role
-from ..database_errors import GuardedDatabase
+from ..guarded_database import GuardedDatabase
 from ..lifespan import resources_of
 from ..routes.webhook_models import WebhookDeliveryInfo, WebhookEndpointInfo
 from ..tenant import TenantPrincipal

@@ -27,9 +27,9 @@ from pydantic.config import JsonDict, JsonValue
 
 from ..audit import AuditDep, enqueue_audit_event
 from ..auth import Principal, Role
-from ..database_errors import GuardedDatabase
 from ..deps import JobsDep, PrincipalDep
 from ..errors import JobInputError, validation_errors
+from ..guarded_database import GuardedDatabase
 from ..tenant import DatabaseDep
 
 router = APIRouter(prefix="/audit-logs", tags=["audit logs"])

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from loguru import logger
-from sqlalchemy import text
 
 from ..deps import ResourcesDep
 from ..lifespan import AppResources
@@ -26,8 +25,7 @@ async def _ping_redis(resources: AppResources) -> None:
 
 
 async def _select_one(resources: AppResources) -> None:
-    async with resources.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await resources.keys.ping()
 
 
 _CHECKS: dict[str, Callable[[AppResources], Awaitable[None]]] = {
