@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from loguru import logger
@@ -75,6 +76,7 @@ def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
         outcome.keep_count,
         outcome.keep_age_s,
         outcome.retry_delay_ms,
+        job.held_ms,
     ]
 
 
@@ -99,6 +101,8 @@ class OutcomeWriter:
         self._give_up_after_s = give_up_after_s
         self._outbox: list[Entry] = []
         self._writer: asyncio.Task[None] | None = None
+        self.last_write_s = 0.0
+        """How long the latest write took (the worker sizes its prefetch buffer by it)."""
         self._context = contextvars.copy_context()
         """The writer's own (its creator's, not the attempt's that happens to start it): its log
         lines carry no other job's request id."""
@@ -144,10 +148,12 @@ class OutcomeWriter:
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0
             fetched: list[ClaimedJob] = []
             retried = False
+            began = perf_counter()
             try:
                 codes, fetched, retried = await self._write(
                     [_row(job, outcome) for job, outcome, _, _ in batch], want
                 )
+                self.last_write_s = perf_counter() - began
             except Exception:
                 # Never leave a caller waiting or a slot held: either would block shutdown.
                 logger.exception(
