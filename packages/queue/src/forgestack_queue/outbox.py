@@ -102,7 +102,11 @@ class OutcomeWriter:
         self._outbox: list[Entry] = []
         self._writer: asyncio.Task[None] | None = None
         self.last_write_s = 0.0
-        """How long the latest write took (the worker sizes its prefetch buffer by it)."""
+        """How long the oldest outcome of the latest write waited, from its submit to the write's
+        return: a slot without a buffered job waits that long (the worker sizes its prefetch
+        buffer by it)."""
+        self._oldest = 0.0
+        """When the oldest outcome in the outbox was submitted."""
         self._context = contextvars.copy_context()
         """The writer's own (its creator's, not the attempt's that happens to start it): its log
         lines carry no other job's request id."""
@@ -120,6 +124,8 @@ class OutcomeWriter:
         slot's next job), the watchdog recording an attempt whose handler ignores cancellation.
         `done`, if given, is set once the outcome is stored (or could not be: the lease then
         recovers the job)."""
+        if not self._outbox:
+            self._oldest = perf_counter()
         self._outbox.append((job, outcome, done, frees_slot))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
@@ -143,17 +149,16 @@ class OutcomeWriter:
 
     async def _write_all(self) -> None:
         while self._outbox:
-            batch, self._outbox = self._outbox, []
+            batch, self._outbox, oldest = self._outbox, [], self._oldest
             freed = sum(1 for *_, frees_slot in batch if frees_slot)
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0
             fetched: list[ClaimedJob] = []
             retried = False
-            began = perf_counter()
             try:
                 codes, fetched, retried = await self._write(
                     [_row(job, outcome) for job, outcome, _, _ in batch], want
                 )
-                self.last_write_s = perf_counter() - began
+                self.last_write_s = perf_counter() - oldest
             except Exception:
                 # Never leave a caller waiting or a slot held: either would block shutdown.
                 logger.exception(

@@ -8,11 +8,11 @@ before the next one goes out, so with 100 slots of 10 ms jobs each slot turned o
 A buffered job is claimed like a running one (active in Redis, its lease renewed, counted by every
 concurrency and rate limit), but it does not run yet, and no other worker can take it. So the
 buffer is bounded twice:
-- by what the worker gets through while its writes are in flight: about 2 x (attempts ending per
-  second) x (one write's round trip) (a batch may wait behind the write in flight, then take its
-  own round trip). A buffered job therefore waits about one write round trip, the time a claim
-  costs anyway; a worker whose jobs take seconds buffers nothing and behaves as before, and its
-  idle peers can take what is waiting;
+- by what the worker gets through while an outcome waits for its write: 2 x (attempts ending
+  per second) x (time from an outcome's submit to its write's return, which includes waiting
+  behind the write in flight). A buffered job therefore waits about as long as a slot without
+  one would have waited for its next job; a worker whose jobs take seconds buffers nothing and
+  behaves as before, and its idle peers can take what is waiting;
 - by `limit` (the worker's concurrency by default): a higher-priority job added later waits
   behind at most one buffered job per slot.
 It only fills while every slot is busy: the worker's claims start jobs in free slots first, and
@@ -24,10 +24,11 @@ from time import perf_counter
 
 from .runner import ClaimedJob
 
-RATE_WINDOW_S = 0.25
+RATE_WINDOW_S = 0.1
 """How often the rate of ended attempts is re-estimated."""
-ROUND_TRIPS = 2.0
-"""Write round trips the buffer covers (a batch waits behind the write in flight, then its own)."""
+MARGIN = 4.0
+"""The buffer covers this many times the ends expected while an outcome waits for its write:
+attempts end in bursts (slots started together end together), not at the average rate."""
 
 
 class Prefetch:
@@ -58,7 +59,7 @@ class Prefetch:
             self._ends, self._window_start = 0, now
 
     def wrote(self, seconds: float) -> None:
-        """An outcome write took this long: feeds the round trip estimate."""
+        """An outcome waited this long for its write: feeds the estimate of the wait."""
         self._write_s = seconds if not self._write_s else (self._write_s * 3 + seconds) / 4
 
     def target(self) -> int:
@@ -70,7 +71,7 @@ class Prefetch:
         if idle >= 2 * RATE_WINDOW_S:
             # Nothing (or little) ended for a while: the last estimate is stale.
             rate = min(rate, self._ends / idle)
-        return min(self.limit, int(rate * self._write_s * ROUND_TRIPS))
+        return min(self.limit, int(rate * self._write_s * MARGIN))
 
     def room(self) -> int:
         """Jobs to claim for the buffer, beyond those it holds or a write is claiming."""

@@ -447,7 +447,8 @@ class ForgeWorker(_ARQ_WORKER):
         for job in jobs[held:]:
             self._prefetch.put(job)
         self._fill_slots()
-        if len(jobs) < freed or not freed:
+        if len(jobs) < freed or not freed or self._prefetch.room():
+            # Slots are free, or the buffer wants more than the writes claim: the loop claims.
             self._slot_freed.set()
 
     def _fill_slots(self) -> None:
