@@ -518,8 +518,8 @@ def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -
     CPU ceiling of that drain, and this tree's rate over each baseline's."""
     here = res.trees[0]
     lines = [
-        "| drain | code | jobs/s (median) | % of ideal | % of CPU ceiling | worker / Redis CPU "
-        "us/job | other CPUs busy | vs this tree | every run |",
+        "| drain | code | jobs/s (median) | % of ideal | % of CPU ceiling (of the CPUs other work "
+        "left) | worker / Redis CPU us/job | other CPUs busy | vs this tree | every run |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for d in drains:
@@ -529,7 +529,8 @@ def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -
             lines.append(
                 f"| {d.label} | {t.label} | {rate:,.0f} | "
                 f"{f'{rate / d.ideal:.0%}' if d.ideal else ''} | "
-                f"{rate / ceiling(res, t, d.label):.0%} | "
+                f"{rate / ceiling(res, t, d.label):.0%} "
+                f"({rate / ceiling(res, t, d.label, left=True):.0%}) | "
                 f"{_med(res, t, d.label, 'cpu_per_job_us'):,.0f} / "
                 f"{_med(res, t, d.label, 'redis_cpu_per_job_us'):,.0f} | "
                 f"{_med(res, t, d.label, 'other_cores'):.2f} | "
