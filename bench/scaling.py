@@ -109,6 +109,8 @@ class ScaleResults:
     """(tree label, drain label) -> runs."""
     starts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """(tree label, "forge" | "arq") -> seconds from exec to the first claim."""
+    loops: dict[str, list[float]] = field(default_factory=dict)
+    """I/O drain label -> a bare asyncio loop's rate of the same shape (bare_loop_rate)."""
 
 
 def log(msg: str) -> None:
@@ -153,6 +155,34 @@ async def drain(server: RedisServer, tree: Tree, d: Drain, plan: ScalePlan) -> p
     if not res.job_layer.startswith(expected):
         raise RuntimeError(f"{tree.label}: workers ran the job layer at {res.job_layer}")
     return res
+
+
+BARE_LOOP = """
+import asyncio, time
+
+async def slot(done, stop):
+    while time.monotonic() < stop:
+        await asyncio.sleep({sleep_s})
+        done[0] += 1
+
+async def main():
+    done, began = [0], time.monotonic()
+    await asyncio.gather(*(slot(done, began + {seconds}) for _ in range({slots})))
+    print(done[0] / (time.monotonic() - began))
+
+asyncio.run(main())
+"""
+
+
+async def bare_loop_rate(d: Drain, seconds: float) -> float:
+    """What one asyncio process reaches with `d.slots` tasks that only await `d.sleep_ms` in
+    turn: no queue, no Redis. A sleep wakes late (the selector's millisecond granularity, the
+    loop's other callbacks), so no asyncio worker turns a slot over in exactly `d.sleep_ms`; this
+    is the ideal this machine's event loop allows."""
+    code = BARE_LOOP.format(sleep_s=d.sleep_ms / 1000, seconds=seconds, slots=d.slots)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return float(out.decode().strip())
 
 
 ClaimedAt = Callable[[], Awaitable[float | None]]
@@ -267,6 +297,11 @@ async def measure(
                 await first_claim_forge(server, env, workdir)
                 await first_claim_arq(server, env, workdir)
         for rep in range(1, plan.reps + 1):
+            for d in drains:
+                if d.procs == 1 and d.sleep_ms:
+                    rate = await bare_loop_rate(d, plan.io_seconds)
+                    log(f"bare asyncio loop shaped as {d.label}: {rate:,.0f} jobs/s")
+                    res.loops.setdefault(d.label, []).append(rate)
             order = [(t, d) for d in drains for t in tree_list]
             for tree, d in order if rep % 2 else order[::-1]:
                 log(f"drain {d.label} ({tree.label}), run {rep}")
@@ -321,6 +356,7 @@ class Figures:
     of_ideal10: float
     of_ideal100: float
     ceiling100: float
+    loop100: float
     cpu_rate: float
     cpu_ceiling: float
     cpu_ceiling_left: float
@@ -343,6 +379,7 @@ def figures(res: ScaleResults, tree: Tree) -> Figures:
         of_ideal10=_rate(res, tree, "io 1x10") / by["io 1x10"].ideal,
         of_ideal100=_rate(res, tree, "io 1x100") / by["io 1x100"].ideal,
         ceiling100=ceiling(res, tree, "io 1x100"),
+        loop100=statistics.median(res.loops["io 1x100"]),
         cpu_rate=_rate(res, tree, "cpu 2x100"),
         cpu_ceiling=ceiling(res, tree, "cpu 2x100"),
         cpu_ceiling_left=ceiling(res, tree, "cpu 2x100", left=True),
@@ -406,6 +443,13 @@ def section(res: ScaleResults, notes: list[str]) -> str:
             f">= {IDEAL_TARGET:.0%}",
             lambda x: f"{x.of_ideal100:.0%}",
             _verdict(mine.of_ideal100 >= IDEAL_TARGET),
+        ),
+        row(
+            "1 process x 100 slots: jobs/s / a bare asyncio loop's of the same shape [f]",
+            "",
+            lambda x: (
+                f"{x.of_ideal100 * one['io 1x100'].ideal / x.loop100:.0%} (loop {x.loop100:,.0f})"
+            ),
         ),
         row(
             "1 process x 100 slots: jobs/s / CPU ceiling of that drain [e]",
@@ -496,6 +540,9 @@ what the workers and Redis could have had is the machine's CPUs less that.
 [e] {CPUS} CPUs / (worker + Redis CPU per job of the 1 x 100 drain itself): when that ceiling is
 near the ideal (slots / {SLEEP_MS:g} ms), the ideal is out of this machine's reach whatever the
 worker does, and this row says how close the drain came to what the CPUs allow.
+[f] 100 asyncio tasks in one process that only `await asyncio.sleep(0.01)` in turn (no queue, no
+Redis), run beside the drains: a sleep wakes late (the selector's millisecond granularity, other
+callbacks), so this is the most any asyncio worker turns 100 slots of 10 ms jobs over here.
 
 I/O-bound jobs await {SLEEP_MS:g} ms (`asyncio.sleep`) after noting their start; the no-op drain
 is the main bench's. Every drain queues its jobs first (catalog defaults of a real queue), then
@@ -518,9 +565,10 @@ def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -
     CPU ceiling of that drain, and this tree's rate over each baseline's."""
     here = res.trees[0]
     lines = [
-        "| drain | code | jobs/s (median) | % of ideal | % of CPU ceiling (of the CPUs other work "
-        "left) | worker / Redis CPU us/job | other CPUs busy | vs this tree | every run |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| drain | code | jobs/s (median) | % of ideal | % of a bare asyncio loop | % of CPU "
+        "ceiling (of the CPUs other work left) | worker / Redis CPU us/job | other CPUs busy | "
+        "vs this tree | every run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for d in drains:
         mine = _rate(res, here, d.label)
@@ -529,6 +577,7 @@ def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -
             lines.append(
                 f"| {d.label} | {t.label} | {rate:,.0f} | "
                 f"{f'{rate / d.ideal:.0%}' if d.ideal else ''} | "
+                f"{f'{rate / statistics.median(res.loops[d.label]):.0%}' if d.label in res.loops else ''} | "
                 f"{rate / ceiling(res, t, d.label):.0%} "
                 f"({rate / ceiling(res, t, d.label, left=True):.0%}) | "
                 f"{_med(res, t, d.label, 'cpu_per_job_us'):,.0f} / "
@@ -538,7 +587,11 @@ def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -
                 + ", ".join(f"{r.rate:,.0f}" for r in res.drains[(t.label, d.label)])
                 + " |"
             )
-    return "\n".join([*lines, "", *(f"- {n}" for n in notes)])
+    loops = [
+        f"bare asyncio loop shaped as {label}: " + ", ".join(f"{r:,.0f}" for r in runs) + " jobs/s"
+        for label, runs in res.loops.items()
+    ]
+    return "\n".join([*lines, "", *(f"- {n}" for n in [*loops, *notes])])
 
 
 def run_notes(load_before: str, started: datetime, minutes: float) -> list[str]:
