@@ -254,3 +254,28 @@ async def test_the_buffer_follows_the_rate_of_ended_attempts_and_its_limit() -> 
     await asyncio.sleep(2 * RATE_WINDOW_S + 0.01)
     assert buffer.target() == 0  # nothing ended since: the estimate is stale
     assert Prefetch(0).target() == 0
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_higher_priority_job_added_later_waits_behind_the_buffer_only(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    """One slot and a buffer of two: D (priority 1) added while A runs and B, C are buffered
+    runs after them, but before E and F, still waiting (priority 10)."""
+    low = JobOptions(priority=10)
+    await queue.add(ProbeData(tag="a", mode="sleep", seconds=0.4), low)
+    for tag in "bcef":
+        await queue.add(ProbeData(tag=tag), low)
+    worker = make_worker(
+        redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1, prefetch=2, burst=False
+    )
+    async with running(worker):
+        await asyncio.wait_for(probe.started.wait(), 5)
+        await _until(lambda: _count_is(queue, 3))
+        await queue.add(ProbeData(tag="d"), JobOptions(priority=1))
+
+        async def all_ran() -> bool:
+            return len(probe.tags()) == 6
+
+        await _until(all_ran)
+    assert probe.tags() == ["a", "b", "c", "d", "e", "f"]

@@ -357,10 +357,9 @@ class ForgeWorker(_ARQ_WORKER):
         written_before = self._written
         want = min(free + room, self.claim_batch)
         claimed, next_due, now = await self._claim(want)
-        for job in claimed[:free]:
-            self._start(job)
-        for job in claimed[free:]:
+        for job in claimed:
             self._prefetch.put(job)
+        self._fill_slots()  # older buffered jobs first, then these; the rest stay buffered
         if len(claimed) == want or self._written != written_before or (claimed and self.burst):
             # More may be runnable; or an attempt that ended during the claim queued a retry
             # the claim missed.
@@ -442,18 +441,25 @@ class ForgeWorker(_ARQ_WORKER):
                 self._outcomes.submit(job, None)
             self._release_buffered()
             jobs = []
-        for job in jobs[:held]:
-            self._start(job)
-        for job in jobs[held:]:
+        for job in jobs:
             self._prefetch.put(job)
-        self._fill_slots()
+        self._fill_slots()  # behind the jobs buffered before them: claims keep their order
         if len(jobs) < freed or not freed or self._prefetch.room():
             # Slots are free, or the buffer wants more than the writes claim: the loop claims.
             self._slot_freed.set()
 
     def _fill_slots(self) -> None:
-        """Free slots take buffered jobs first: the buffer only holds jobs while all are busy."""
+        """Free slots take buffered jobs, oldest first: the buffer only holds jobs while all are
+        busy. So do slots still waiting for their outcome write (the buffer was empty as their
+        attempt ended): their write's jobs then refill the buffer instead."""
+        if self._stopping or not self.allow_pick_jobs:
+            return
         while self._prefetch and self.max_jobs - len(self.tasks) - self._finishing > 0:
+            self._start_buffered()
+        while self._prefetch and self._holding:
+            self._holding.pop()
+            self._finishing -= 1
+            self._prefetch.topping += 1
             self._start_buffered()
 
     def _start_buffered(self) -> bool:
