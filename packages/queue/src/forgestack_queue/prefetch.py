@@ -8,15 +8,21 @@ before the next one goes out, so with 100 slots of 10 ms jobs each slot turned o
 A buffered job is claimed like a running one (active in Redis, its lease renewed, counted by every
 concurrency and rate limit), but it does not run yet, and no other worker can take it. So the
 buffer is bounded twice:
-- by what the worker gets through while an outcome waits for its write: 2 x (attempts ending
-  per second) x (time from an outcome's submit to its write's return, which includes waiting
-  behind the write in flight). A buffered job therefore waits about as long as a slot without
-  one would have waited for its next job; a worker whose jobs take seconds buffers nothing and
-  behaves as before, and its idle peers can take what is waiting;
+- by what the worker gets through while an outcome waits for its write: MARGIN x (attempts
+  ending per second) x (time from an outcome's submit to its write's return, which includes
+  waiting behind the write in flight). A buffered job therefore waits a few times as long as a
+  slot without one would have waited for its next job (a few ms for 10 ms jobs); a worker whose
+  jobs take seconds buffers nothing and behaves as before, and its idle peers can take what is
+  waiting;
 - by `limit` (the worker's concurrency by default): a higher-priority job added later waits
   behind at most one buffered job per slot.
 It only fills while every slot is busy: the worker's claims start jobs in free slots first, and
-buffer only what they got beyond them."""
+buffer only what they got beyond them. Slots take buffered jobs oldest first, so claim order
+(priority, then owners in turn, then FIFO) holds.
+
+Its start: a buffered job's timeout starts when it runs; so do the wait metrics, and its recorded
+start (`processed_at`, the history's start entry) moves to when it ran once its outcome is
+written (finish.lua). Until then its record shows the claim as its start."""
 
 from collections import deque
 from collections.abc import Iterator
