@@ -89,7 +89,7 @@ async def _count_is(queue: Queue, n: int) -> bool:
 async def test_an_operator_cancel_ends_a_buffered_job_cancelled_without_running_it(
     queue: Queue, probe: Probe, redis: Redis, redis_url: str, queue_prefix: str
 ) -> None:
-    await queue.add(ProbeData(tag="a", mode="sleep", seconds=1.0))
+    await queue.add(ProbeData(tag="a", mode="sleep", seconds=2.0))
     b = await queue.add(ProbeData(tag="b"), JobOptions(attempts=3))
     worker = make_worker(
         redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1, prefetch=1, burst=False
@@ -103,7 +103,7 @@ async def test_an_operator_cancel_ends_a_buffered_job_cancelled_without_running_
             rec = await queue.get_job(b.id)
             return rec is not None and rec.state is JobState.FAILED
 
-        await _until(cancelled, 0.8)  # well before A ends: it did not wait for a slot
+        await _until(cancelled, 1.5)  # before A ends: it did not wait for a slot
         assert probe.tags() == ["a"]
     rec = await queue.get_job(b.id)
     assert rec is not None and rec.failed_reason == "cancelled"
@@ -138,7 +138,7 @@ async def test_shutdown_releases_buffered_jobs_without_spending_an_attempt(
 async def test_a_paused_worker_releases_its_buffer_and_keeps_its_running_job(
     queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
 ) -> None:
-    a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=0.6))
+    a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=1.5))
     others = [(await queue.add(ProbeData(tag=tag))).id for tag in "bc"]
     worker = make_worker(
         redis_url,
@@ -153,7 +153,7 @@ async def test_a_paused_worker_releases_its_buffer_and_keeps_its_running_job(
         await asyncio.wait_for(probe.started.wait(), 5)
         await _until(lambda: _count_is(queue, 3))
         worker.allow_pick_jobs = False  # what arq does at max_burst_jobs, and a pause
-        await _until(lambda: _count_is(queue, 1), 0.5)  # released while A still runs
+        await _until(lambda: _count_is(queue, 1), 1.0)  # released while A still runs
         for job_id in others:
             rec = await queue.get_job(job_id)
             assert rec is not None and rec.state is JobState.WAITING
