@@ -413,10 +413,11 @@ class ForgeWorker(_ARQ_WORKER):
         others, so the two never overbook."""
         if self._stopping or not self.allow_pick_jobs:
             return 0
-        want = min(freed + self._prefetch.room(), self.claim_batch)
-        self._topping_extra = max(0, want - freed)
+        # Each part bounded by a claim batch: slots that end together would otherwise take the
+        # whole batch, and the buffer would only grow through extra claims of the loop's.
+        self._topping_extra = min(self._prefetch.room(), self.claim_batch)
         self._prefetch.topping += self._topping_extra
-        return want
+        return min(freed, self.claim_batch) + self._topping_extra
 
     def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
         """A write returned: its ended attempts' slots go to the jobs claimed with it. A worker
@@ -444,8 +445,7 @@ class ForgeWorker(_ARQ_WORKER):
         for job in jobs:
             self._prefetch.put(job)
         self._fill_slots()  # behind the jobs buffered before them: claims keep their order
-        if len(jobs) < freed or not freed or self._prefetch.room():
-            # Slots are free, or the buffer wants more than the writes claim: the loop claims.
+        if len(jobs) < freed or not freed:
             self._slot_freed.set()
 
     def _fill_slots(self) -> None:
