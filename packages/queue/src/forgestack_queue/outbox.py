@@ -27,9 +27,9 @@ from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
 
-Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool]
+Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool, int]
 """(job, outcome or None for released, done once stored (when someone waits), whether it holds a
-slot that the write frees)"""
+slot that the write frees, ms the job waited in the worker's prefetch buffer before it ran)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def _own_earlier_write(code: int, outcome: Outcome | None, retried: bool) -> boo
     return code == ALREADY_ENDED or (code == GONE and removes)
 
 
-def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
+def _row(job: ClaimedJob, outcome: Outcome | None, held_ms: int) -> list[Any]:
     if outcome is None:  # released: the worker is stopping and the attempt did not happen
         return [job.queue, job.id, job.token, "release", "", "", -1, -1, 0]
     return [
@@ -76,7 +76,7 @@ def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
         outcome.keep_count,
         outcome.keep_age_s,
         outcome.retry_delay_ms,
-        job.held_ms,
+        held_ms,
     ]
 
 
@@ -118,15 +118,17 @@ class OutcomeWriter:
         *,
         frees_slot: bool = False,
         done: "asyncio.Future[None] | None" = None,
+        held_ms: int = 0,
     ) -> None:
         """Queues the outcome for the next write, for callers that do not wait for it: an ended
         attempt (`frees_slot`: its slot is free once the write returns, which may claim the
         slot's next job), the watchdog recording an attempt whose handler ignores cancellation.
         `done`, if given, is set once the outcome is stored (or could not be: the lease then
-        recovers the job)."""
+        recovers the job). `held_ms`: how long the job waited in the prefetch buffer before it
+        ran (its recorded start moves by that much, to when it ran)."""
         if not self._outbox:
             self._oldest = perf_counter()
-        self._outbox.append((job, outcome, done, frees_slot))
+        self._outbox.append((job, outcome, done, frees_slot, held_ms))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_all(), context=self._context.copy()
@@ -150,13 +152,13 @@ class OutcomeWriter:
     async def _write_all(self) -> None:
         while self._outbox:
             batch, self._outbox, oldest = self._outbox, [], self._oldest
-            freed = sum(1 for *_, frees_slot in batch if frees_slot)
+            freed = sum(1 for entry in batch if entry[3])
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0
             fetched: list[ClaimedJob] = []
             retried = False
             try:
                 codes, fetched, retried = await self._write(
-                    [_row(job, outcome) for job, outcome, _, _ in batch], want
+                    [_row(job, outcome, held) for job, outcome, _, _, held in batch], want
                 )
                 self.last_write_s = perf_counter() - oldest
             except Exception:
@@ -167,8 +169,8 @@ class OutcomeWriter:
                 )
                 codes = [RECORDED] * len(batch)
             if self._refill is not None:
-                self._refill.written([job for job, *_ in batch], fetched, freed)
-            for (job, outcome, done, _), code in zip(batch, codes, strict=True):
+                self._refill.written([entry[0] for entry in batch], fetched, freed)
+            for (job, outcome, done, *_), code in zip(batch, codes, strict=True):
                 log = logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
                 if _own_earlier_write(code, outcome, retried):
                     log.debug("outcome already recorded by the write whose reply was lost")

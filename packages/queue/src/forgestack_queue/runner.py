@@ -42,9 +42,6 @@ class ClaimedJob:
     without running."""
     meta: dict[str, str] = field(default_factory=dict)
     """Propagation context of the code that added it (request id, trace parent): `meta.py`."""
-    held_ms: int = 0
-    """How long it waited in the worker's prefetch buffer after its claim (prefetch.py): its
-    recorded start moves by that much, to when it ran."""
 
     @property
     def created_at(self) -> datetime:

@@ -467,8 +467,7 @@ class ForgeWorker(_ARQ_WORKER):
         taken = self._prefetch.take()
         if taken is None:
             return False
-        job, held_ms = taken
-        self._start(replace(job, held_ms=held_ms) if held_ms else job)
+        self._start(*taken)
         return True
 
     def _release_buffered(self) -> None:
@@ -477,10 +476,11 @@ class ForgeWorker(_ARQ_WORKER):
             _log(job).info("worker stopping or paused: buffered job released back to waiting")
             self._outcomes.submit(job, None)
 
-    def _start(self, job: ClaimedJob) -> None:
+    def _start(self, job: ClaimedJob, held_ms: int = 0) -> None:
+        """`held_ms`: how long it waited in the prefetch buffer (its recorded start moves)."""
         key = _key(job)
         self._running[key] = job
-        task = self.loop.create_task(self._attempt(job, key), context=self._context.copy())
+        task = self.loop.create_task(self._attempt(job, key, held_ms), context=self._context.copy())
         self.tasks[key] = task
         if job.options.timeout is not None and self._started.is_set():
             # Claimed while on_startup runs: its clock starts once it may run (_run_attempt).
@@ -500,15 +500,15 @@ class ForgeWorker(_ARQ_WORKER):
             self._fill_slots()
             self._slot_freed.set()
 
-    async def _attempt(self, job: ClaimedJob, key: str) -> None:
+    async def _attempt(self, job: ClaimedJob, key: str, held_ms: int) -> None:
         if not job.meta and not self._traced and not current_meta():
             # Nothing to restore, no span to open: skip two context managers per job.
-            await self._run_attempt(job, key)
+            await self._run_attempt(job, key, held_ms)
             return
         with restored(job.meta), attempt_span(job):
-            await self._run_attempt(job, key)
+            await self._run_attempt(job, key, held_ms)
 
-    async def _run_attempt(self, job: ClaimedJob, key: str) -> None:
+    async def _run_attempt(self, job: ClaimedJob, key: str, held_ms: int) -> None:
         handler = self.handlers[job.queue]
         started = perf_counter()
         try:
@@ -563,12 +563,12 @@ class ForgeWorker(_ARQ_WORKER):
             # still wanted that large.
             refill = len(self._prefetch) + self._prefetch.topping < self._prefetch.target()
             self._prefetch.topping += refill
-            self._outcomes.submit(job, outcome, frees_slot=refill)
+            self._outcomes.submit(job, outcome, frees_slot=refill, held_ms=held_ms)
             return
         # The task ends now; its slot stays held until the write returns with the next job.
         self._holding.add(key)
         self._finishing += 1
-        self._outcomes.submit(job, outcome, frees_slot=True)
+        self._outcomes.submit(job, outcome, frees_slot=True, held_ms=held_ms)
 
     def _cancel(self, job_id: str) -> None:
         """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here.
