@@ -11,6 +11,7 @@ On a Redis Cluster a write is one call per queue (each declares the queue's acti
 runs on that queue's shard); finish and fetch next then applies to a batch of one queue."""
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -91,8 +92,17 @@ class OutcomeWriter:
         refill: Refill | None = None,
         event_result_max_bytes: int = EVENT_RESULT_MAX_BYTES,
         cluster_prefix: str | None = None,
+        linger_s: float = 0.0,
+        linger_batch: int = 1,
     ) -> None:
-        """`cluster_prefix`: the key prefix when the client is a Redis Cluster (tagged layout)."""
+        """`cluster_prefix`: the key prefix when the client is a Redis Cluster (tagged layout).
+        `linger_s`, `linger_batch`: a write that nobody waits for (every outcome in it was
+        submitted with `urgent=False`) waits up to `linger_s` for `linger_batch` outcomes, so
+        attempts that no longer wait for their write still share one."""
+        self._linger_s = linger_s
+        self._linger_batch = linger_batch
+        self._urgent = asyncio.Event()
+        """Set when an outcome that someone waits for (a slot, a caller) is in the outbox."""
         self._scripts = scripts
         self._event_result_max_bytes = event_result_max_bytes
         self._cluster_prefix = cluster_prefix
@@ -119,6 +129,7 @@ class OutcomeWriter:
         frees_slot: bool = False,
         done: "asyncio.Future[None] | None" = None,
         held_ms: int = 0,
+        urgent: bool = True,
     ) -> None:
         """Queues the outcome for the next write, for callers that do not wait for it: an ended
         attempt (`frees_slot`: its slot is free once the write returns, which may claim the
@@ -129,6 +140,8 @@ class OutcomeWriter:
         if not self._outbox:
             self._oldest = perf_counter()
         self._outbox.append((job, outcome, done, frees_slot, held_ms))
+        if urgent or len(self._outbox) >= self._linger_batch:
+            self._urgent.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_all(), context=self._context.copy()
@@ -151,6 +164,11 @@ class OutcomeWriter:
 
     async def _write_all(self) -> None:
         while self._outbox:
+            if self._linger_s and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._linger_s):
+                        await self._urgent.wait()
+            self._urgent.clear()
             batch, self._outbox, oldest = self._outbox, [], self._oldest
             freed = sum(1 for entry in batch if entry[3])
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0

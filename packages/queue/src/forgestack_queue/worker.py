@@ -61,6 +61,9 @@ if TYPE_CHECKING:
 
 _ARQ_WORKER = arq.worker.Worker
 
+OUTCOME_LINGER_S = 0.003
+"""How long an outcome write that no slot waits for waits for more outcomes to share it."""
+
 
 class ForgeWorker(_ARQ_WORKER):
     def __init__(
@@ -221,6 +224,10 @@ class ForgeWorker(_ARQ_WORKER):
             refill=Refill(self._refill_wanted, self._claimer.finish_and_claim, self._after_write),
             event_result_max_bytes=self.events_result_max_bytes,
             cluster_prefix=self.queue_prefix if self._cluster else None,
+            # Slots that run buffered jobs do not wait for their outcomes' write: it may wait
+            # a little for more of them, as slots waiting for theirs made it do before.
+            linger_s=OUTCOME_LINGER_S,
+            linger_batch=max(1, self.max_jobs // 2),
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(
@@ -563,7 +570,7 @@ class ForgeWorker(_ARQ_WORKER):
             # still wanted that large.
             refill = len(self._prefetch) + self._prefetch.topping < self._prefetch.target()
             self._prefetch.topping += refill
-            self._outcomes.submit(job, outcome, frees_slot=refill, held_ms=held_ms)
+            self._outcomes.submit(job, outcome, frees_slot=refill, held_ms=held_ms, urgent=False)
             return
         # The task ends now; its slot stays held until the write returns with the next job.
         self._holding.add(key)
