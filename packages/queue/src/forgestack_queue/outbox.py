@@ -11,9 +11,11 @@ On a Redis Cluster a write is one call per queue (each declares the queue's acti
 runs on that queue's shard); finish and fetch next then applies to a batch of one queue."""
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from loguru import logger
@@ -26,9 +28,9 @@ from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
 
-Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool]
+Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool, int]
 """(job, outcome or None for released, done once stored (when someone waits), whether it holds a
-slot that the write frees)"""
+slot that the write frees, ms the job waited in the worker's prefetch buffer before it ran)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ def _own_earlier_write(code: int, outcome: Outcome | None, retried: bool) -> boo
     return code == ALREADY_ENDED or (code == GONE and removes)
 
 
-def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
+def _row(job: ClaimedJob, outcome: Outcome | None, held_ms: int) -> list[Any]:
     if outcome is None:  # released: the worker is stopping and the attempt did not happen
         return [job.queue, job.id, job.token, "release", "", "", -1, -1, 0]
     return [
@@ -75,6 +77,7 @@ def _row(job: ClaimedJob, outcome: Outcome | None) -> list[Any]:
         outcome.keep_count,
         outcome.keep_age_s,
         outcome.retry_delay_ms,
+        held_ms,
     ]
 
 
@@ -89,8 +92,17 @@ class OutcomeWriter:
         refill: Refill | None = None,
         event_result_max_bytes: int = EVENT_RESULT_MAX_BYTES,
         cluster_prefix: str | None = None,
+        linger_s: float = 0.0,
+        linger_batch: int = 1,
     ) -> None:
-        """`cluster_prefix`: the key prefix when the client is a Redis Cluster (tagged layout)."""
+        """`cluster_prefix`: the key prefix when the client is a Redis Cluster (tagged layout).
+        `linger_s`, `linger_batch`: a write that nobody waits for (every outcome in it was
+        submitted with `urgent=False`) waits up to `linger_s` for `linger_batch` outcomes, so
+        attempts that no longer wait for their write still share one."""
+        self._linger_s = linger_s
+        self._linger_batch = linger_batch
+        self._urgent = asyncio.Event()
+        """Set when an outcome that someone waits for (a slot, a caller) is in the outbox."""
         self._scripts = scripts
         self._event_result_max_bytes = event_result_max_bytes
         self._cluster_prefix = cluster_prefix
@@ -99,6 +111,12 @@ class OutcomeWriter:
         self._give_up_after_s = give_up_after_s
         self._outbox: list[Entry] = []
         self._writer: asyncio.Task[None] | None = None
+        self.last_write_s = 0.0
+        """How long the oldest outcome of the latest write waited, from its submit to the write's
+        return: a slot without a buffered job waits that long (the worker sizes its prefetch
+        buffer by it)."""
+        self._oldest = 0.0
+        """When the oldest outcome in the outbox was submitted."""
         self._context = contextvars.copy_context()
         """The writer's own (its creator's, not the attempt's that happens to start it): its log
         lines carry no other job's request id."""
@@ -110,13 +128,20 @@ class OutcomeWriter:
         *,
         frees_slot: bool = False,
         done: "asyncio.Future[None] | None" = None,
+        held_ms: int = 0,
+        urgent: bool = True,
     ) -> None:
         """Queues the outcome for the next write, for callers that do not wait for it: an ended
         attempt (`frees_slot`: its slot is free once the write returns, which may claim the
         slot's next job), the watchdog recording an attempt whose handler ignores cancellation.
         `done`, if given, is set once the outcome is stored (or could not be: the lease then
-        recovers the job)."""
-        self._outbox.append((job, outcome, done, frees_slot))
+        recovers the job). `held_ms`: how long the job waited in the prefetch buffer before it
+        ran (its recorded start moves by that much, to when it ran)."""
+        if not self._outbox:
+            self._oldest = perf_counter()
+        self._outbox.append((job, outcome, done, frees_slot, held_ms))
+        if urgent or len(self._outbox) >= self._linger_batch:
+            self._urgent.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_all(), context=self._context.copy()
@@ -139,15 +164,21 @@ class OutcomeWriter:
 
     async def _write_all(self) -> None:
         while self._outbox:
-            batch, self._outbox = self._outbox, []
-            freed = sum(1 for *_, frees_slot in batch if frees_slot)
+            if self._linger_s and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._linger_s):
+                        await self._urgent.wait()
+            self._urgent.clear()
+            batch, self._outbox, oldest = self._outbox, [], self._oldest
+            freed = sum(1 for entry in batch if entry[3])
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0
             fetched: list[ClaimedJob] = []
             retried = False
             try:
                 codes, fetched, retried = await self._write(
-                    [_row(job, outcome) for job, outcome, _, _ in batch], want
+                    [_row(job, outcome, held) for job, outcome, _, _, held in batch], want
                 )
+                self.last_write_s = perf_counter() - oldest
             except Exception:
                 # Never leave a caller waiting or a slot held: either would block shutdown.
                 logger.exception(
@@ -156,8 +187,8 @@ class OutcomeWriter:
                 )
                 codes = [RECORDED] * len(batch)
             if self._refill is not None:
-                self._refill.written([job for job, *_ in batch], fetched, freed)
-            for (job, outcome, done, _), code in zip(batch, codes, strict=True):
+                self._refill.written([entry[0] for entry in batch], fetched, freed)
+            for (job, outcome, done, *_), code in zip(batch, codes, strict=True):
                 log = logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
                 if _own_earlier_write(code, outcome, retried):
                     log.debug("outcome already recorded by the write whose reply was lost")

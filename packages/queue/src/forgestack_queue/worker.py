@@ -40,6 +40,7 @@ from .limits import QueueLimits
 from .meta import current_meta, restored
 from .metrics import WorkerMetrics, first_wait_s
 from .outbox import OutcomeWriter, Refill
+from .prefetch import Prefetch
 from .producer import known_queues
 from .progress import RedisReporter
 from .runner import (
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
     from loguru import Logger
 
 _ARQ_WORKER = arq.worker.Worker
+
+OUTCOME_LINGER_S = 0.003
+"""How long an outcome write that no slot waits for waits for more outcomes to share it."""
 
 
 class ForgeWorker(_ARQ_WORKER):
@@ -81,6 +85,7 @@ class ForgeWorker(_ARQ_WORKER):
         arq_intake: bool = True,
         arq_intake_pickle: bool = False,
         redis_cluster: bool = False,
+        prefetch: int | None = None,
         **kwargs: Any,
     ) -> None:
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
@@ -108,6 +113,9 @@ class ForgeWorker(_ARQ_WORKER):
         super().__init__([arq_function(h) for h in all_handlers], **kwargs)
         self.queue_prefix = queue_prefix
         self.lease_ms = lease_ms
+        self._prefetch = Prefetch(self.max_jobs if prefetch is None else prefetch)
+        """Jobs claimed ahead for slots about to free (prefetch.py); `prefetch` bounds it (None:
+        the concurrency, 0: none)."""
         # The loop beats the worker registry; waking at least twice per heartbeat keeps each
         # beat well inside the record's TTL of two heartbeats.
         self.block_s = min(block_ms, heartbeat_ms / 2) / 1000
@@ -157,8 +165,12 @@ class ForgeWorker(_ARQ_WORKER):
         """Slots held by ended attempts whose outcomes are on their way to Redis: the write that
         stores them claims their next jobs (or frees them)."""
         self._handed: set[str] = set()
-        """Attempts that handed their slot to the outcome writer (the loop is not woken when
-        their task ends: the slot is not free yet)."""
+        """Attempts that handed their slot on, to a buffered job or to the outcome writer (the
+        loop is not woken when their task ends: the slot is not free)."""
+        self._holding: set[str] = set()
+        self._topping_extra = 0
+        """Buffer places the write in flight claims for beyond its own (_refill_wanted)."""
+        """Ended attempts whose slot waits for their outcome write (the buffer was empty)."""
         self._cluster = False
         """Whether the pool is a Redis Cluster client (decided as main starts)."""
         self._metrics = WorkerMetrics(queue_prefix)
@@ -212,6 +224,10 @@ class ForgeWorker(_ARQ_WORKER):
             refill=Refill(self._refill_wanted, self._claimer.finish_and_claim, self._after_write),
             event_result_max_bytes=self.events_result_max_bytes,
             cluster_prefix=self.queue_prefix if self._cluster else None,
+            # Slots that run buffered jobs do not wait for their outcomes' write: it may wait
+            # a little for more of them, as slots waiting for theirs made it do before.
+            linger_s=OUTCOME_LINGER_S,
+            linger_batch=max(1, self.max_jobs // 2),
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(
@@ -262,7 +278,13 @@ class ForgeWorker(_ARQ_WORKER):
                     await asyncio.sleep(pause)
                     continue
                 pause = 0.0
-                if self.burst and idle and not self.tasks and not self._finishing:
+                if (
+                    self.burst
+                    and idle
+                    and not self.tasks
+                    and not self._finishing
+                    and not (self._prefetch)
+                ):
                     if self._started.is_set():
                         return
                     self._begin_startup()
@@ -280,6 +302,7 @@ class ForgeWorker(_ARQ_WORKER):
             leases.cancel()
             watchdog.cancel()
             metrics.cancel()
+            self._release_buffered()
             await self._outcomes.drain()
             if self._intake is not None:
                 await self._intake.stop()
@@ -330,15 +353,20 @@ class ForgeWorker(_ARQ_WORKER):
     async def _poll_iteration_forge(self) -> bool:
         """One turn of the loop; True when there was nothing to run."""
         await self.heart_beat()
-        free = self.max_jobs - len(self.tasks) - self._finishing
-        if not self.allow_pick_jobs or free <= 0:
+        if not self.allow_pick_jobs:
+            self._release_buffered()
+        free = max(0, self.max_jobs - len(self.tasks) - self._finishing)
+        # Only a worker whose slots are all busy buffers: the claim fills free slots first.
+        room = self._prefetch.room() if self.allow_pick_jobs else 0
+        if not self.allow_pick_jobs or free + room <= 0:
             await self._wait_for_slot(self.block_s)
             return False
         written_before = self._written
-        want = min(free, self.claim_batch)
+        want = min(free + room, self.claim_batch)
         claimed, next_due, now = await self._claim(want)
         for job in claimed:
-            self._start(job)
+            self._prefetch.put(job)
+        self._fill_slots()  # older buffered jobs first, then these; the rest stay buffered
         if len(claimed) == want or self._written != written_before or (claimed and self.burst):
             # More may be runnable; or an attempt that ended during the claim queued a retry
             # the claim missed.
@@ -386,33 +414,80 @@ class ForgeWorker(_ARQ_WORKER):
             raise
 
     def _refill_wanted(self, freed: int) -> int:
-        """Jobs to claim with outcomes that free `freed` slots: one each while the worker claims.
-        Only those slots: the loop's own claims fill the others, so the two never overbook."""
+        """Jobs to claim with outcomes that free `freed` places (slots, or buffer places their
+        attempts emptied): one each while the worker claims, plus the buffer's room (it grows
+        with the rate of ended attempts). Only those places: the loop's own claims fill the
+        others, so the two never overbook."""
         if self._stopping or not self.allow_pick_jobs:
             return 0
-        return min(freed, self.claim_batch)
+        # Each part bounded by a claim batch: slots that end together would otherwise take the
+        # whole batch, and the buffer would only grow through extra claims of the loop's.
+        self._topping_extra = min(self._prefetch.room(), self.claim_batch)
+        self._prefetch.topping += self._topping_extra
+        return min(freed, self.claim_batch) + self._topping_extra
 
     def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
         """A write returned: its ended attempts' slots go to the jobs claimed with it. A worker
         that began stopping meanwhile releases those jobs instead (attempt not spent)."""
         self._written += 1
-        if self._intake is not None:
-            for job in ended:
+        self._prefetch.wrote(self._outcomes.last_write_s)
+        held = 0
+        for job in ended:
+            if self._intake is not None:
                 self._intake.ended(job)  # a plain arq pool's call is answered at once
-        self._finishing -= freed
+            if self._holding:
+                key = _key(job)
+                if key in self._holding:
+                    self._holding.discard(key)
+                    held += 1
+        # The others were buffer places: their attempts took a buffered job as they ended.
+        self._finishing -= held
+        self._prefetch.topping -= freed - held + self._topping_extra
+        self._topping_extra = 0
         if self._stopping or not self.allow_pick_jobs:
             for job in jobs:
                 self._outcomes.submit(job, None)
+            self._release_buffered()
             jobs = []
         for job in jobs:
-            self._start(job)
+            self._prefetch.put(job)
+        self._fill_slots()  # behind the jobs buffered before them: claims keep their order
         if len(jobs) < freed or not freed:
             self._slot_freed.set()
 
-    def _start(self, job: ClaimedJob) -> None:
+    def _fill_slots(self) -> None:
+        """Free slots take buffered jobs, oldest first: the buffer only holds jobs while all are
+        busy. So do slots still waiting for their outcome write (the buffer was empty as their
+        attempt ended): their write's jobs then refill the buffer instead."""
+        if self._stopping or not self.allow_pick_jobs:
+            return
+        while self._prefetch and self.max_jobs - len(self.tasks) - self._finishing > 0:
+            self._start_buffered()
+        while self._prefetch and self._holding:
+            self._holding.pop()
+            self._finishing -= 1
+            self._prefetch.topping += 1
+            self._start_buffered()
+
+    def _start_buffered(self) -> bool:
+        """Starts the oldest buffered job (its recorded start moves to now); False when none."""
+        taken = self._prefetch.take()
+        if taken is None:
+            return False
+        self._start(*taken)
+        return True
+
+    def _release_buffered(self) -> None:
+        """Buffered jobs go back to waiting, attempt not spent (stopping, pausing)."""
+        for job in self._prefetch.take_all():
+            _log(job).info("worker stopping or paused: buffered job released back to waiting")
+            self._outcomes.submit(job, None)
+
+    def _start(self, job: ClaimedJob, held_ms: int = 0) -> None:
+        """`held_ms`: how long it waited in the prefetch buffer (its recorded start moves)."""
         key = _key(job)
         self._running[key] = job
-        task = self.loop.create_task(self._attempt(job, key), context=self._context.copy())
+        task = self.loop.create_task(self._attempt(job, key, held_ms), context=self._context.copy())
         self.tasks[key] = task
         if job.options.timeout is not None and self._started.is_set():
             # Claimed while on_startup runs: its clock starts once it may run (_run_attempt).
@@ -427,19 +502,20 @@ class ForgeWorker(_ARQ_WORKER):
         self._cancelled.discard(key)
         self._abandoned.pop(key, None)
         if key in self._handed:
-            self._handed.discard(key)  # its slot passes through the outcome writer
+            self._handed.discard(key)  # its slot passed to a buffered job or the outcome writer
         else:
+            self._fill_slots()
             self._slot_freed.set()
 
-    async def _attempt(self, job: ClaimedJob, key: str) -> None:
+    async def _attempt(self, job: ClaimedJob, key: str, held_ms: int) -> None:
         if not job.meta and not self._traced and not current_meta():
             # Nothing to restore, no span to open: skip two context managers per job.
-            await self._run_attempt(job, key)
+            await self._run_attempt(job, key, held_ms)
             return
         with restored(job.meta), attempt_span(job):
-            await self._run_attempt(job, key)
+            await self._run_attempt(job, key, held_ms)
 
-    async def _run_attempt(self, job: ClaimedJob, key: str) -> None:
+    async def _run_attempt(self, job: ClaimedJob, key: str, held_ms: int) -> None:
         handler = self.handlers[job.queue]
         started = perf_counter()
         try:
@@ -487,13 +563,27 @@ class ForgeWorker(_ARQ_WORKER):
             outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
         self._log_outcome(job, outcome, (perf_counter() - started) * 1000)
         self._settled.add(key)
-        # The task ends now; its slot stays held until the write returns with the next job.
         self._handed.add(key)
+        self._prefetch.ended()
+        if self.allow_pick_jobs and not self._stopping and self._start_buffered():
+            # The slot runs a buffered job at once; the write refills the buffer, if it is
+            # still wanted that large.
+            refill = len(self._prefetch) + self._prefetch.topping < self._prefetch.target()
+            self._prefetch.topping += refill
+            self._outcomes.submit(job, outcome, frees_slot=refill, held_ms=held_ms, urgent=False)
+            return
+        # The task ends now; its slot stays held until the write returns with the next job.
+        self._holding.add(key)
         self._finishing += 1
-        self._outcomes.submit(job, outcome, frees_slot=True)
+        self._outcomes.submit(job, outcome, frees_slot=True, held_ms=held_ms)
 
     def _cancel(self, job_id: str) -> None:
-        """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here."""
+        """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here.
+        A buffered one never runs: its release finds the cancel flag and fails it as cancelled
+        (finish.lua)."""
+        for job in self._prefetch.remove(job_id):
+            _log(job).warning("cancelled by an operator before it ran")
+            self._outcomes.submit(job, None)
         for key, job in list(self._running.items()):
             task = self.tasks.get(key)
             if job.id != job_id or task is None or key in self._settled or key in self._cancelled:
@@ -531,6 +621,7 @@ class ForgeWorker(_ARQ_WORKER):
         job = self._running.get(key)
         if job is not None:
             _log(job).error("the handler ignores cancellation: task abandoned, its slot freed")
+        self._fill_slots()
         self._slot_freed.set()
 
     async def close(self) -> None:
@@ -553,6 +644,7 @@ class ForgeWorker(_ARQ_WORKER):
                     self._outcomes.submit(job, None)  # released, as on any shutdown
                 self._abandon(key)
         if self._main_started:
+            self._release_buffered()
             await self._outcomes.drain()
         if self._cluster and self._pool is not None:
             # arq's close passes close_connection_pool, which a cluster client does not take.
@@ -601,6 +693,8 @@ class ForgeWorker(_ARQ_WORKER):
             for key, job in list(self._running.items()):
                 if key not in self._settled:
                     by_queue[job.queue] += (job.id, job.token)
+            for job in self._prefetch:  # claimed, not yet running: held like running ones
+                by_queue[job.queue] += (job.id, job.token)
             for queue, pairs in by_queue.items():
                 try:
                     _, cancelled = await self._scripts.extend(

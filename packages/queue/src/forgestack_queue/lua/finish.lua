@@ -7,7 +7,8 @@
 -- ARGV: job key prefix, queue key prefix, JSON array of rows:
 --   [queue, id, token, outcome (completed|failed|retry|release|limited), value (result JSON or
 --    reason), stacktrace, keep count (-1 none, 0 remove now), keep age s (-1 none), retry delay
---    ms (limited: how long the queue is held)],
+--    ms (limited: how long the queue is held), ms the job waited in the worker's prefetch buffer
+--    after its claim (absent: 0)],
 --   then the most bytes of result a `completed` event carries (absent: any size).
 -- A job cancelled while running (its 'cancel' field) is failed as cancelled whatever the outcome
 -- but completed: it is never retried.
@@ -34,6 +35,22 @@ local function requeue(q, key, id)
   redis.call('HSET', key, 'state', 'waiting')
   redis.call('ZADD', q .. 'marker', 0, '0')
   index_move(q, id, 'active', 'wait', score)
+end
+
+-- `hist` with the start of attempt `made` moved `ms` later: a job the worker claimed ahead (its
+-- prefetch buffer) started when it ran, not when it was claimed. Entries are '|'-separated and
+-- notes never hold a '|', so an entry's code follows a '|' (or opens the history).
+local function start_moved(hist, made, ms)
+  local h, mark = '|' .. hist, '|s' .. made .. ':'
+  local at, stop, off
+  local from = 1
+  while true do
+    local a, b, o = string.find(h, mark .. '(%d+)', from, false)
+    if not a then break end
+    at, stop, off, from = a, b, o, b + 1
+  end
+  if not at then return hist end
+  return string.sub(h, 2, at - 1) .. mark .. num(tonumber(off) + ms) .. string.sub(h, stop + 1)
 end
 
 -- Why a row's token no longer holds its job. Its attempt (the token ends with it) already ended
@@ -76,6 +93,7 @@ for _, row in ipairs(rows) do
     left[q] = true
     owner_freed(q, id)
     local made, created, hist = f[2], f[3], f[4]
+    if hist and (row[10] or 0) > 0 then hist = start_moved(hist, made, row[10]) end
     if outcome ~= 'completed' and outcome ~= 'failed'
         and redis.call('HEXISTS', key, 'cancel') == 1 then
       fail_cancelled(key, q, id, 'active', now)
