@@ -10,6 +10,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue as MpQueue
 from multiprocessing.synchronize import Event
@@ -182,6 +183,16 @@ async def _serve(
     return result
 
 
+def _loop_factory(spec: WorkerSpec) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if SYSTEMS[spec.system_key].kind == "arq":
+        return None
+    try:
+        from forgestack_queue.event_loop import new_loop
+    except ImportError:
+        return None
+    return new_loop
+
+
 def worker_process(
     spec: WorkerSpec,
     ready: Event,
@@ -195,7 +206,10 @@ def worker_process(
     logger.add(sys.stderr, level="WARNING")
     counters.install()
     try:
-        out.put(asyncio.run(_serve(spec, ready, start, mark, stop)))
+        # Each system on the loop it runs on as shipped: ForgeWorker creates a uvloop loop under
+        # arq's CLI (forgestack_queue.event_loop; a baseline tree without it keeps asyncio's).
+        with asyncio.Runner(loop_factory=_loop_factory(spec)) as runner:
+            out.put(runner.run(_serve(spec, ready, start, mark, stop)))
     except BaseException:
         out.put({"error": traceback.format_exc()})
         ready.set()

@@ -34,6 +34,7 @@ from .connect import cluster_client_for, redis_client, wait_for_redis
 from .cron import add_due_ticks, cron_handler
 from .deadlines import Deadlines, stuck_at
 from .errors import PayloadError
+from .event_loop import use_uvloop
 from .events import EVENT_RESULT_MAX_BYTES
 from .keys import QueueKeys, is_cluster, job_key_prefix, queue_key_prefix
 from .limits import QueueLimits
@@ -86,8 +87,13 @@ class ForgeWorker(_ARQ_WORKER):
         arq_intake_pickle: bool = False,
         redis_cluster: bool = False,
         prefetch: int | None = None,
+        uvloop: bool = True,
         **kwargs: Any,
     ) -> None:
+        """`uvloop`: run on a new uvloop loop when no loop is running yet, as under arq's CLI
+        (event_loop.py); False keeps asyncio's own."""
+        if uvloop:
+            use_uvloop()
         cron_jobs: list[CronJob] = list(kwargs.get("cron_jobs") or [])
         # arq `func(...)`s are handlers too (typed when `queue_contracts` names their queue).
         max_tries = kwargs.get("max_tries") or 5
