@@ -202,6 +202,19 @@ class WorkerSettings:
 '''
 
 
+def forge_worker_env(env: dict[str, str], url: str, prefix: str, workdir: Path) -> dict[str, str]:
+    """The product worker's environment as `forgestack dev` gives it: the SQLite fallback, no
+    SMTP, this Redis and prefix, warnings only."""
+    return {
+        **{k: v for k, v in env.items() if not k.startswith(("DATABASE_", "REDIS_"))},
+        "REDIS_URL": url,
+        "QUEUE_PREFIX": prefix,
+        "FORGESTACK_DATA_DIR": str(workdir / "data"),
+        "ENVIRONMENT": "dev",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 async def first_claim_forge(server: RedisServer, env: dict[str, str], workdir: Path) -> float:
     """The product's worker (`arq worker.WorkerSettings`, SQLite fallback, nothing else set) with
     one my-new-job waiting: seconds from exec to the claim's server time (the record's start)."""
@@ -210,14 +223,7 @@ async def first_claim_forge(server: RedisServer, env: dict[str, str], workdir: P
     try:
         queue = Queue(redis, MY_NEW_JOB.name.value, prefix=prefix)
         added = await queue.add(MyNewJobData(user_id="bench", action="start"), MY_NEW_JOB.defaults)
-        child_env = {
-            **{k: v for k, v in env.items() if not k.startswith(("DATABASE_", "REDIS_"))},
-            "REDIS_URL": server.url,
-            "QUEUE_PREFIX": prefix,
-            "FORGESTACK_DATA_DIR": str(workdir / "data"),
-            "ENVIRONMENT": "dev",
-            "LOG_LEVEL": "WARNING",
-        }
+        child_env = forge_worker_env(env, server.url, prefix, workdir)
 
         async def claimed_at() -> float | None:
             job = await queue.get_job(added.id)

@@ -33,6 +33,7 @@ from scaling import (
     code_of,
     first_claim_arq,
     first_claim_forge,
+    forge_worker_env,
     log,
     trees,
 )
@@ -66,14 +67,7 @@ async def cpu_forge(server: RedisServer, env: dict[str, str], workdir: Path) -> 
     try:
         queue = Queue(redis, MY_NEW_JOB.name.value, prefix=prefix)
         await queue.add(MyNewJobData(user_id="bench", action="start"), MY_NEW_JOB.defaults)
-        child_env = {
-            **{k: v for k, v in env.items() if not k.startswith(("DATABASE_", "REDIS_"))},
-            "REDIS_URL": server.url,
-            "QUEUE_PREFIX": prefix,
-            "FORGESTACK_DATA_DIR": str(workdir / "data"),
-            "ENVIRONMENT": "dev",
-            "LOG_LEVEL": "WARNING",
-        }
+        child_env = forge_worker_env(env, server.url, prefix, workdir)
         return await _probe("forge", "worker.WorkerSettings", child_env, workdir)
     finally:
         await redis.aclose()
