@@ -1,0 +1,108 @@
+"""What stops a queue's starts (an operator's pause, a remote side's hold through `RateLimited`)
+stops its buffered jobs too: a job the worker claimed ahead must not start once its queue is
+paused or held, any more than a job still waiting would."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+from forgestack_queue.controls import QueueControls
+from forgestack_queue.errors import RateLimited
+from forgestack_queue.job import Job
+from forgestack_queue.prefetch import Prefetch
+from forgestack_queue.producer import Queue
+from forgestack_queue.runner import Handler
+from forgestack_queue.states import JobState
+from forgestack_queue.testing import make_worker, running
+
+from tests.queue.probe import PROBE, Probe, ProbeData
+
+
+@pytest.fixture
+def full_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The buffer wants its whole limit at once (as in test_prefetch.py)."""
+    monkeypatch.setattr(Prefetch, "target", lambda self: self.limit)
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    end = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < end, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def _active_is(queue: Queue, n: int) -> bool:
+    return (await queue.counts())[JobState.ACTIVE] == n
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_buffered_job_does_not_start_once_its_queue_is_paused(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    """README: a paused queue - "no worker starts another job of the queue". B, claimed ahead
+    while A runs, is such a job: once the queue is paused it must not start when A ends."""
+    a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=0.6))
+    b = await queue.add(ProbeData(tag="b"))
+    worker = make_worker(
+        redis_url,
+        [probe.handler()],
+        prefix=queue_prefix,
+        max_jobs=1,
+        prefetch=1,
+        burst=False,
+        block_ms=50,
+    )
+    controls = QueueControls(queue.redis, PROBE, prefix=queue_prefix)
+    async with running(worker):
+        await asyncio.wait_for(probe.started.wait(), 5)
+        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered
+        await controls.pause()
+
+        async def a_done() -> bool:
+            rec = await queue.get_job(a.id)
+            return rec is not None and rec.state is JobState.COMPLETED
+
+        await _until(a_done)
+        await asyncio.sleep(0.5)
+        assert probe.tags() == ["a"], "a job of a paused queue started"
+        rec = await queue.get_job(b.id)
+        assert rec is not None and rec.state is JobState.WAITING
+        assert rec.attempts_made == 0
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_buffered_job_does_not_start_while_its_queue_is_held(
+    queue: Queue, redis_url: str, queue_prefix: str
+) -> None:
+    """RateLimited: "no worker starts a job of its queue for delay_ms". A ends limited (hold of
+    1 s) while B waits in the buffer: B must not start before the hold ends."""
+    starts: list[tuple[str, float]] = []
+    limited_at: list[float] = []
+
+    async def handle(job: Job[ProbeData]) -> str:
+        starts.append((job.data.tag, time.monotonic()))
+        if job.data.tag == "a" and not limited_at:
+            await asyncio.sleep(0.3)
+            limited_at.append(time.monotonic())
+            raise RateLimited(1000)
+        return job.data.tag
+
+    handler = Handler(queue=PROBE, fn=handle, data_model=ProbeData)
+    await queue.add(ProbeData(tag="a"))
+    await queue.add(ProbeData(tag="b"))
+    worker = make_worker(
+        redis_url, [handler], prefix=queue_prefix, max_jobs=1, prefetch=1, burst=False
+    )
+    async with running(worker):
+        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered
+
+        async def both_done() -> bool:
+            return (await queue.counts())[JobState.COMPLETED] == 2
+
+        await _until(both_done)
+    assert limited_at
+    b_started = [t for tag, t in starts if tag == "b"]
+    assert b_started and b_started[0] - limited_at[0] >= 0.9, (
+        f"b started {b_started[0] - limited_at[0]:.3f} s into the queue's 1 s hold"
+    )
