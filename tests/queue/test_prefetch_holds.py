@@ -106,3 +106,35 @@ async def test_a_buffered_job_does_not_start_while_its_queue_is_held(
     assert b_started and b_started[0] - limited_at[0] >= 0.9, (
         f"b started {b_started[0] - limited_at[0]:.3f} s into the queue's 1 s hold"
     )
+
+
+async def test_a_worker_whose_jobs_turned_long_holds_no_buffer_an_idle_peer_could_run(
+    queue: Queue, redis_url: str, queue_prefix: str
+) -> None:
+    """README: "a worker of long jobs buffers nothing, so its idle peers take what is waiting".
+    The buffer grows while short jobs end fast; when the queue's next jobs are long, the rate of
+    ended attempts falls to nothing and the wanted size to 0 - but what the buffer already holds
+    stays claimed behind the long jobs. A peer that starts then finds nothing waiting and sits
+    idle while those jobs wait a whole long job for a slot."""
+    busy, peer = Probe(), Probe()
+    await queue.add_bulk([(ProbeData(tag=f"s{i}"), None) for i in range(600)])
+    for i in range(4):
+        await queue.add(ProbeData(tag=f"long{i}", mode="sleep", seconds=2.0))
+    one = make_worker(redis_url, [busy.handler()], prefix=queue_prefix, max_jobs=2, burst=False)
+    two = make_worker(redis_url, [peer.handler()], prefix=queue_prefix, max_jobs=2, burst=False)
+    async with running(one):
+
+        async def long_started() -> bool:
+            return any(tag.startswith("long") for tag in busy.tags())
+
+        await _until(long_started, 20)
+        await asyncio.sleep(0.5)  # the rate estimate is stale: the wanted size is 0 by now
+        async with running(two):
+            await asyncio.sleep(1.0)
+            counts = await queue.counts()
+            ran_long = [t for t in [*busy.tags(), *peer.tags()] if t.startswith("long")]
+    assert len(ran_long) == 4, (
+        f"{len(ran_long)} of 4 long jobs started with 4 slots free for them; "
+        f"active {counts[JobState.ACTIVE]}, waiting {counts[JobState.WAITING]}; "
+        f"the peer ran {[t for t in peer.tags() if t.startswith('long')]}"
+    )
