@@ -3,16 +3,19 @@ stops its buffered jobs too: a job the worker claimed ahead must not start once 
 paused or held, any more than a job still waiting would."""
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from forgestack_queue.claims import Claimer
 from forgestack_queue.controls import QueueControls
 from forgestack_queue.errors import RateLimited
 from forgestack_queue.job import Job
 from forgestack_queue.prefetch import Prefetch
 from forgestack_queue.producer import Queue
-from forgestack_queue.runner import Handler
+from forgestack_queue.runner import ClaimedJob, Handler
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, running
 
@@ -138,3 +141,51 @@ async def test_a_worker_whose_jobs_turned_long_holds_no_buffer_an_idle_peer_coul
         f"active {counts[JobState.ACTIVE]}, waiting {counts[JobState.WAITING]}; "
         f"the peer ran {[t for t in peer.tags() if t.startswith('long')]}"
     )
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_stop_during_a_claim_starts_no_buffered_job(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (arq's handle_sig) cancels the running attempts, then the loop. A loop inside a
+    claim (shielded) stays in it for a round trip and then releases what it got, one write
+    each; meanwhile the cancelled attempt's release frees its slot, and that slot must not
+    start the buffered job: the worker is stopping, so B goes back to waiting without running."""
+    real_claim = Claimer.claim
+    gate = asyncio.Event()
+    gate.set()
+    in_claim = asyncio.Event()
+
+    async def slow_claim(self: Claimer, want: int) -> tuple[list[ClaimedJob], int, int]:
+        if not gate.is_set():
+            in_claim.set()
+            await gate.wait()  # a claim whose reply takes a while (a loaded Redis)
+        return await real_claim(self, want)
+
+    monkeypatch.setattr(Claimer, "claim", slow_claim)
+    await queue.add(ProbeData(tag="a", mode="sleep", seconds=5.0))
+    b = await queue.add(ProbeData(tag="b"))
+    worker = make_worker(
+        redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1, prefetch=2, burst=False
+    )
+    task = asyncio.create_task(worker.async_run())
+    try:
+        await asyncio.wait_for(probe.started.wait(), 5)
+        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered, one place left
+        gate.clear()
+        await queue.add(ProbeData(tag="c"))  # wakes the loop: it claims for the buffer's room
+        await asyncio.wait_for(in_claim.wait(), 5)
+        worker.handle_sig(signal.SIGTERM)
+        await asyncio.sleep(0.3)  # A's release is written; its slot frees
+        gate.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+    finally:
+        gate.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await worker.close()
+    assert probe.tags() == ["a"], "a buffered job started after SIGTERM"
+    rec = await queue.get_job(b.id)
+    assert rec is not None and rec.state is JobState.WAITING and rec.attempts_made == 0
