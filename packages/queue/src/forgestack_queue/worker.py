@@ -407,6 +407,9 @@ class ForgeWorker(_ARQ_WORKER):
             self._begin_startup()
             return reply
         except asyncio.CancelledError:
+            # The loop is stopping (SIGTERM cancels the attempts, then the loop): say so before
+            # this waits, or freed slots start buffered jobs and writes claim new ones meanwhile.
+            self._stopping = True
             with contextlib.suppress(Exception):
                 claimed, _, _ = await call
                 for job in claimed:
