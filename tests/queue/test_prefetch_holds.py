@@ -189,3 +189,37 @@ async def test_a_stop_during_a_claim_starts_no_buffered_job(
     assert probe.tags() == ["a"], "a buffered job started after SIGTERM"
     rec = await queue.get_job(b.id)
     assert rec is not None and rec.state is JobState.WAITING and rec.attempts_made == 0
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_buffered_job_cancelled_while_it_runs_records_when_it_ran(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    """finish.lua moves a buffered job's recorded start to when it ran; the cancel branch
+    (fail_cancelled) rereads the stored history, so a buffered job cancelled while running kept
+    its claim as its start (A's start, 0.6 s before it ran)."""
+    a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=0.6))
+    b = await queue.add(ProbeData(tag="b", mode="sleep", seconds=5.0))
+    worker = make_worker(
+        redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1, prefetch=1, burst=False
+    )
+    async with running(worker):
+        await asyncio.wait_for(probe.started.wait(), 5)
+        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered
+
+        async def b_runs() -> bool:
+            return probe.tags() == ["a", "b"]
+
+        await _until(b_runs)
+        await asyncio.sleep(0.2)
+        await queue.cancel(b.id)
+
+        async def b_failed() -> bool:
+            rec = await queue.get_job(b.id)
+            return rec is not None and rec.state is JobState.FAILED
+
+        await _until(b_failed)
+    rec_a, rec_b = await queue.get_job(a.id), await queue.get_job(b.id)
+    assert rec_a is not None and rec_b is not None and rec_b.failed_reason == "cancelled"
+    assert rec_a.processed_at is not None and rec_b.processed_at is not None
+    assert (rec_b.processed_at - rec_a.processed_at).total_seconds() >= 0.5
