@@ -105,3 +105,10 @@ class Prefetch:
         if gone:
             self._jobs = deque(entry for entry in self._jobs if entry[0].id != job_id)
         return gone
+
+    def take_queue(self, queue: str) -> list[ClaimedJob]:
+        """Takes out the buffered jobs of `queue` (a handler's RateLimited holds it)."""
+        gone = [job for job, _ in self._jobs if job.queue == queue]
+        if gone:
+            self._jobs = deque(entry for entry in self._jobs if entry[0].queue != queue)
+        return gone

@@ -177,6 +177,9 @@ class ForgeWorker(_ARQ_WORKER):
         self._topping_extra = 0
         """Buffer places the write in flight claims for beyond its own (_refill_wanted)."""
         """Ended attempts whose slot waits for their outcome write (the buffer was empty)."""
+        self._held: dict[str, float] = {}
+        """Queues a handler's RateLimited holds, until when (loop time): no job of theirs starts
+        here meanwhile, buffered or claimed by a write already on its way."""
         self._cluster = False
         """Whether the pool is a Redis Cluster client (decided as main starts)."""
         self._metrics = WorkerMetrics(queue_prefix)
@@ -371,7 +374,7 @@ class ForgeWorker(_ARQ_WORKER):
         want = min(free + room, self.claim_batch)
         claimed, next_due, now = await self._claim(want)
         for job in claimed:
-            self._prefetch.put(job)
+            self._buffer(job)
         self._fill_slots()  # older buffered jobs first, then these; the rest stay buffered
         if len(claimed) == want or self._written != written_before or (claimed and self.burst):
             # More may be runnable; or an attempt that ended during the claim queued a retry
@@ -413,6 +416,9 @@ class ForgeWorker(_ARQ_WORKER):
             self._begin_startup()
             return reply
         except asyncio.CancelledError:
+            # The loop is stopping (SIGTERM cancels the attempts, then the loop): say so before
+            # this waits, or freed slots start buffered jobs and writes claim new ones meanwhile.
+            self._stopping = True
             with contextlib.suppress(Exception):
                 claimed, _, _ = await call
                 for job in claimed:
@@ -456,10 +462,22 @@ class ForgeWorker(_ARQ_WORKER):
             self._release_buffered()
             jobs = []
         for job in jobs:
-            self._prefetch.put(job)
+            self._buffer(job)
         self._fill_slots()  # behind the jobs buffered before them: claims keep their order
         if len(jobs) < freed or not freed:
             self._slot_freed.set()
+
+    def _buffer(self, job: ClaimedJob) -> None:
+        """Buffers a claimed job, or releases it (attempt not spent) while its queue is held:
+        the hold reached Redis after the claim that took it."""
+        until = self._held.get(job.queue)
+        if until is not None:
+            if self.loop.time() < until:
+                _log(job).info("its queue is held by a remote rate limit: released to waiting")
+                self._outcomes.submit(job, None)
+                return
+            del self._held[job.queue]
+        self._prefetch.put(job)
 
     def _fill_slots(self) -> None:
         """Free slots take buffered jobs, oldest first: the buffer only holds jobs while all are
@@ -571,6 +589,13 @@ class ForgeWorker(_ARQ_WORKER):
         self._settled.add(key)
         self._handed.add(key)
         self._prefetch.ended()
+        if outcome.kind == "limited":
+            # The remote side holds the whole queue: its buffered jobs go back to waiting with
+            # this outcome's write (which holds the queue for every worker) rather than start.
+            self._held[job.queue] = self.loop.time() + outcome.retry_delay_ms / 1000
+            for other in self._prefetch.take_queue(job.queue):
+                _log(other).info("its queue is held by a remote rate limit: released to waiting")
+                self._outcomes.submit(other, None)
         if self.allow_pick_jobs and not self._stopping and self._start_buffered():
             # The slot runs a buffered job at once; the write refills the buffer, if it is
             # still wanted that large.
