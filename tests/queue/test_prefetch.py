@@ -9,10 +9,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from forgestack_queue import prefetch
 from forgestack_queue.limits import QueueLimits
 from forgestack_queue.options import JobOptions
 from forgestack_queue.prefetch import RATE_WINDOW_S, Prefetch
 from forgestack_queue.producer import Queue
+from forgestack_queue.runner import ClaimedJob
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, run_burst_worker, running
 from forgestack_queue.worker import ForgeWorker
@@ -256,12 +258,50 @@ async def test_the_buffer_follows_the_rate_of_ended_attempts_and_its_limit() -> 
     assert Prefetch(0).target() == 0
 
 
+def test_buffered_jobs_reach_their_shelf_life_oldest_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A buffer that outlived its need (its slots stayed busy) gives its jobs back: the shelf
+    life is SHELF_LIFE_S, or SHELF_WRITES write waits when writes are slow."""
+    clock = [100.0]
+    monkeypatch.setattr(prefetch, "perf_counter", lambda: clock[0])
+    buffer = Prefetch(4)
+    assert buffer.expiring_in() is None and buffer.expired() == []
+    first, second = (_claimed(f"j{i}") for i in range(2))
+    buffer.put(first)
+    clock[0] += 0.04
+    buffer.put(second)
+    assert buffer.expiring_in() == pytest.approx(prefetch.SHELF_LIFE_S - 0.04)
+    clock[0] += prefetch.SHELF_LIFE_S - 0.04
+    assert buffer.expired() == [first] and list(buffer) == [second]
+    buffer.wrote(0.05)  # slow writes: the shelf life follows them
+    assert buffer.shelf_life() == pytest.approx(prefetch.SHELF_WRITES * 0.05)
+    clock[0] += prefetch.SHELF_LIFE_S
+    assert buffer.expired() == []
+    clock[0] += buffer.shelf_life()
+    assert buffer.expired() == [second] and len(buffer) == 0
+
+
+def _claimed(job_id: str) -> ClaimedJob:
+    return ClaimedJob(
+        id=job_id,
+        queue=PROBE,
+        name=PROBE,
+        data=b"{}",
+        options=JobOptions(),
+        attempt=1,
+        created_at_ms=0,
+        token="t",
+    )
+
+
 @pytest.mark.usefixtures("full_buffer")
 async def test_a_higher_priority_job_added_later_waits_behind_the_buffer_only(
     queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
 ) -> None:
     """One slot and a buffer of two: D (priority 1) added while A runs and B, C are buffered
-    runs after them, but before E and F, still waiting (priority 10)."""
+    runs before E and F, still waiting (priority 10), behind at most the buffer: here not even
+    that, as A outlives the buffer's shelf life and B, C go back to waiting, behind D."""
     low = JobOptions(priority=10)
     await queue.add(ProbeData(tag="a", mode="sleep", seconds=0.4), low)
     for tag in "bcef":
@@ -278,4 +318,4 @@ async def test_a_higher_priority_job_added_later_waits_behind_the_buffer_only(
             return len(probe.tags()) == 6
 
         await _until(all_ran)
-    assert probe.tags() == ["a", "b", "c", "d", "e", "f"]
+    assert probe.tags() == ["a", "d", "b", "c", "e", "f"]

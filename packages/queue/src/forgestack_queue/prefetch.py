@@ -35,6 +35,14 @@ RATE_WINDOW_S = 0.1
 MARGIN = 4.0
 """The buffer covers this many times the ends expected while an outcome waits for its write:
 attempts end in bursts (slots started together end together), not at the average rate."""
+SHELF_LIFE_S = 0.1
+"""The least time a job stays buffered before it is released back to waiting (attempt not
+spent); more when writes are slow (`shelf_life`). A buffer filled while short jobs ended fast
+would otherwise hold its jobs behind long ones that followed, out of reach of idle peers, and
+past an operator's pause."""
+SHELF_WRITES = 10
+"""...or this many outcome write waits, whichever is longer: in steady use a buffered job starts
+within a few (MARGIN) of them, so only a buffer that outlived its need reaches its shelf life."""
 
 
 class Prefetch:
@@ -98,6 +106,24 @@ class Prefetch:
         jobs = [job for job, _ in self._jobs]
         self._jobs.clear()
         return jobs
+
+    def shelf_life(self) -> float:
+        """Seconds a job may stay buffered (SHELF_LIFE_S, SHELF_WRITES)."""
+        return max(SHELF_LIFE_S, SHELF_WRITES * self._write_s)
+
+    def expiring_in(self) -> float | None:
+        """Seconds until the oldest buffered job reaches its shelf life (None: buffer empty)."""
+        if not self._jobs:
+            return None
+        return max(0.0, self._jobs[0][1] + self.shelf_life() - perf_counter())
+
+    def expired(self) -> list[ClaimedJob]:
+        """Takes out the jobs that reached their shelf life (the oldest are first in line)."""
+        deadline = perf_counter() - self.shelf_life()
+        gone = []
+        while self._jobs and self._jobs[0][1] <= deadline:
+            gone.append(self._jobs.popleft()[0])
+        return gone
 
     def remove(self, job_id: str) -> list[ClaimedJob]:
         """Takes out the buffered jobs with this id (an operator cancelled it)."""

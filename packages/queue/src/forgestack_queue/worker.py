@@ -157,9 +157,9 @@ class ForgeWorker(_ARQ_WORKER):
         self._deadlines = Deadlines(self._grace_s, self._on_stuck)
         self._slot_freed = asyncio.Event()
         self._stopping = False
+        """Set once the claim loop ends: jobs claimed with an outcome from then on are released."""
         self._traced = True
         """Whether attempts open spans (a tracer provider is installed); decided as main starts."""
-        """Set once the claim loop ends: jobs claimed with an outcome from then on are released."""
         self._context = contextvars.copy_context()
         """What every attempt starts from (the worker's own context, taken as main starts): the
         outcome writer starts attempts too, and its task was created inside another attempt."""
@@ -174,9 +174,9 @@ class ForgeWorker(_ARQ_WORKER):
         """Attempts that handed their slot on, to a buffered job or to the outcome writer (the
         loop is not woken when their task ends: the slot is not free)."""
         self._holding: set[str] = set()
+        """Ended attempts whose slot waits for their outcome write (the buffer was empty)."""
         self._topping_extra = 0
         """Buffer places the write in flight claims for beyond its own (_refill_wanted)."""
-        """Ended attempts whose slot waits for their outcome write (the buffer was empty)."""
         self._held: dict[str, float] = {}
         """Queues a handler's RateLimited holds, until when (loop time): no job of theirs starts
         here meanwhile, buffered or claimed by a write already on its way."""
@@ -292,7 +292,7 @@ class ForgeWorker(_ARQ_WORKER):
                     and idle
                     and not self.tasks
                     and not self._finishing
-                    and not (self._prefetch)
+                    and not self._prefetch
                 ):
                     if self._started.is_set():
                         return
@@ -364,11 +364,15 @@ class ForgeWorker(_ARQ_WORKER):
         await self.heart_beat()
         if not self.allow_pick_jobs:
             self._release_buffered()
+        self._release_expired()
         free = max(0, self.max_jobs - len(self.tasks) - self._finishing)
         # Only a worker whose slots are all busy buffers: the claim fills free slots first.
         room = self._prefetch.room() if self.allow_pick_jobs else 0
         if not self.allow_pick_jobs or free + room <= 0:
-            await self._wait_for_slot(self.block_s)
+            expiring = self._prefetch.expiring_in()
+            # Awake when the oldest buffered job's shelf life ends, to release it.
+            wait = self.block_s if expiring is None else min(self.block_s, expiring + 0.001)
+            await self._wait_for_slot(wait)
             return False
         written_before = self._written
         want = min(free + room, self.claim_batch)
@@ -505,6 +509,13 @@ class ForgeWorker(_ARQ_WORKER):
         """Buffered jobs go back to waiting, attempt not spent (stopping, pausing)."""
         for job in self._prefetch.take_all():
             _log(job).info("worker stopping or paused: buffered job released back to waiting")
+            self._outcomes.submit(job, None)
+
+    def _release_expired(self) -> None:
+        """Buffered jobs past their shelf life go back to waiting, attempt not spent, for any
+        worker to take (prefetch.SHELF_LIFE_S): the slots they waited for stayed busy."""
+        for job in self._prefetch.expired():
+            _log(job).debug("buffered past its shelf life: released back to waiting")
             self._outcomes.submit(job, None)
 
     def _start(self, job: ClaimedJob, held_ms: int = 0) -> None:
