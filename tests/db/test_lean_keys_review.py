@@ -13,6 +13,7 @@ from forgestack_db.database import Database
 from forgestack_db.engine import create_engine
 from forgestack_db.lean_keys import CONNECTION_LOST, PostgresKeyLookup, lean_dsn
 from forgestack_db.roles import create_app_login
+from forgestack_db.startup import open_database
 from sqlalchemy.engine import make_url
 
 from tests.db.test_lean_keys import REASON, Flags
@@ -134,4 +135,22 @@ async def test_a_lookup_does_not_wait_without_bound_for_a_pooled_connection(
     finally:
         await admin.close()  # ends the lock: the stuck lookups finish
         await asyncio.gather(*stuck, return_exceptions=True)
+        await lean.close()
+
+
+async def test_at_start_a_database_that_refuses_the_login_is_not_fatal_as_with_the_engine(
+    pg_database: PgTestDatabase,
+) -> None:
+    """`open_database` (the engine's door) logs a database it cannot log in to at start (not
+    created yet, too many connections, a password being rotated) and lets the process start,
+    readiness saying 503 until it answers. The lean door raised the driver's error out of the
+    lifespan (and out of `check_login` in `run`): the API did not start."""
+    missing = make_url(pg_database.app_url).set(database=f"{pg_database.name}_missing")
+    url = missing.render_as_string(hide_password=False)
+    engine = await open_database(url, Flags())  # does not raise
+    await engine.dispose()
+    lean = PostgresKeyLookup(lean_dsn(url) or "", Flags())
+    try:
+        assert await lean.open() is None
+    finally:
         await lean.close()
