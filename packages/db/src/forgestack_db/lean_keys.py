@@ -90,8 +90,10 @@ class PostgresKeyLookup:
 
     async def open(self) -> RoleReport | None:
         """Creates the pool and checks one connection now, so an unsafe login stops the process
-        at start (`UnsafeDatabaseRoleError`). A database that is down does not: it is checked on
-        the first connection that opens, before any lookup runs on it. None when it was down."""
+        at start (`UnsafeDatabaseRoleError`). A database that is down does not, nor one that
+        refuses the login for now (not created yet, too many connections: any server error, as
+        `open_database` lets any DBAPIError pass): it is checked on the first connection that
+        opens, before any lookup runs on it. None when it was down."""
         self._pool = await asyncpg.create_pool(
             self._dsn,
             min_size=0,
@@ -102,7 +104,7 @@ class PostgresKeyLookup:
         try:
             async with self._pool.acquire() as conn:
                 return report_from_row(await conn.fetchrow(ROLE_QUERY))
-        except CONNECTION_LOST as exc:
+        except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
             logger.warning(
                 "database unreachable at startup ({}: {}); the role is checked on first connection",
                 type(exc).__name__,
