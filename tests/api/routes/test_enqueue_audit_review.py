@@ -31,3 +31,14 @@ async def test_after_a_script_flush_each_new_job_still_has_its_one_event(
     assert sorted(e.data["resource_id"] for e in events) == ids
     jobs = Queue(redis, "my-new-job", prefix=queue_prefix)
     assert (await jobs.counts())[JobState.WAITING] == len(ids)
+
+
+async def test_concurrent_adds_of_one_job_id_make_one_job_and_one_event(
+    client: httpx.AsyncClient, redis: Redis, queue_prefix: str
+) -> None:
+    keyed = {"data": DATA, "options": {"job_id": "same-id"}}
+    answers = await asyncio.gather(*(client.post(JOBS, json=keyed) for _ in range(8)))
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [202], [a.text for a in answers]
+    audit = Queue(redis, "audit-logs", prefix=queue_prefix)
+    events = (await audit.get_jobs(JobState.WAITING, limit=100)).jobs
+    assert [e.data["resource_id"] for e in events] == ["same-id"]
