@@ -45,9 +45,13 @@ class DeferredRoutes:
     def load(self) -> None:
         """Includes every deferred router at its declared place; later calls do nothing."""
         routes = self._app.router.routes
+        # Every module first: one that fails to import then changes nothing, so the next request's
+        # retry does not include the others a second time.
+        modules = [importlib.import_module(deferred.module) for _, deferred in self._pending]
         # Last first: inserting at a later position leaves the earlier positions where they were.
-        for position, deferred in reversed(self._pending):
-            module = importlib.import_module(deferred.module)
+        for (position, deferred), module in reversed(
+            list(zip(self._pending, modules, strict=True))
+        ):
             end = len(routes)
             self._app.include_router(module.router, prefix=deferred.prefix)
             added = routes[end:]

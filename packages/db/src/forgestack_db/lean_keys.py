@@ -30,6 +30,8 @@ CONNECT_TIMEOUT_S = 10.0
 POOL_SIZE = 2
 """Lookups happen once per key per API_KEY_CACHE_TTL_S, plus readiness probes: two connections
 serve them; more requests wait for one rather than open more."""
+ACQUIRE_TIMEOUT_S = CONNECT_TIMEOUT_S
+"""How long a lookup waits for a pooled connection (opening one included) before it is a 503."""
 SERVICE_SETTING = "app.service_context"
 """As `database.SERVICE_SETTING`: the variable the row-level-security policies read."""
 
@@ -65,10 +67,19 @@ class ActiveKey:
 
 
 def lean_dsn(url: str) -> str | None:
-    """asyncpg's DSN for `url`, or None when the URL is not one this door takes (see above)."""
-    if not url.startswith(SCHEME) or "?" in url:
+    """asyncpg's DSN for `url`, or None when the URL is not one this door takes (see above).
+
+    SQLAlchemy reads everything up to the first '@' as the user and password, so a generated
+    password may hold a raw '/' or '#'; asyncpg's DSN parser (urllib's) ends the host part at
+    either, then reads the password's head as a port and says so in its error. Such a URL keeps
+    the engine's door, where it works."""
+    if not url.startswith(SCHEME) or "?" in url or "#" in url:
         return None
-    return "postgresql://" + url.removeprefix(SCHEME)
+    rest = url.removeprefix(SCHEME)
+    userinfo, at, _ = rest.partition("@")
+    if at and "/" in userinfo:
+        return None
+    return "postgresql://" + rest
 
 
 class PostgresKeyLookup:
@@ -79,8 +90,10 @@ class PostgresKeyLookup:
 
     async def open(self) -> RoleReport | None:
         """Creates the pool and checks one connection now, so an unsafe login stops the process
-        at start (`UnsafeDatabaseRoleError`). A database that is down does not: it is checked on
-        the first connection that opens, before any lookup runs on it. None when it was down."""
+        at start (`UnsafeDatabaseRoleError`). A database that is down does not, nor one that
+        refuses the login for now (not created yet, too many connections: any server error, as
+        `open_database` lets any DBAPIError pass): it is checked on the first connection that
+        opens, before any lookup runs on it. None when it was down."""
         self._pool = await asyncpg.create_pool(
             self._dsn,
             min_size=0,
@@ -91,7 +104,7 @@ class PostgresKeyLookup:
         try:
             async with self._pool.acquire() as conn:
                 return report_from_row(await conn.fetchrow(ROLE_QUERY))
-        except CONNECTION_LOST as exc:
+        except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
             logger.warning(
                 "database unreachable at startup ({}: {}); the role is checked on first connection",
                 type(exc).__name__,
@@ -149,9 +162,12 @@ class PostgresKeyLookup:
             return await work(conn)
 
     def _connection(self) -> "asyncpg.pool.PoolAcquireContext":
+        """Waits at most ACQUIRE_TIMEOUT_S for one of the pool's connections (TimeoutError, an
+        outage's answer): with two of them, lookups stuck on a lock or a hung server would
+        otherwise hold every later request, of every organisation, without bound."""
         if self._pool is None:
             raise RuntimeError("the key lookup is not open")
-        return self._pool.acquire()
+        return self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
 
     async def close(self) -> None:
         if self._pool is not None:
