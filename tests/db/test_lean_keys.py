@@ -2,6 +2,7 @@
 row-level security it finds exactly the unrevoked key with that hash, records its use at most once
 a minute, and refuses to run on a login the role guard refuses, on every connection it opens."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -148,6 +149,15 @@ async def test_a_connection_the_server_closed_since_is_replaced_not_an_error(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1",
             pg_database.login,
         )
+        # pg_terminate_backend only signals: wait until the backends are gone, so the lookup
+        # below meets a dead connection, not one still half way through its exit.
+        for _ in range(200):
+            left = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", pg_database.login
+            )
+            if not left:
+                break
+            await asyncio.sleep(0.01)
     finally:
         await admin.close()
     assert ended >= 1
