@@ -366,6 +366,7 @@ class Figures:
     cpu_rate: float
     cpu_ceiling: float
     cpu_ceiling_left: float
+    redis_bound: float
     start_forge: float
     start_arq: float
 
@@ -389,6 +390,7 @@ def figures(res: ScaleResults, tree: Tree) -> Figures:
         cpu_rate=_rate(res, tree, "cpu 2x100"),
         cpu_ceiling=ceiling(res, tree, "cpu 2x100"),
         cpu_ceiling_left=ceiling(res, tree, "cpu 2x100", left=True),
+        redis_bound=1e6 / _med(res, tree, "cpu 2x100", "redis_cpu_per_job_us"),
         start_forge=statistics.median(res.starts[(tree.label, "forge")]),
         start_arq=statistics.median(res.starts[(tree.label, "arq")]),
     )
@@ -477,6 +479,11 @@ def section(res: ScaleResults, notes: list[str]) -> str:
             lambda x: f"{x.cpu_rate / x.cpu_ceiling_left:.0%} (ceiling {x.cpu_ceiling_left:,.0f})",
         ),
         row(
+            "the same against Redis's own bound: one core / Redis CPU per job [g]",
+            "",
+            lambda x: f"{x.cpu_rate / x.redis_bound:.0%} (bound {x.redis_bound:,.0f})",
+        ),
+        row(
             "Start-up to first claim: `arq worker.WorkerSettings` (s) [c]",
             f"<= {START_TARGET_S} s",
             lambda x: f"{x.start_forge:.3f}",
@@ -549,6 +556,9 @@ worker does, and this row says how close the drain came to what the CPUs allow.
 [f] 100 asyncio tasks in one process that only `await asyncio.sleep(0.01)` in turn (no queue, no
 Redis), run beside the drains: a sleep wakes late (the selector's millisecond granularity, other
 callbacks), so this is the most any asyncio worker turns 100 slots of 10 ms jobs over here.
+[g] Redis runs every command on one core: whatever the CPUs, no drain passes 1 / (Redis CPU
+per job). When that bound is below [b]'s ceiling, [b] counts a share of the second core that
+Redis cannot use, and this row is what is left to gain on this machine.
 
 I/O-bound jobs await {SLEEP_MS:g} ms (`asyncio.sleep`) after noting their start; the no-op drain
 is the main bench's. Every drain queues its jobs first (catalog defaults of a real queue), then
