@@ -119,7 +119,10 @@ def test_narrow_screen_and_keyboard(open_page: OpenPage, live_api: LiveApi, tmp_
     page.on("dialog", accept)
     # Signing in by keyboard alone.
     page.goto(f"{live.base_url}/dashboard/login")
-    page.keyboard.type(live.a.owner)  # the key field has focus on arrival
+    # The key field has focus on arrival (autofocus, which the browser applies a frame after
+    # the load: keys typed before then went nowhere in one run on a loaded machine).
+    expect(page.locator("#api_key")).to_be_focused()
+    page.keyboard.type(live.a.owner)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live.base_url}/dashboard")
     job_id = _add_from_form(page, live, "fail-permanently")
