@@ -103,6 +103,15 @@ async def redis(redis_url: str, queue_prefix: str) -> AsyncIterator[aioredis.Red
 
 
 @pytest.fixture
+def full_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's prefetch buffer wants its whole limit at once (its size otherwise follows the
+    measured rate of ended attempts, which a test of a few slow jobs never reaches)."""
+    from forgestack_queue.prefetch import Prefetch
+
+    monkeypatch.setattr(Prefetch, "target", lambda self: self.limit)
+
+
+@pytest.fixture
 def settings(
     redis_url: str, queue_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Settings]:

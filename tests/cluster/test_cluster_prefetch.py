@@ -5,7 +5,6 @@ them to waiting, attempts not spent."""
 import asyncio
 
 import pytest
-from forgestack_queue.prefetch import Prefetch
 from forgestack_queue.producer import Queue
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, run_burst_worker, running
@@ -13,11 +12,6 @@ from redis.asyncio.cluster import RedisCluster
 
 from tests.cluster.test_cluster_core import handlers
 from tests.queue.probe import Probe, ProbeData
-
-
-@pytest.fixture
-def full_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Prefetch, "target", lambda self: self.limit)
 
 
 @pytest.mark.usefixtures("full_buffer")

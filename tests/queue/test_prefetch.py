@@ -5,8 +5,6 @@ worker stops or pauses."""
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 from forgestack_queue import prefetch
@@ -22,20 +20,7 @@ from redis.asyncio import Redis
 
 from tests.queue.owner_index import assert_indexes_agree
 from tests.queue.probe import PROBE, Probe, ProbeData
-
-
-@pytest.fixture
-def full_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The buffer wants its whole limit at once (its size otherwise follows the measured rate of
-    ended attempts, which a test of a few slow jobs never reaches)."""
-    monkeypatch.setattr(Prefetch, "target", lambda self: self.limit)
-
-
-async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    end = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < end, "condition not reached in time"
-        await asyncio.sleep(0.02)
+from tests.queue.until import until
 
 
 async def _active(queue: Queue) -> int:
@@ -73,7 +58,7 @@ async def _run_checking_b_is_buffered(worker: ForgeWorker, probe: Probe, queue: 
     task = asyncio.create_task(worker.async_run())
     try:
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _count_is(queue, 2))
+        await until(lambda: _count_is(queue, 2))
         assert probe.tags() == ["a"]  # both active in Redis, one running: B is buffered
         await asyncio.wait_for(task, 10)
     finally:
@@ -98,14 +83,14 @@ async def test_an_operator_cancel_ends_a_buffered_job_cancelled_without_running_
     )
     async with running(worker):
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _count_is(queue, 2))
+        await until(lambda: _count_is(queue, 2))
         await queue.cancel(b.id)
 
         async def cancelled() -> bool:
             rec = await queue.get_job(b.id)
             return rec is not None and rec.state is JobState.FAILED
 
-        await _until(cancelled, 1.5)  # before A ends: it did not wait for a slot
+        await until(cancelled, 1.5)  # before A ends: it did not wait for a slot
         assert probe.tags() == ["a"]
     rec = await queue.get_job(b.id)
     assert rec is not None and rec.failed_reason == "cancelled"
@@ -126,7 +111,7 @@ async def test_shutdown_releases_buffered_jobs_without_spending_an_attempt(
     )
     async with running(worker):  # stops it as SIGTERM does
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _count_is(queue, 3))
+        await until(lambda: _count_is(queue, 3))
     for job_id in ids:
         rec = await queue.get_job(job_id)
         assert rec is not None and rec.state is JobState.WAITING
@@ -153,9 +138,9 @@ async def test_a_paused_worker_releases_its_buffer_and_keeps_its_running_job(
     )
     async with running(worker):
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _count_is(queue, 3))
+        await until(lambda: _count_is(queue, 3))
         worker.allow_pick_jobs = False  # what arq does at max_burst_jobs, and a pause
-        await _until(lambda: _count_is(queue, 1), 1.0)  # released while A still runs
+        await until(lambda: _count_is(queue, 1), 1.0)  # released while A still runs
         for job_id in others:
             rec = await queue.get_job(job_id)
             assert rec is not None and rec.state is JobState.WAITING
@@ -165,7 +150,7 @@ async def test_a_paused_worker_releases_its_buffer_and_keeps_its_running_job(
             rec = await queue.get_job(a.id)
             return rec is not None and rec.state is JobState.COMPLETED
 
-        await _until(a_done)
+        await until(a_done)
         await asyncio.sleep(0.2)
         assert probe.tags() == ["a"]  # a paused worker takes nothing new
 
@@ -311,11 +296,11 @@ async def test_a_higher_priority_job_added_later_waits_behind_the_buffer_only(
     )
     async with running(worker):
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _count_is(queue, 3))
+        await until(lambda: _count_is(queue, 3))
         await queue.add(ProbeData(tag="d"), JobOptions(priority=1))
 
         async def all_ran() -> bool:
             return len(probe.tags()) == 6
 
-        await _until(all_ran)
+        await until(all_ran)
     assert probe.tags() == ["a", "d", "b", "c", "e", "f"]

@@ -6,33 +6,19 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 from forgestack_queue.claims import Claimer
 from forgestack_queue.controls import QueueControls
 from forgestack_queue.errors import RateLimited
 from forgestack_queue.job import Job
-from forgestack_queue.prefetch import Prefetch
 from forgestack_queue.producer import Queue
 from forgestack_queue.runner import ClaimedJob, Handler
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, running
 
 from tests.queue.probe import PROBE, Probe, ProbeData
-
-
-@pytest.fixture
-def full_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The buffer wants its whole limit at once (as in test_prefetch.py)."""
-    monkeypatch.setattr(Prefetch, "target", lambda self: self.limit)
-
-
-async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    end = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < end, "condition not reached in time"
-        await asyncio.sleep(0.02)
+from tests.queue.until import until
 
 
 async def _active_is(queue: Queue, n: int) -> bool:
@@ -59,14 +45,14 @@ async def test_a_buffered_job_does_not_start_once_its_queue_is_paused(
     controls = QueueControls(queue.redis, PROBE, prefix=queue_prefix)
     async with running(worker):
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered
+        await until(lambda: _active_is(queue, 2))  # A runs, B is buffered
         await controls.pause()
 
         async def a_done() -> bool:
             rec = await queue.get_job(a.id)
             return rec is not None and rec.state is JobState.COMPLETED
 
-        await _until(a_done)
+        await until(a_done)
         await asyncio.sleep(0.5)
         assert probe.tags() == ["a"], "a job of a paused queue started"
         rec = await queue.get_job(b.id)
@@ -98,12 +84,12 @@ async def test_a_buffered_job_does_not_start_while_its_queue_is_held(
         redis_url, [handler], prefix=queue_prefix, max_jobs=1, prefetch=1, burst=False
     )
     async with running(worker):
-        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered
+        await until(lambda: _active_is(queue, 2))  # A runs, B is buffered
 
         async def both_done() -> bool:
             return (await queue.counts())[JobState.COMPLETED] == 2
 
-        await _until(both_done)
+        await until(both_done)
     assert limited_at
     b_started = [t for tag, t in starts if tag == "b"]
     assert b_started and b_started[0] - limited_at[0] >= 0.9, (
@@ -130,7 +116,7 @@ async def test_a_worker_whose_jobs_turned_long_holds_no_buffer_an_idle_peer_coul
         async def long_started() -> bool:
             return any(tag.startswith("long") for tag in busy.tags())
 
-        await _until(long_started, 20)
+        await until(long_started, 20)
         await asyncio.sleep(0.5)  # the rate estimate is stale: the wanted size is 0 by now
         async with running(two):
             await asyncio.sleep(1.0)
@@ -171,7 +157,7 @@ async def test_a_stop_during_a_claim_starts_no_buffered_job(
     task = asyncio.create_task(worker.async_run())
     try:
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered, one place left
+        await until(lambda: _active_is(queue, 2))  # A runs, B is buffered, one place left
         gate.clear()
         await queue.add(ProbeData(tag="c"))  # wakes the loop: it claims for the buffer's room
         await asyncio.wait_for(in_claim.wait(), 5)
@@ -205,12 +191,12 @@ async def test_a_buffered_job_cancelled_while_it_runs_records_when_it_ran(
     )
     async with running(worker):
         await asyncio.wait_for(probe.started.wait(), 5)
-        await _until(lambda: _active_is(queue, 2))  # A runs, B is buffered
+        await until(lambda: _active_is(queue, 2))  # A runs, B is buffered
 
         async def b_runs() -> bool:
             return probe.tags() == ["a", "b"]
 
-        await _until(b_runs)
+        await until(b_runs)
         await asyncio.sleep(0.2)
         await queue.cancel(b.id)
 
@@ -218,7 +204,7 @@ async def test_a_buffered_job_cancelled_while_it_runs_records_when_it_ran(
             rec = await queue.get_job(b.id)
             return rec is not None and rec.state is JobState.FAILED
 
-        await _until(b_failed)
+        await until(b_failed)
     rec_a, rec_b = await queue.get_job(a.id), await queue.get_job(b.id)
     assert rec_a is not None and rec_b is not None and rec_b.failed_reason == "cancelled"
     assert rec_a.processed_at is not None and rec_b.processed_at is not None
