@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from time import perf_counter
@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from loguru import Logger
 
 _ARQ_WORKER = arq.worker.Worker
+
+HELD = "its queue is held by a remote rate limit: released to waiting"
 
 OUTCOME_LINGER_S = 0.003
 """How long an outcome write that no slot waits for waits for more outcomes to share it."""
@@ -477,8 +479,7 @@ class ForgeWorker(_ARQ_WORKER):
         until = self._held.get(job.queue)
         if until is not None:
             if self.loop.time() < until:
-                _log(job).info("its queue is held by a remote rate limit: released to waiting")
-                self._outcomes.submit(job, None)
+                self._release([job], HELD)
                 return
             del self._held[job.queue]
         self._prefetch.put(job)
@@ -505,18 +506,28 @@ class ForgeWorker(_ARQ_WORKER):
         self._start(*taken)
         return True
 
-    def _release_buffered(self) -> None:
-        """Buffered jobs go back to waiting, attempt not spent (stopping, pausing)."""
-        for job in self._prefetch.take_all():
-            _log(job).info("worker stopping or paused: buffered job released back to waiting")
+    def _release(self, jobs: Iterable[ClaimedJob], why: str, level: str = "INFO") -> None:
+        """Claimed jobs that will not run here go back to waiting, attempt not spent (finish.lua's
+        release; a job an operator cancelled meanwhile ends cancelled instead)."""
+        for job in jobs:
+            _log(job).log(level, why)
             self._outcomes.submit(job, None)
 
+    def _release_buffered(self) -> None:
+        """Stopping or pausing: the whole buffer."""
+        self._release(
+            self._prefetch.take_all(),
+            "worker stopping or paused: buffered job released back to waiting",
+        )
+
     def _release_expired(self) -> None:
-        """Buffered jobs past their shelf life go back to waiting, attempt not spent, for any
-        worker to take (prefetch.SHELF_LIFE_S): the slots they waited for stayed busy."""
-        for job in self._prefetch.expired():
-            _log(job).debug("buffered past its shelf life: released back to waiting")
-            self._outcomes.submit(job, None)
+        """Buffered jobs past their shelf life, for any worker to take (prefetch.SHELF_LIFE_S):
+        the slots they waited for stayed busy."""
+        self._release(
+            self._prefetch.expired(),
+            "buffered past its shelf life: released back to waiting",
+            "DEBUG",
+        )
 
     def _start(self, job: ClaimedJob, held_ms: int = 0) -> None:
         """`held_ms`: how long it waited in the prefetch buffer (its recorded start moves)."""
@@ -604,9 +615,7 @@ class ForgeWorker(_ARQ_WORKER):
             # The remote side holds the whole queue: its buffered jobs go back to waiting with
             # this outcome's write (which holds the queue for every worker) rather than start.
             self._held[job.queue] = self.loop.time() + outcome.retry_delay_ms / 1000
-            for other in self._prefetch.take_queue(job.queue):
-                _log(other).info("its queue is held by a remote rate limit: released to waiting")
-                self._outcomes.submit(other, None)
+            self._release(self._prefetch.take_queue(job.queue), HELD)
         if self.allow_pick_jobs and not self._stopping and self._start_buffered():
             # The slot runs a buffered job at once; the write refills the buffer, if it is
             # still wanted that large.
@@ -623,9 +632,9 @@ class ForgeWorker(_ARQ_WORKER):
         """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here.
         A buffered one never runs: its release finds the cancel flag and fails it as cancelled
         (finish.lua)."""
-        for job in self._prefetch.remove(job_id):
-            _log(job).warning("cancelled by an operator before it ran")
-            self._outcomes.submit(job, None)
+        self._release(
+            self._prefetch.remove(job_id), "cancelled by an operator before it ran", "WARNING"
+        )
         for key, job in list(self._running.items()):
             task = self.tasks.get(key)
             if job.id != job_id or task is None or key in self._settled or key in self._cancelled:
