@@ -1,5 +1,5 @@
-"""`Queue.add_followed` on a Redis Cluster: the follower's queue is in another slot, so the job and
-its follower are two calls (followed.py tells what that leaves open); the outcome a caller sees is
+"""`Queue.add_followed` and `add_bulk_followed` on a Redis Cluster: the follower's queue is in
+another slot, so the jobs and their follower are two calls (followed.py tells what that leaves open); the outcome a caller sees is
 the same as on one Redis: a new job has its follower, a repeat adds none. The API's enqueue route
 keeps its one `job.enqueued` event per new job there."""
 
@@ -47,3 +47,25 @@ async def test_the_enqueue_route_audits_each_new_job_once_on_the_cluster(
     events = (await audit.get_jobs(JobState.WAITING)).jobs
     assert sorted(e.data["resource_id"] for e in events) == sorted(["c1", other])
     assert {e.data["action"] for e in events} == {"job.enqueued"}
+
+
+async def test_a_bulk_add_and_its_counted_follower_on_two_masters(
+    cluster: RedisCluster, spread_queues: list[str], queue_prefix: str
+) -> None:
+    """Two calls here: the count is known from the first call's reply, and a repeat adds none."""
+    first, second, _ = spread_queues
+    jobs = Queue(cluster, first, prefix=queue_prefix, owner="org-1")
+    followers = Queue(cluster, second, prefix=queue_prefix, owner="org-1")
+
+    def then(created: int) -> FollowUp:
+        return FollowUp(followers, {"created": created})
+
+    batch = [({"n": n}, JobOptions(job_id=f"b{n}")) for n in range(3)]
+    results, follower = await jobs.add_bulk_followed(batch, then)
+    again, none = await jobs.add_bulk_followed([*batch, ({"n": 9}, None)], then)
+    assert all(r.created for r in results) and follower is not None
+    assert [r.created for r in again] == [False, False, False, True] and none is not None
+    waiting = (await followers.get_jobs(JobState.WAITING)).jobs
+    assert sorted(job.data["created"] for job in waiting) == [1, 3]
+    repeat, nothing = await jobs.add_bulk_followed(batch, then)
+    assert nothing is None and not any(r.created for r in repeat)

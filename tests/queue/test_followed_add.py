@@ -159,3 +159,80 @@ async def test_a_follower_on_another_client_is_refused(redis: Redis, queue_prefi
     finally:
         await elsewhere.aclose()
     assert (await jobs.counts())[JobState.WAITING] == 0
+
+
+class CountedFollowUp:
+    """Builds a bulk add's follower from the number of new jobs it is given."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue, self.calls = queue, 0
+
+    def __call__(self, created: int) -> FollowUp:
+        self.calls += 1
+        return FollowUp(self.queue, {"created": created, "note": "bulk"})
+
+
+async def test_a_bulk_add_writes_one_follower_that_counts_the_new_jobs(
+    redis: Redis, queue_prefix: str
+) -> None:
+    jobs, followers = _queues(redis, queue_prefix)
+    await jobs.add(ProbeData(tag="old"), JobOptions(job_id="kept"))
+    batch = [
+        (ProbeData(tag="a"), None),
+        (ProbeData(tag="b"), JobOptions(job_id="kept")),
+        (ProbeData(tag="c"), JobOptions(job_id="fresh")),
+    ]
+    results, follower = await jobs.add_bulk_followed(batch, CountedFollowUp(followers))
+    assert [r.created for r in results] == [True, False, True]
+    assert follower is not None and follower.created
+    assert [r.data for r in await _waiting(followers)] == [{"created": 2, "note": "bulk"}]
+
+
+async def test_a_repeated_bulk_add_writes_no_second_follower(
+    redis: Redis, queue_prefix: str
+) -> None:
+    jobs, followers = _queues(redis, queue_prefix)
+    batch = [(ProbeData(tag=t), JobOptions(job_id=f"k-{t}")) for t in "xyz"]
+    _, first = await jobs.add_bulk_followed(batch, CountedFollowUp(followers))
+    again, none = await jobs.add_bulk_followed(batch, CountedFollowUp(followers))
+    assert first is not None and none is None
+    assert not any(r.created for r in again)
+    assert [r.data for r in await _waiting(followers)] == [{"created": 3, "note": "bulk"}]
+
+
+async def test_a_bulk_lost_reply_then_a_retry_leaves_one_follower_with_the_first_count(
+    redis: Redis, redis_url: str, queue_prefix: str
+) -> None:
+    """The jobs and their counted follower are one call: a retry after a lost reply finds the jobs
+    and adds no follower; the first call's follower, counting all three, is there."""
+    sha = scripts_for(redis).add_followed.sha.encode()
+    batch = [(ProbeData(tag=t), JobOptions(job_id=f"b-{t}")) for t in "pqr"]
+    async with reply_dropping_proxy(redis_url) as (proxy, url):
+        lossy = Redis.from_url(url)
+        try:
+            jobs, followers = _queues(lossy, queue_prefix)
+            proxy.drop_replies_to(sha, times=1)
+            with pytest.raises(RedisConnectionError):
+                await jobs.add_bulk_followed(batch, CountedFollowUp(followers))
+            again, none = await jobs.add_bulk_followed(batch, CountedFollowUp(followers))
+        finally:
+            await lossy.aclose()
+    assert proxy.dropped == 1
+    assert none is None and not any(r.created for r in again)
+    _, followers = _queues(redis, queue_prefix)
+    assert [r.data for r in await _waiting(followers)] == [{"created": 3, "note": "bulk"}]
+
+
+async def test_a_bulk_follower_must_hold_the_count_once(redis: Redis, queue_prefix: str) -> None:
+    """A follower without the number it was given, or with it twice, is refused before anything
+    is written: the script would have no single place to write the count."""
+    jobs, followers = _queues(redis, queue_prefix)
+    batch = [(ProbeData(tag="a"), JobOptions(job_id="n1"))]
+    missing = lambda created: FollowUp(followers, {"created": created + 1})  # noqa: E731
+    twice = lambda created: FollowUp(followers, {"a": created, "b": created})  # noqa: E731
+    with pytest.raises(ValueError, match="as is"):
+        await jobs.add_bulk_followed(batch, missing)
+    with pytest.raises(ValueError, match="more than once"):
+        await jobs.add_bulk_followed(batch, twice)
+    assert await jobs.get_job("n1") is None
+    assert await _waiting(followers) == []

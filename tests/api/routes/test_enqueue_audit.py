@@ -101,3 +101,59 @@ async def test_a_lost_reply_and_its_retry_leave_the_job_with_its_one_event(
     assert [(e.data["action"], e.data["resource_id"]) for e in events] == [
         ("job.enqueued", "pay-1")
     ]
+
+
+BULK = "/api/v1/queues/my-new-job/jobs:bulk"
+
+
+def _bulk_events(redis: Redis, queue_prefix: str, org: object) -> Queue:
+    return Queue(redis, "audit-logs", prefix=queue_prefix, owner=str(org))
+
+
+async def test_a_bulk_add_has_one_event_counting_its_new_jobs_and_a_repeat_adds_none(
+    pg_app: FastAPI, app_db: Database, redis: Redis, queue_prefix: str
+) -> None:
+    mine, other = await make_org_keys(app_db), await make_org_keys(app_db)
+    keyed = [{"data": DATA, "options": {"job_id": f"bulk-{n}"}} for n in range(2)]
+    async with as_key(pg_app, mine.member) as client:
+        first = await client.post(BULK, json={"jobs": [*keyed, {"data": DATA}]})
+        again = await client.post(BULK, json={"jobs": keyed})
+        partly = await client.post(BULK, json={"jobs": [*keyed, {"data": DATA}]})
+    assert first.status_code == again.status_code == partly.status_code == 202
+    assert [job["created"] for job in again.json()] == [False, False]
+    queued = (await _bulk_events(redis, queue_prefix, mine.org_id).get_jobs(JobState.WAITING)).jobs
+    assert sorted(
+        (e.data["action"], e.data["resource_id"], e.data["metadata"]["created"]) for e in queued
+    ) == [("jobs.enqueued", "my-new-job", 1), ("jobs.enqueued", "my-new-job", 3)]
+    assert {e.data["org_id"] for e in queued} == {str(mine.org_id)}
+    assert (await _bulk_events(redis, queue_prefix, other.org_id).counts())[JobState.WAITING] == 0
+
+
+async def test_a_bulk_lost_reply_and_its_retry_leave_the_jobs_with_their_one_event(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    redis: Redis,
+    redis_url: str,
+    queue_prefix: str,
+) -> None:
+    """The bulk add ran but its answer was lost (503); the retry of the same ids creates nothing
+    and records nothing. The first call's event, counting both jobs, was written with them; as a
+    second call after the add it was never written at all."""
+    sha = scripts_for(redis).add_followed.sha.encode()
+    async with reply_dropping_proxy(redis_url) as (proxy, url):
+        monkeypatch.setenv("REDIS_URL", url)
+        get_settings.cache_clear()
+        await upgrade_async(get_settings().effective_database_url)
+        app = create_app()
+        async with app.router.lifespan_context(app), operator_client(app) as client:
+            proxy.drop_replies_to(sha, times=1)
+            body = {"jobs": [{"data": DATA, "options": {"job_id": f"pay-b{n}"}} for n in (1, 2)]}
+            lost = await client.post(BULK, json=body)
+            retried = await client.post(BULK, json=body)
+    assert proxy.dropped == 1
+    assert lost.status_code == 503, lost.text
+    assert retried.status_code == 202 and [j["created"] for j in retried.json()] == [False, False]
+    events = (await Queue(redis, "audit-logs", prefix=queue_prefix).get_jobs(JobState.WAITING)).jobs
+    assert [(e.data["action"], e.data["metadata"]["created"]) for e in events] == [
+        ("jobs.enqueued", 2)
+    ]

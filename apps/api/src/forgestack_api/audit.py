@@ -98,6 +98,17 @@ class AuditRecorder:
 
         return follow_up
 
+    def jobs_added(self, queue: str) -> Callable[[int], FollowUp]:
+        """The `jobs.enqueued` event of a bulk add to `queue`, as the follower
+        `QueueService.add_bulk_raw` writes with the jobs: only when any job is new, with how
+        many were (`created`), in the jobs' own script call on a single Redis."""
+
+        def follow_up(created: int) -> FollowUp:
+            event = self.event("jobs.enqueued", "queue", queue, metadata={"created": created})
+            return audit_follow_up(self._queues, event, keyed=False)
+
+        return follow_up
+
     def job_added_event(self, job_id: str, queue: str) -> AuditLogData:
         """`event("job.enqueued", "job", job_id, resource_name=queue)`, with the validation done
         once per caller, route and client instead of per request (a sixth of an enqueue's CPU).

@@ -129,9 +129,15 @@ class QueueService:
         return result
 
     async def add_bulk_raw(
-        self, queue_name: str, jobs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]]
+        self,
+        queue_name: str,
+        jobs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]],
+        *,
+        then: Callable[[int], FollowUp] | None = None,
     ) -> list[AddResult]:
-        """All or nothing: every job is validated before any is written, then one bulk write."""
+        """All or nothing: every job is validated before any is written, then one bulk write.
+        `then` builds, from the number of new jobs, the job that must follow them (their audit
+        event): added with them when any is new, all or none on a single Redis."""
         spec = _spec(queue_name)
         prepared: list[tuple[Any, JobOptions]] = []
         errors: list[dict[str, Any]] = []
@@ -144,7 +150,10 @@ class QueueService:
             prepared.append((model, opts))
         if errors:
             raise JobInputError(errors)
-        return await self.queue(spec.name).add_bulk(prepared)
+        if then is None:
+            return await self.queue(spec.name).add_bulk(prepared)
+        results, _ = await self.queue(spec.name).add_bulk_followed(prepared, then)
+        return results
 
     async def get_job(self, job_id: str) -> JobRecord:
         # On a Redis Cluster the catalog's queues are looked in too (reads.find_job), so an id

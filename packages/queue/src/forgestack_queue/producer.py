@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from .actions import JobActions
 from .adds import AddResult, add_call, add_results
 from .errors import InvalidJobStateError, JobNotFoundError
-from .followed import FollowUp, add_followed
+from .followed import FollowUp, add_bulk_followed, add_followed
 from .keys import check_prefix, check_queue_name, layout_for, queues_key
 from .options import JobOptions
 from .owners import full_id, local_id, validate_owner
@@ -121,6 +121,16 @@ class Queue(JobActions):
     ) -> tuple[AddResult, AddResult | None]:
         """`add`, and when the job is new the job `then(its id)` describes (see followed.py)."""
         return await add_followed(self, data, options, then, name=name)
+
+    async def add_bulk_followed(
+        self,
+        jobs: Sequence[tuple[Any, JobOptions | None]],
+        then: Callable[[int], FollowUp],
+        *,
+        name: str | None = None,
+    ) -> tuple[list[AddResult], AddResult | None]:
+        """`add_bulk`, and when any job is new the job `then(how many)` describes (followed.py)."""
+        return await add_bulk_followed(self, jobs, then, name=name)
 
     async def _name_queue(self) -> None:
         named = _named.setdefault(self.redis, {})

@@ -38,9 +38,8 @@ async def enqueue(queue: str, body: EnqueueRequest, caller: CallerDep) -> Respon
 async def enqueue_bulk(queue: str, body: BulkEnqueueRequest, caller: CallerDep) -> Response:
     require_enqueue(caller.principal, caller.jobs.known_queue(queue))
     jobs = [(job.data, job.options) for job in body.jobs]
-    results = await caller.jobs.add_bulk_raw(queue, jobs)
-    created = sum(result.created for result in results)
-    await caller.audit.record("jobs.enqueued", "queue", queue, metadata={"created": created})
+    # Its `jobs.enqueued` event (how many were new; none when none was) is written with the jobs.
+    results = await caller.jobs.add_bulk_raw(queue, jobs, then=caller.audit.jobs_added(queue))
     return _json(_JOB_LIST.dump_json([_enqueued(queue, result) for result in results]), 202)
 
 
