@@ -132,6 +132,13 @@ class Prefetch:
             self._jobs = deque(entry for entry in self._jobs if entry[0].id != job_id)
         return gone
 
+    def remove_lost(self, queue: str, ids: set[str]) -> list[ClaimedJob]:
+        """Takes out the buffered jobs of `queue` with these ids (their leases lapsed)."""
+        gone = [job for job, _ in self._jobs if job.queue == queue and job.id in ids]
+        if gone:
+            self._jobs = deque(e for e in self._jobs if e[0].queue != queue or e[0].id not in ids)
+        return gone
+
     def take_queue(self, queue: str) -> list[ClaimedJob]:
         """Takes out the buffered jobs of `queue` (a handler's RateLimited holds it)."""
         gone = [job for job, _ in self._jobs if job.queue == queue]

@@ -121,6 +121,8 @@ class ForgeWorker(_ARQ_WORKER):
         super().__init__([arq_function(h) for h in all_handlers], **kwargs)
         self.queue_prefix = queue_prefix
         self.lease_ms = lease_ms
+        self._lease_warned: set[str] = set()
+        """Running attempts already logged as having lost their lease (_lease_lost)."""
         self._prefetch = Prefetch(self.max_jobs if prefetch is None else prefetch)
         """Jobs claimed ahead for slots about to free (prefetch.py); `prefetch` bounds it (None:
         the concurrency, 0: none)."""
@@ -748,7 +750,7 @@ class ForgeWorker(_ARQ_WORKER):
                 by_queue[job.queue] += (job.id, job.token)
             for queue, pairs in by_queue.items():
                 try:
-                    _, cancelled = await self._scripts.extend(
+                    _, cancelled, lost = await self._scripts.extend(
                         keys=[self._keys[queue].active],
                         args=[self._keys[queue].job_prefix, self.lease_ms, *pairs],
                     )
@@ -757,6 +759,24 @@ class ForgeWorker(_ARQ_WORKER):
                     continue
                 for job_id in cancelled:  # a cancel message this worker missed
                     self._cancel(job_id.decode())
+                self._lease_lost(queue, {job_id.decode() for job_id in lost})
+
+    def _lease_lost(self, queue: str, ids: set[str]) -> None:
+        """Jobs of `queue` whose lease lapsed here (a stall longer than the lease) and that were
+        recovered: another worker may run them now. A buffered one must not start here too; a
+        running one goes on, and its outcome is discarded by the token check."""
+        if not ids:
+            return
+        self._release(
+            self._prefetch.remove_lost(queue, ids),
+            "lease lost while buffered (the job was recovered): not started here",
+            "WARNING",
+        )
+        self._lease_warned &= self._running.keys()
+        for key, job in self._running.items():
+            if job.queue == queue and job.id in ids and key not in self._lease_warned:
+                self._lease_warned.add(key)
+                _log(job).warning("lease lost while running: its outcome will be discarded")
 
     async def heart_beat(self) -> None:
         await self.record_health()

@@ -3,13 +3,15 @@
 -- was recovered and claimed again, must not keep the new holder's lease alive. Owner indexes keep
 -- the same score as the queue's active set.
 -- KEYS: active; ARGV: job key prefix, lease ms, then id, token pairs
--- Returns {number of leases extended, id of each of those jobs an operator cancelled}: the
--- backstop for a cancel message the worker missed (cancel.lua).
+-- Returns {number of leases extended, id of each of those jobs an operator cancelled (the
+-- backstop for a cancel message the worker missed, cancel.lua), id of each job whose token no
+-- longer holds it (its lease lapsed, during a stall longer than the lease, and it was recovered:
+-- the worker must not start it if it has not yet)}.
 local now, t = server_now()
 local jp = ARGV[1]
 local deadline = num(now + tonumber(ARGV[2]))
 local q = string.sub(KEYS[1], 1, -7)
-local extended, cancelled = 0, {}
+local extended, cancelled, lost = 0, {}, {}
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
   -- pcall: a record overwritten with another type is not ours.
@@ -19,6 +21,8 @@ for i = 3, #ARGV, 2 do
     if f[2] then cancelled[#cancelled + 1] = id end
     local owner = owner_of(id)
     if owner then redis.call('ZADD', q .. 'o:' .. owner .. ':active', 'XX', deadline, id) end
+  else
+    lost[#lost + 1] = id
   end
 end
-return {extended, cancelled}
+return {extended, cancelled, lost}

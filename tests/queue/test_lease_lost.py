@@ -1,0 +1,92 @@
+"""A lease renewal that finds a job no longer held by this worker's token (its lease lapsed during a
+stall longer than the lease, and the job was recovered and claimed elsewhere) says so: a job still
+in the prefetch buffer is then not started here, where another worker may already run it."""
+
+import asyncio
+import time
+
+import pytest
+from forgestack_queue import prefetch
+from forgestack_queue.producer import Queue
+from forgestack_queue.states import JobState
+from forgestack_queue.testing import make_worker, running
+from loguru import logger
+
+from tests.queue.probe import Probe, ProbeData
+from tests.queue.until import until
+
+
+async def _held_elsewhere(queue: Queue, prefix: str, job_id: str) -> None:
+    """What a recovery and another worker's claim leave: the job held by that worker's token,
+    under that worker's lease."""
+    await queue.redis.hset(f"{prefix}:job:{job_id}", "token", "elsewhere:1")
+    await queue.redis.zadd(queue.keys.active, {job_id: int(time.time() * 1000) + 60_000}, xx=True)
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_buffered_job_whose_lease_was_lost_is_not_started_here(
+    queue: Queue,
+    probe: Probe,
+    redis_url: str,
+    queue_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prefetch, "SHELF_LIFE_S", 30.0)  # B stays buffered until A ends
+    a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=1.2))
+    b = await queue.add(ProbeData(tag="b"))
+    worker = make_worker(
+        redis_url,
+        [probe.handler()],
+        prefix=queue_prefix,
+        max_jobs=1,
+        prefetch=1,
+        burst=False,
+        block_ms=50,
+        lease_ms=600,  # renewed every 0.2 s
+    )
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    try:
+        async with running(worker):
+            await asyncio.wait_for(probe.started.wait(), 5)
+
+            async def both_active() -> bool:
+                return (await queue.counts())[JobState.ACTIVE] == 2
+
+            await until(both_active)  # A runs, B is buffered
+            await _held_elsewhere(queue, queue_prefix, b.id)
+
+            async def a_done() -> bool:
+                rec = await queue.get_job(a.id)
+                return rec is not None and rec.state is JobState.COMPLETED
+
+            await until(a_done)
+            await asyncio.sleep(0.3)
+    finally:
+        logger.remove(sink)
+    assert probe.tags() == ["a"], "a job whose lease another worker holds started here"
+    assert await queue.redis.hget(f"{queue_prefix}:job:{b.id}", "token") == b"elsewhere:1"
+    assert any("lease lost while buffered" in line for line in lines)
+
+
+async def test_a_running_job_whose_lease_was_lost_is_reported_once(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    """It runs on (stopping it midway helps no one), its outcome is discarded, and the renewals
+    that find it lost say so once, not every round."""
+    a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=1.0))
+    worker = make_worker(
+        redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1, burst=False, lease_ms=300
+    )
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    try:
+        async with running(worker):
+            await asyncio.wait_for(probe.started.wait(), 5)
+            await _held_elsewhere(queue, queue_prefix, a.id)
+            await asyncio.sleep(1.3)
+    finally:
+        logger.remove(sink)
+    assert probe.tags() == ["a"]
+    assert sum("lease lost while running" in line for line in lines) == 1
+    assert any("outcome was discarded" in line for line in lines)
