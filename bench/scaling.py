@@ -362,6 +362,7 @@ class Figures:
     of_ideal10: float
     of_ideal100: float
     ceiling100: float
+    cores100: tuple[float, float]
     loop100: float
     cpu_rate: float
     cpu_ceiling: float
@@ -386,6 +387,10 @@ def figures(res: ScaleResults, tree: Tree) -> Figures:
         of_ideal10=_rate(res, tree, "io 1x10") / by["io 1x10"].ideal,
         of_ideal100=_rate(res, tree, "io 1x100") / by["io 1x100"].ideal,
         ceiling100=ceiling(res, tree, "io 1x100"),
+        cores100=(
+            _med(res, tree, "io 1x100", "cpu_per_job_us") * by["io 1x100"].ideal / 1e6,
+            _med(res, tree, "io 1x100", "redis_cpu_per_job_us") * by["io 1x100"].ideal / 1e6,
+        ),
         loop100=statistics.median(res.loops["io 1x100"]),
         cpu_rate=_rate(res, tree, "cpu 2x100"),
         cpu_ceiling=ceiling(res, tree, "cpu 2x100"),
@@ -466,6 +471,11 @@ def section(res: ScaleResults, notes: list[str]) -> str:
                 f"{x.of_ideal100 * one['io 1x100'].ideal / x.ceiling100:.0%} "
                 f"(ceiling {x.ceiling100:,.0f})"
             ),
+        ),
+        row(
+            "1 process x 100 slots: cores the ideal rate would need, worker process / Redis [h]",
+            "",
+            lambda x: f"{x.cores100[0]:.2f} / {x.cores100[1]:.2f}",
         ),
         row(
             "CPU-bound no-op drain, 2 processes x 100: jobs/s / ceiling [b]",
@@ -559,6 +569,9 @@ callbacks), so this is the most any asyncio worker turns 100 slots of 10 ms jobs
 [g] Redis runs every command on one core: whatever the CPUs, no drain passes 1 / (Redis CPU
 per job). When that bound is below [b]'s ceiling, [b] counts a share of the second core that
 Redis cannot use, and this row is what is left to gain on this machine.
+[h] The worker process and Redis each run on one core: at the ideal rate, each needs its CPU per
+job (of the 1 x 100 drain) times that rate. A figure near 1 puts the ideal out of reach on this
+machine whatever the worker does between jobs; 90% of the ideal needs both well below 0.9.
 
 I/O-bound jobs await {SLEEP_MS:g} ms (`asyncio.sleep`) after noting their start; the no-op drain
 is the main bench's. Every drain queues its jobs first (catalog defaults of a real queue), then
