@@ -73,6 +73,25 @@ async def test_each_new_job_has_one_event_and_no_other_answer_adds_one(
     assert theirs.status_code == 200 and theirs.json()["events"] == []
 
 
+async def _post_twice_first_reply_lost(
+    monkeypatch: pytest.MonkeyPatch, redis: Redis, redis_url: str, url: str, body: object
+) -> tuple[httpx.Response, httpx.Response]:
+    """Posts `body` twice as the operator, through a proxy that drops the first add_followed
+    reply: the add runs, its answer never reaches the API."""
+    sha = scripts_for(redis).add_followed.sha.encode()
+    async with reply_dropping_proxy(redis_url) as (proxy, proxied):
+        monkeypatch.setenv("REDIS_URL", proxied)
+        get_settings.cache_clear()
+        await upgrade_async(get_settings().effective_database_url)
+        app = create_app()
+        async with app.router.lifespan_context(app), operator_client(app) as client:
+            proxy.drop_replies_to(sha, times=1)
+            lost = await client.post(url, json=body)
+            retried = await client.post(url, json=body)
+    assert proxy.dropped == 1
+    return lost, retried
+
+
 async def test_a_lost_reply_and_its_retry_leave_the_job_with_its_one_event(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -83,18 +102,8 @@ async def test_a_lost_reply_and_its_retry_leave_the_job_with_its_one_event(
     """The add ran but its answer never came back (the client gets a 503) and the client retries
     the same `job_id` (a 200: the job exists). The event was written in the job's own call, so it
     exists too; written by a second call after the first, it was never written at all."""
-    sha = scripts_for(redis).add_followed.sha.encode()
-    async with reply_dropping_proxy(redis_url) as (proxy, url):
-        monkeypatch.setenv("REDIS_URL", url)
-        get_settings.cache_clear()
-        await upgrade_async(get_settings().effective_database_url)
-        app = create_app()
-        async with app.router.lifespan_context(app), operator_client(app) as client:
-            proxy.drop_replies_to(sha, times=1)
-            body = {"data": DATA, "options": {"job_id": "pay-1"}}
-            lost = await client.post(JOBS, json=body)
-            retried = await client.post(JOBS, json=body)
-    assert proxy.dropped == 1
+    body = {"data": DATA, "options": {"job_id": "pay-1"}}
+    lost, retried = await _post_twice_first_reply_lost(monkeypatch, redis, redis_url, JOBS, body)
     assert lost.status_code == 503, lost.text
     assert retried.status_code == 200 and retried.json()["created"] is False
     events = (await Queue(redis, "audit-logs", prefix=queue_prefix).get_jobs(JobState.WAITING)).jobs
@@ -139,18 +148,8 @@ async def test_a_bulk_lost_reply_and_its_retry_leave_the_jobs_with_their_one_eve
     """The bulk add ran but its answer was lost (503); the retry of the same ids creates nothing
     and records nothing. The first call's event, counting both jobs, was written with them; as a
     second call after the add it was never written at all."""
-    sha = scripts_for(redis).add_followed.sha.encode()
-    async with reply_dropping_proxy(redis_url) as (proxy, url):
-        monkeypatch.setenv("REDIS_URL", url)
-        get_settings.cache_clear()
-        await upgrade_async(get_settings().effective_database_url)
-        app = create_app()
-        async with app.router.lifespan_context(app), operator_client(app) as client:
-            proxy.drop_replies_to(sha, times=1)
-            body = {"jobs": [{"data": DATA, "options": {"job_id": f"pay-b{n}"}} for n in (1, 2)]}
-            lost = await client.post(BULK, json=body)
-            retried = await client.post(BULK, json=body)
-    assert proxy.dropped == 1
+    body = {"jobs": [{"data": DATA, "options": {"job_id": f"pay-b{n}"}} for n in (1, 2)]}
+    lost, retried = await _post_twice_first_reply_lost(monkeypatch, redis, redis_url, BULK, body)
     assert lost.status_code == 503, lost.text
     assert retried.status_code == 202 and [j["created"] for j in retried.json()] == [False, False]
     events = (await Queue(redis, "audit-logs", prefix=queue_prefix).get_jobs(JobState.WAITING)).jobs
