@@ -132,6 +132,9 @@ HEAVY = (
     "email_validator",
     "forgestack_db",
     "opentelemetry",
+    "forgestack_worker.services.email_rendering",
+    "forgestack_worker.services.email_message",
+    "forgestack_worker.services.webhook_request",
 )
 LOADED = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
 BUILT = "sorted(m.__name__ for s in CATALOG.values() for m in (s.data_model, s.result_model) if m.__pydantic_complete__)"
