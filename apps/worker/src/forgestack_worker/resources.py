@@ -35,6 +35,8 @@ CLIENT_MODULES = (
     "email_validator",
     "forgestack_worker.services.webhook_client",
     "forgestack_worker.services.webhook_request",
+    "forgestack_queue.retention",
+    "forgestack_queue.queue_stats",
 )
 """What the handlers import on first use: loaded before the first handler runs, so none of them
 pays an import inside the event loop."""
