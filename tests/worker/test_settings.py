@@ -137,6 +137,7 @@ HEAVY = (
     "forgestack_worker.services.webhook_request",
     "forgestack_queue.retention",
     "forgestack_queue.queue_stats",
+    "forgestack_shared.jobs.email_templates",
 )
 LOADED = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
 BUILT = "sorted(m.__name__ for s in CATALOG.values() for m in (s.data_model, s.result_model) if m.__pydantic_complete__)"

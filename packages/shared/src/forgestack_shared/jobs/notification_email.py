@@ -21,8 +21,6 @@ from pydantic import (
     field_validator,
 )
 
-from .email_templates import PRODUCER_CONTEXT, template_problems
-
 if TYPE_CHECKING:
     from email.headerregistry import Address, AddressHeader, HeaderRegistry
 
@@ -160,6 +158,10 @@ class NotificationEmailContent(BaseModel):
     @classmethod
     def _fit_the_template(cls, variables: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         """Producers only (see PRODUCER_CONTEXT): the worker's renderer is the check at run time."""
+        # Imported here: the worker loads the template table with its renderer, on a thread
+        # beside its first claims, rather than with the catalog (forgestack_worker.resources).
+        from .email_templates import PRODUCER_CONTEXT, template_problems
+
         template = info.data.get("template")
         if info.context != PRODUCER_CONTEXT or template is None:
             return variables
