@@ -132,6 +132,12 @@ HEAVY = (
     "email_validator",
     "forgestack_db",
     "opentelemetry",
+    "forgestack_worker.services.email_rendering",
+    "forgestack_worker.services.email_message",
+    "forgestack_worker.services.webhook_request",
+    "forgestack_queue.retention",
+    "forgestack_queue.queue_stats",
+    "forgestack_shared.jobs.email_templates",
 )
 LOADED = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
 BUILT = "sorted(m.__name__ for s in CATALOG.values() for m in (s.data_model, s.result_model) if m.__pydantic_complete__)"
@@ -185,3 +191,27 @@ def test_the_heavy_clients_load_in_on_startup_not_with_the_entry_module(settings
     assert "opentelemetry" not in ast.literal_eval(after_startup)
     all_models = {m.__name__ for s in CATALOG.values() for m in (s.data_model, s.result_model)}
     assert set(ast.literal_eval(built_after)) == all_models
+
+
+LAZY = ("email.headerregistry",)
+"""Loaded on first use, not by `import worker`, nor necessarily by on_startup: the email
+package's header parser (forgestack_shared.jobs.notification_email)."""
+
+
+def test_the_entry_module_leaves_first_use_modules_unloaded(settings: Settings) -> None:
+    import os
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, worker; print(sorted(m for m in {LAZY!r} if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"

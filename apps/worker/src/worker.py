@@ -10,13 +10,15 @@ Nothing here imports the database layer, Jinja2 or httpx: on_startup loads them 
 checks the database login (an unsafe one stops the worker before any handler runs) while the
 worker claims its first jobs (forgestack_worker.settings); it builds the catalog's validators
 there too. OpenTelemetry loads only with TRACING_ENABLED (forgestack_queue.tracing). The imports
-run with the garbage collector paused (forgestack_worker.gc_pause). Settings are read and checked
-in full here, before the first claim: a bad one stops the worker with its one line and claims
-nothing (tests/e2e/test_startup_errors.py)."""
+run with the garbage collector paused (forgestack_worker.gc_pause), and without loguru's own
+stderr sink, which configure_logging replaces anyway (forgestack_worker.log_sink). Settings are
+read and checked in full here, before the first claim: a bad one stops the worker with its one
+line and claims nothing (tests/e2e/test_startup_errors.py)."""
 
 from forgestack_worker.gc_pause import collection_paused
+from forgestack_worker.log_sink import default_sink_skipped
 
-with collection_paused():
+with collection_paused(), default_sink_skipped():
     from forgestack_queue.arq_cli import use_forge_worker
     from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
     from forgestack_shared.catalog import CATALOG

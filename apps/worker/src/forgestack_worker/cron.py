@@ -14,12 +14,11 @@ the `cron` queue's failed store, like any other job.
 """
 
 from datetime import timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from arq.cron import CronJob, cron
 from forgestack_queue.cron import CRON_OPTIONS, CRON_QUEUE
-from forgestack_queue.queue_stats import record_snapshot
-from forgestack_queue.retention import QueueRetention, sweep_retention
 from forgestack_shared.catalog import CATALOG
 from loguru import logger
 
@@ -29,13 +28,30 @@ from .handlers.webhook_maintenance import (
 )
 from .resources import RESOURCES_KEY, WorkerResources
 
-RETENTION: dict[str, QueueRetention] = {
-    **{
-        name.value: QueueRetention(spec.defaults.remove_on_complete, spec.defaults.remove_on_fail)
-        for name, spec in CATALOG.items()
-    },
-    CRON_QUEUE: QueueRetention(CRON_OPTIONS.remove_on_complete, CRON_OPTIONS.remove_on_fail),
-}
+if TYPE_CHECKING:
+    from forgestack_queue.retention import QueueRetention
+
+# The retention sweep and the queue-health snapshot are imported where they are used: the worker
+# loads them with its resources (forgestack_worker.resources), on a thread beside its first
+# claims, not with this module.
+
+
+@cache
+def retention_rules() -> dict[str, "QueueRetention"]:
+    """Each queue's current rule, from the catalog's defaults (and the cron queue's own)."""
+    from forgestack_queue.retention import QueueRetention
+
+    return {
+        **{
+            name.value: QueueRetention(
+                spec.defaults.remove_on_complete, spec.defaults.remove_on_fail
+            )
+            for name, spec in CATALOG.items()
+        },
+        CRON_QUEUE: QueueRetention(CRON_OPTIONS.remove_on_complete, CRON_OPTIONS.remove_on_fail),
+    }
+
+
 SERVICE_REASON = "cron: revoke idle API keys"
 
 
@@ -47,14 +63,18 @@ def _resources(ctx: dict[str, Any]) -> WorkerResources:
 
 
 async def sweep_job_retention(ctx: dict[str, Any]) -> dict[str, int]:
+    from forgestack_queue.retention import sweep_retention
+
     prefix = _resources(ctx).settings.queue_prefix
-    removed = await sweep_retention(ctx["redis"], RETENTION, prefix=prefix)
+    removed = await sweep_retention(ctx["redis"], retention_rules(), prefix=prefix)
     totals = {queue: sum(by_state.values()) for queue, by_state in removed.items()}
     logger.info("retention sweep removed {} jobs: {}", sum(totals.values()), totals)
     return totals
 
 
 async def record_queue_health(ctx: dict[str, Any]) -> dict[str, dict[str, int]]:
+    from forgestack_queue.queue_stats import record_snapshot
+
     prefix = _resources(ctx).settings.queue_prefix
     counts = await record_snapshot(ctx["redis"], prefix=prefix)
     for queue, by_state in counts.queues.items():

@@ -30,9 +30,13 @@ CLIENT_MODULES = (
     "forgestack_db.api_keys",
     "forgestack_worker.services.email_sender",
     "forgestack_worker.services.email_rendering",
+    "forgestack_worker.services.email_message",
     "jinja2",
     "email_validator",
     "forgestack_worker.services.webhook_client",
+    "forgestack_worker.services.webhook_request",
+    "forgestack_queue.retention",
+    "forgestack_queue.queue_stats",
 )
 """What the handlers import on first use: loaded before the first handler runs, so none of them
 pays an import inside the event loop."""

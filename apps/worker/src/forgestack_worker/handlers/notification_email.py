@@ -16,12 +16,15 @@ from forgestack_shared.jobs.notification_email import (
 )
 
 from ..resources import resources
-from ..services.email_errors import PermanentDeliveryError
-from ..services.email_message import build_message
-from ..services.email_rendering import TemplateRenderError, default_renderer
 
 
 async def handle_notification_email(job: Job[NotificationEmailData]) -> NotificationEmailResult:
+    # Loaded with the worker's resources, on a thread beside its first claims (the renderer, the
+    # message builder and the email package's header parser), not with this module.
+    from ..services.email_errors import PermanentDeliveryError
+    from ..services.email_message import build_message
+    from ..services.email_rendering import TemplateRenderError, default_renderer
+
     data = job.data
     sender = resources(job).email_sender
     log = job.logger.bind(message_id=data.message_id, template=data.template)

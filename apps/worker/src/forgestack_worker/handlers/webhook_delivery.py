@@ -19,12 +19,6 @@ from forgestack_shared.jobs.webhook_delivery import WebhookDeliveryData, Webhook
 from forgestack_shared.ssrf import BlockedUrlError, check_url, parse_allowlist
 
 from ..resources import WorkerResources, resources
-from ..services.webhook_request import (
-    retry_after_seconds,
-    signed_request,
-    stored_body,
-    verdict,
-)
 
 DISABLE_REASON = "webhook receiver answered 410 Gone: disable the endpoint"
 
@@ -34,8 +28,9 @@ if TYPE_CHECKING:
 
     from ..services.webhook_client import WebhookResponse
 
-# The database layer and httpx are imported where they are used: the worker loads them with its
-# resources (forgestack_worker.resources), on a thread after it starts, not with this module.
+# The database layer, httpx and the request signing are imported where they are used: the worker
+# loads them with its resources (forgestack_worker.resources), on a thread beside its first
+# claims, not with this module.
 
 
 class WebhookDeliveryError(Exception):
@@ -80,6 +75,7 @@ async def _send(
     import httpx
 
     from ..services.webhook_client import DeliveryTimeoutError
+    from ..services.webhook_request import signed_request
 
     body = delivery.payload.encode()
     request = signed_request(delivery.event_id, body, _live_secrets(endpoint))
@@ -112,6 +108,8 @@ async def _conclude(
     attempt: Attempt,
 ) -> WebhookDeliveryResult:
     from forgestack_db.webhooks import disable_endpoint, get_endpoint
+
+    from ..services.webhook_request import retry_after_seconds, verdict
 
     data = job.data
     response = attempt.response
@@ -172,6 +170,8 @@ async def _record(
     window (a refused address counts as a failure): two UPDATEs in one transaction."""
     from forgestack_db.models import DeliveryStatus
     from forgestack_db.webhooks import record_attempt, track_failure_window
+
+    from ..services.webhook_request import stored_body
 
     now = _now()
     response = attempt.response

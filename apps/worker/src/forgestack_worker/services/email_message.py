@@ -5,20 +5,25 @@ encodes display names itself; every header is re-checked after it is set (see `_
 """
 
 from datetime import UTC, datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from forgestack_shared.jobs.notification_email import has_control_chars
 
 from .email_rendering import RenderedEmail
+
+if TYPE_CHECKING:
+    # Only annotations here: the addresses come from forgestack_shared's parse_mailbox, which
+    # imports the header parser on first use rather than with the worker (a few ms of its start).
+    from email.headerregistry import Address
 
 
 class UnsafeHeaderError(ValueError):
     """A header value would span lines; validation upstream should make this unreachable."""
 
 
-def _set_header(message: EmailMessage, name: str, value: str | Address) -> None:
+def _set_header(message: EmailMessage, name: str, value: "str | Address") -> None:
     message[name] = value
     # The email package decodes RFC 2047 words on assignment: what it stores is what it writes.
     if has_control_chars(str(message[name])):
@@ -28,12 +33,12 @@ def _set_header(message: EmailMessage, name: str, value: str | Address) -> None:
 
 def build_message(
     *,
-    sender: Address,
-    to: Address,
+    sender: "Address",
+    to: "Address",
     subject: str,
     message_id: str,
     body: RenderedEmail,
-    reply_to: Address | None = None,
+    reply_to: "Address | None" = None,
     date: datetime | None = None,
 ) -> EmailMessage:
     message = EmailMessage()

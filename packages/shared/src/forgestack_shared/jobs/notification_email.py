@@ -8,8 +8,8 @@ import unicodedata
 import uuid
 from datetime import datetime
 from email.errors import InvalidHeaderDefect
-from email.headerregistry import Address, AddressHeader, HeaderRegistry
-from typing import Annotated, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,7 +21,8 @@ from pydantic import (
     field_validator,
 )
 
-from .email_templates import PRODUCER_CONTEXT, template_problems
+if TYPE_CHECKING:
+    from email.headerregistry import Address, AddressHeader, HeaderRegistry
 
 EmailTemplate = Literal["welcome", "invitation", "notification"]
 """Each name is a pair of files, `<name>.html` and `<name>.txt`, beside the worker's handler."""
@@ -31,7 +32,15 @@ MAX_VARIABLE_LENGTH = 10_000
 MAX_SUBJECT_LENGTH = 500
 """Well under RFC 5322's 998-octet line limit even once encoded."""
 
-_HEADERS = HeaderRegistry()
+
+@cache
+def _headers() -> "HeaderRegistry":
+    """Imported on first use: the email package's header parser is a few ms of a worker's start
+    before its first claim, and only a notification email's validation needs it (the worker's
+    email client loads it with the other clients, beside the first claims)."""
+    from email.headerregistry import HeaderRegistry
+
+    return HeaderRegistry()
 
 
 def has_control_chars(value: str) -> bool:
@@ -44,14 +53,16 @@ def _single_line(value: str) -> str:
         raise ValueError("must be a single line: control characters (CR, LF, ...) are not allowed")
     # The email package decodes RFC 2047 encoded words, so `=?utf-8?q?=0D=0A?=` would smuggle a
     # line break into the header it builds: check what it will actually write.
-    if has_control_chars(str(_HEADERS("Subject", value))):
+    if has_control_chars(str(_headers()("Subject", value))):
         raise ValueError("must be a single line: an encoded word decodes to a control character")
     return value
 
 
-def _parse_address_header(value: str) -> AddressHeader:
+def _parse_address_header(value: str) -> "AddressHeader":
+    from email.headerregistry import AddressHeader
+
     try:
-        header = _HEADERS("To", value)
+        header = _headers()("To", value)
     except ValueError:
         raise
     except Exception as exc:
@@ -65,7 +76,7 @@ def _parse_address_header(value: str) -> AddressHeader:
     return header
 
 
-def parse_mailbox(value: str, *, deliverable: bool = True) -> Address:
+def parse_mailbox(value: str, *, deliverable: bool = True) -> "Address":
     """One address with an optional display name (`Jane Doe <jane@example.com>`), normalised.
 
     Raises ValueError for anything else: lists, groups, malformed syntax, control characters.
@@ -90,6 +101,8 @@ def parse_mailbox(value: str, *, deliverable: bool = True) -> Address:
         checked = email_validator.validate_email(address.addr_spec, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"not a valid address: {exc}") from exc
+    from email.headerregistry import Address
+
     # The ASCII (IDNA) domain: a Unicode domain would need SMTPUTF8 from every server on the way,
     # and the email package would write it as an encoded word, which no addr-spec may contain.
     return Address(
@@ -145,6 +158,10 @@ class NotificationEmailContent(BaseModel):
     @classmethod
     def _fit_the_template(cls, variables: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         """Producers only (see PRODUCER_CONTEXT): the worker's renderer is the check at run time."""
+        # Imported here: the worker loads the template table with its renderer, on a thread
+        # beside its first claims, rather than with the catalog (forgestack_worker.resources).
+        from .email_templates import PRODUCER_CONTEXT, template_problems
+
         template = info.data.get("template")
         if info.context != PRODUCER_CONTEXT or template is None:
             return variables
