@@ -16,8 +16,12 @@ local function due_at(now, delay)
 end
 
 -- An owned job's id is `<owner>~<local id>` (neither part may contain '~'): the owner comes from
--- the id, so no script reads a field to keep the owner's indexes.
-local function owner_of(id) return string.match(id, '^([^~]+)~') end
+-- the id, so no script reads a field to keep the owner's indexes. A plain find, not a pattern:
+-- the pattern engine backtracks over the whole id, several times per job.
+local function owner_of(id)
+  local at = string.find(id, '~', 1, true)
+  if at and at > 1 then return string.sub(id, 1, at - 1) end
+end
 
 -- Mirrors a job's move between its queue's state sets (q = '<prefix>:q:<queue>:', parts wait,
 -- delayed, active, completed, failed; nil for none) in its owner's index. Unowned jobs: no-op.
