@@ -37,21 +37,36 @@ end
 -- it, so a reader never sees a state without its event or the reverse. The stream is capped
 -- (XADD MAXLEN ~) at the length in q .. 'events:maxlen' (workers write the setting at start-up;
 -- 10,000 when unset; 0 turns events off). Fields: e event, j job id, o owner (owned jobs), then
--- the caller's pairs. The length is read once per queue per script call.
+-- the caller's pairs (at most two). The length is read once per queue per script call and kept
+-- as the text redis.call would make of the number (false: events off), so no event formats it.
+-- Fixed arguments, not varargs: no table is built and unpacked per event.
 local EVENTS_MAXLEN_DEFAULT = 10000
 local events_maxlen = {}
-local function emit(q, event, id, ...)
+local function emit(q, event, id, k1, v1, k2, v2)
   local cap = events_maxlen[q]
   if cap == nil then
-    cap = tonumber(redis.call('GET', q .. 'events:maxlen')) or EVENTS_MAXLEN_DEFAULT
+    local n = tonumber(redis.call('GET', q .. 'events:maxlen')) or EVENTS_MAXLEN_DEFAULT
+    cap = n > 0 and string.format('%.17g', n)
     events_maxlen[q] = cap
   end
-  if cap <= 0 then return end
-  local f = {'e', event, 'j', id}
+  if not cap then return end
+  local s = q .. 'events'
   local owner = owner_of(id)
-  if owner then f[#f + 1] = 'o'; f[#f + 1] = owner end
-  for _, v in ipairs({...}) do f[#f + 1] = v end
-  redis.call('XADD', q .. 'events', 'MAXLEN', '~', cap, '*', unpack(f))
+  if owner then
+    if k2 ~= nil then
+      redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, 'o', owner, k1, v1, k2, v2)
+    elseif k1 ~= nil then
+      redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, 'o', owner, k1, v1)
+    else
+      redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, 'o', owner)
+    end
+  elseif k2 ~= nil then
+    redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, k1, v1, k2, v2)
+  elseif k1 ~= nil then
+    redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, k1, v1)
+  else
+    redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id)
+  end
 end
 
 -- History: one packed field per job ('hist'), entries `<code><attempt>:<ms since created_at>`
