@@ -1,6 +1,15 @@
 -- Prepended to every script at load time (scripts.py): one definition of time, owner indexes,
 -- retention and run order (fair_score, at the end).
-local function num(x) return string.format('%.0f', x) end
+-- Whole numbers as decimal text. An integer within 2^53 (what the scripts nearly always
+-- format) goes through '%d', which prints the same digits as '%.0f' without libc's floating
+-- point printer; zero (whose sign '%.0f' keeps), fractions, huge values and NaN keep '%.0f'.
+local TWO_53 = 9007199254740992
+local function num(x)
+  if x ~= 0 and x < TWO_53 and x > -TWO_53 and x == math.floor(x) then
+    return string.format('%d', x)
+  end
+  return string.format('%.0f', x)
+end
 
 -- Server time in ms (and the raw TIME reply): every worker and producer shares one clock.
 local function server_now()
@@ -244,10 +253,17 @@ local function fair_score(q, id, priority)
   return num(lo + tag)
 end
 
--- Moves the clocks past the jobs a claim popped (a ZPOPMIN reply: id, score, ...).
+-- Moves the clocks past the jobs a claim popped (a ZPOPMIN reply: id, score, ..., lowest score
+-- first). Scores order by priority, then tag: when the first and the last popped share a
+-- priority, every job between does and the last holds the top tag, so only those two are read.
 local function fair_claimed(q, popped)
   local top = {}
-  for j = 2, #popped, 2 do
+  local n = #popped
+  local first = n > 0 and math.floor(tonumber(popped[2]) / SEQ_SPAN)
+  local last = n > 0 and tonumber(popped[n])
+  local from = 2
+  if n > 0 and math.floor(last / SEQ_SPAN) == first then from = n end
+  for j = from, n, 2 do
     local score = tonumber(popped[j])
     local p = math.floor(score / SEQ_SPAN)
     local tag = score - p * SEQ_SPAN
