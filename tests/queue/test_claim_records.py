@@ -64,3 +64,16 @@ async def test_a_later_attempt_counts_on_from_the_stored_counter(
     assert [(j.id, j.attempt) for j in jobs] == [(added.id, 42)]
     assert jobs[0].token.endswith(":42")
     assert await redis.hget(queue.keys.job(added.id), "attempts_started") == b"42"
+
+
+async def test_the_history_keeps_fifty_entries_however_short_they_are(
+    redis: Redis, queue: Queue, queue_prefix: str
+) -> None:
+    """Counted by separators, not bytes: fifty empty entries (a history written by hand) plus the
+    start make fifty-one, and the oldest goes."""
+    added = await queue.add(ProbeData(tag="x"))
+    key = queue.keys.job(added.id)
+    await redis.hset(key, mapping={"hist": "|" * 49, "created_at": "0"})
+    await _claimer(redis, queue_prefix).claim(1)
+    hist = (await redis.hget(key, "hist")).decode()
+    assert hist.startswith("|" * 49 + "s1:") and not hist.startswith("|" * 50)

@@ -50,7 +50,7 @@ end
 -- as the text redis.call would make of the number (false: events off), so no event formats it.
 -- Fixed arguments, not varargs: no table is built and unpacked per event.
 local EVENTS_MAXLEN_DEFAULT = 10000
-local events_maxlen = {}
+local events_maxlen, events_key = {}, {}
 local function emit(q, event, id, k1, v1, k2, v2)
   local cap = events_maxlen[q]
   if cap == nil then
@@ -59,7 +59,11 @@ local function emit(q, event, id, k1, v1, k2, v2)
     events_maxlen[q] = cap
   end
   if not cap then return end
-  local s = q .. 'events'
+  local s = events_key[q]
+  if not s then
+    s = q .. 'events'
+    events_key[q] = s
+  end
   local owner = owner_of(id)
   if owner then
     if k2 ~= nil then
@@ -95,8 +99,12 @@ local function entry_after(created_at, hist, code, attempt, now, note)
   local h = hist
   if h then
     h = h .. '|' .. entry
-    local _, n = string.gsub(h, '|', '|')
-    if n >= HISTORY_MAX then h = string.sub(h, string.find(h, '|', 1, true) + 1) end
+    -- Fewer bytes than HISTORY_MAX cannot hold HISTORY_MAX separators: only a longer history
+    -- is counted (a copy of it, by gsub).
+    if #h >= HISTORY_MAX then
+      local _, n = string.gsub(h, '|', '|')
+      if n >= HISTORY_MAX then h = string.sub(h, string.find(h, '|', 1, true) + 1) end
+    end
   else
     h = entry
   end
@@ -119,9 +127,11 @@ local function logs_key(jp, id) return string.sub(jp, 1, -5) .. 'logs:' .. id en
 -- commands for the whole batch rather than a few per job. #ids stays far below unpack's limit.
 local function delete_jobs(jp, q, part, ids)
   if #ids == 0 then return end
-  local keys, by_owner = {}, {}
+  local keys, by_owner, n = {}, {}, #ids
+  local logs = logs_key(jp, '')
   for i, id in ipairs(ids) do
     keys[i] = jp .. id
+    keys[n + i] = logs .. id
     local owner = owner_of(id)
     if owner then
       local mine = by_owner[owner] or {}
@@ -129,7 +139,6 @@ local function delete_jobs(jp, q, part, ids)
       by_owner[owner] = mine
     end
   end
-  for i, id in ipairs(ids) do keys[#ids + i] = logs_key(jp, id) end
   redis.call('DEL', unpack(keys))
   redis.call('ZREM', q .. part, unpack(ids))
   for _, id in ipairs(ids) do emit(q, 'removed', id) end

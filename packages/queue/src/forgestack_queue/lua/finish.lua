@@ -128,8 +128,15 @@ local function ended_as(key, f, token, outcome)
   return 0
 end
 
+-- Each queue's key prefix, built once per call rather than per row.
+local queue_prefixes = {}
 for _, row in ipairs(rows) do
-  local q, id, token, outcome = qp .. row[1] .. qs, row[2], row[3], row[4]
+  local q = queue_prefixes[row[1]]
+  if not q then
+    q = qp .. row[1] .. qs
+    queue_prefixes[row[1]] = q
+  end
+  local id, token, outcome = row[2], row[3], row[4]
   local key = jp .. id
   -- pcall: a record overwritten with another type reads as "not ours" instead of aborting.
   -- One read for the fence, the attempt and the history's base, whatever the outcome.
