@@ -28,38 +28,6 @@ local now, t = server_now()
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local out, trims, left = {}, {}, {}
 
--- The moves of completed and failed rows out of the active sets and into the finished ones
--- (owner indexes included) go in one ZREM / ZADD per set after the rows, not one per job: no
--- row reads those sets, and flush_moves runs before anything else does (the trims read the
--- finished sets; finish_claim.lua's claim, which runs after this script, the active ones).
-local leaving, entering = {}, {}
-local function leave(set, id)
-  local ids = leaving[set]
-  if not ids then
-    ids = {}
-    leaving[set] = ids
-  end
-  ids[#ids + 1] = id
-end
-local function enter(set, score, id)
-  local rows = entering[set]
-  if not rows then
-    rows = {}
-    entering[set] = rows
-  end
-  rows[#rows + 1] = score
-  rows[#rows + 1] = id
-end
--- In slices of 1,000 arguments: unpack's stack has a limit, a batch of outcomes none.
-local function sliced(cmd, set, args)
-  for i = 1, #args, 1000 do redis.call(cmd, set, unpack(args, i, math.min(i + 999, #args))) end
-end
-local function flush_moves()
-  for set, ids in pairs(leaving) do sliced('ZREM', set, ids) end
-  for set, rows in pairs(entering) do sliced('ZADD', set, rows) end
-  leaving, entering = {}, {}
-end
-
 -- A trim rule's name in `trims` (count and age as text), made once per rule rather than per job.
 local rule_names = {}
 local function rule_name(count, age)
@@ -145,14 +113,7 @@ for _, row in ipairs(rows) do
     out[#out + 1] = ended_as(key, f, token, outcome)
   else
     out[#out + 1] = 1
-    local owner = owner_of(id)
-    local done = outcome == 'completed' or outcome == 'failed'
-    if done then
-      leave(q .. 'active', id)
-      if owner then leave(q .. 'o:' .. owner .. ':active', id) end
-    else
-      redis.call('ZREM', q .. 'active', id)
-    end
+    redis.call('ZREM', q .. 'active', id)
     left[q] = true
     owner_freed(q, id)
     local made, created, hist = f[2], f[3], f[4]
@@ -160,7 +121,7 @@ for _, row in ipairs(rows) do
     if outcome ~= 'completed' and outcome ~= 'failed'
         and redis.call('HEXISTS', key, 'cancel') == 1 then
       fail_cancelled(key, q, id, 'active', now)
-    elseif done then
+    elseif outcome == 'completed' or outcome == 'failed' then
       -- The token goes (no attempt holds the job) before the outcome's fields come, so the hash
       -- never holds more fields than it keeps; finished_at is the history's last entry. A job
       -- removed as it ends (keep count 0) is not written at all.
@@ -173,6 +134,9 @@ for _, row in ipairs(rows) do
             'hist', entry_after(created, hist, 'f', made, now, row[5]))
         end
       else
+        -- An earlier attempt's failure stays in the history, not in the top-level fields (a
+        -- first attempt has none: a manual retry clears them).
+        local earlier = tonumber(made) > 1
         -- A job removed as it completes takes its result along in the event, for waiters; one
         -- over carry_max would be copied into the stream and every reader of it, so its event
         -- says only how large it was ('vx'), and a waiter answers that it was too large.
@@ -181,9 +145,7 @@ for _, row in ipairs(rows) do
           emit(q, 'completed', id, 'a', made, 'vx', #row[5])
         else emit(q, 'completed', id, 'a', made, 'v', row[5]) end
         if keep then
-          -- An earlier attempt's failure stays in the history, not in the top-level fields (a
-          -- first attempt has none: a manual retry clears them).
-          if tonumber(made) > 1 then redis.call('HDEL', key, 'token', 'failed_reason', 'stacktrace')
+          if earlier then redis.call('HDEL', key, 'token', 'failed_reason', 'stacktrace')
           else redis.call('HDEL', key, 'token') end
           redis.call('HSET', key, 'state', outcome, 'result', row[5],
             'hist', entry_after(created, hist, 'c', made, now))
@@ -192,15 +154,17 @@ for _, row in ipairs(rows) do
       local count, age = row[7], row[8]
       if count == 0 then
         redis.call('DEL', key, logs_key(jp, id))
+        index_move(q, id, 'active', nil)
         emit(q, 'removed', id)
       else
         finished_us = finished_us + 0.001
         local score = string.format('%.3f', finished_us)
-        enter(q .. outcome, score, id)
-        if owner then enter(q .. 'o:' .. owner .. ':' .. outcome, score, id) end
+        redis.call('ZADD', q .. outcome, score, id)
+        index_move(q, id, 'active', outcome, score)
         -- Trim once per set and rule per call, not once per job.
         local rule = q .. outcome .. '\0' .. rule_name(count, age)
-        if not trims[rule] then trims[rule] = {q, outcome, count, age} end
+        local r = trims[rule]
+        if r then r[3], r[4] = count, age else trims[rule] = {q, outcome, count, age} end
       end
     elseif outcome == 'retry' then
       redis.call('HDEL', key, 'token')
@@ -236,7 +200,6 @@ for _, row in ipairs(rows) do
     end
   end
 end
-flush_moves()
 -- A queue that reached its concurrency cap (claim.lua's 'capped') has room again: wake a worker.
 -- Owners with jobs parked at their limits get one back per attempt that ended (unpark_freed).
 for q in pairs(left) do
