@@ -1,6 +1,15 @@
 -- Prepended to every script at load time (scripts.py): one definition of time, owner indexes,
 -- retention and run order (fair_score, at the end).
-local function num(x) return string.format('%.0f', x) end
+-- Whole numbers as decimal text. An integer within 2^53 (what the scripts nearly always
+-- format) goes through '%d', which prints the same digits as '%.0f' without libc's floating
+-- point printer; zero (whose sign '%.0f' keeps), fractions, huge values and NaN keep '%.0f'.
+local TWO_53 = 9007199254740992
+local function num(x)
+  if x ~= 0 and x < TWO_53 and x > -TWO_53 and x == math.floor(x) then
+    return string.format('%d', x)
+  end
+  return string.format('%.0f', x)
+end
 
 -- Server time in ms (and the raw TIME reply): every worker and producer shares one clock.
 local function server_now()
@@ -16,8 +25,12 @@ local function due_at(now, delay)
 end
 
 -- An owned job's id is `<owner>~<local id>` (neither part may contain '~'): the owner comes from
--- the id, so no script reads a field to keep the owner's indexes.
-local function owner_of(id) return string.match(id, '^([^~]+)~') end
+-- the id, so no script reads a field to keep the owner's indexes. A plain find, not a pattern:
+-- the pattern engine backtracks over the whole id, several times per job.
+local function owner_of(id)
+  local at = string.find(id, '~', 1, true)
+  if at and at > 1 then return string.sub(id, 1, at - 1) end
+end
 
 -- Mirrors a job's move between its queue's state sets (q = '<prefix>:q:<queue>:', parts wait,
 -- delayed, active, completed, failed; nil for none) in its owner's index. Unowned jobs: no-op.
@@ -33,21 +46,40 @@ end
 -- it, so a reader never sees a state without its event or the reverse. The stream is capped
 -- (XADD MAXLEN ~) at the length in q .. 'events:maxlen' (workers write the setting at start-up;
 -- 10,000 when unset; 0 turns events off). Fields: e event, j job id, o owner (owned jobs), then
--- the caller's pairs. The length is read once per queue per script call.
+-- the caller's pairs (at most two). The length is read once per queue per script call and kept
+-- as the text redis.call would make of the number (false: events off), so no event formats it.
+-- Fixed arguments, not varargs: no table is built and unpacked per event.
 local EVENTS_MAXLEN_DEFAULT = 10000
-local events_maxlen = {}
-local function emit(q, event, id, ...)
+local events_maxlen, events_key = {}, {}
+local function emit(q, event, id, k1, v1, k2, v2)
   local cap = events_maxlen[q]
   if cap == nil then
-    cap = tonumber(redis.call('GET', q .. 'events:maxlen')) or EVENTS_MAXLEN_DEFAULT
+    local n = tonumber(redis.call('GET', q .. 'events:maxlen')) or EVENTS_MAXLEN_DEFAULT
+    cap = n > 0 and string.format('%.17g', n)
     events_maxlen[q] = cap
   end
-  if cap <= 0 then return end
-  local f = {'e', event, 'j', id}
+  if not cap then return end
+  local s = events_key[q]
+  if not s then
+    s = q .. 'events'
+    events_key[q] = s
+  end
   local owner = owner_of(id)
-  if owner then f[#f + 1] = 'o'; f[#f + 1] = owner end
-  for _, v in ipairs({...}) do f[#f + 1] = v end
-  redis.call('XADD', q .. 'events', 'MAXLEN', '~', cap, '*', unpack(f))
+  if owner then
+    if k2 ~= nil then
+      redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, 'o', owner, k1, v1, k2, v2)
+    elseif k1 ~= nil then
+      redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, 'o', owner, k1, v1)
+    else
+      redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, 'o', owner)
+    end
+  elseif k2 ~= nil then
+    redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, k1, v1, k2, v2)
+  elseif k1 ~= nil then
+    redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id, k1, v1)
+  else
+    redis.call('XADD', s, 'MAXLEN', '~', cap, '*', 'e', event, 'j', id)
+  end
 end
 
 -- History: one packed field per job ('hist'), entries `<code><attempt>:<ms since created_at>`
@@ -67,8 +99,12 @@ local function entry_after(created_at, hist, code, attempt, now, note)
   local h = hist
   if h then
     h = h .. '|' .. entry
-    local _, n = string.gsub(h, '|', '|')
-    if n >= HISTORY_MAX then h = string.sub(h, string.find(h, '|', 1, true) + 1) end
+    -- Fewer bytes than HISTORY_MAX cannot hold HISTORY_MAX separators: only a longer history
+    -- is counted (a copy of it, by gsub).
+    if #h >= HISTORY_MAX then
+      local _, n = string.gsub(h, '|', '|')
+      if n >= HISTORY_MAX then h = string.sub(h, string.find(h, '|', 1, true) + 1) end
+    end
   else
     h = entry
   end
@@ -91,9 +127,11 @@ local function logs_key(jp, id) return string.sub(jp, 1, -5) .. 'logs:' .. id en
 -- commands for the whole batch rather than a few per job. #ids stays far below unpack's limit.
 local function delete_jobs(jp, q, part, ids)
   if #ids == 0 then return end
-  local keys, by_owner = {}, {}
+  local keys, by_owner, n = {}, {}, #ids
+  local logs = logs_key(jp, '')
   for i, id in ipairs(ids) do
     keys[i] = jp .. id
+    keys[n + i] = logs .. id
     local owner = owner_of(id)
     if owner then
       local mine = by_owner[owner] or {}
@@ -101,7 +139,6 @@ local function delete_jobs(jp, q, part, ids)
       by_owner[owner] = mine
     end
   end
-  for i, id in ipairs(ids) do keys[#ids + i] = logs_key(jp, id) end
   redis.call('DEL', unpack(keys))
   redis.call('ZREM', q .. part, unpack(ids))
   for _, id in ipairs(ids) do emit(q, 'removed', id) end
@@ -225,10 +262,17 @@ local function fair_score(q, id, priority)
   return num(lo + tag)
 end
 
--- Moves the clocks past the jobs a claim popped (a ZPOPMIN reply: id, score, ...).
+-- Moves the clocks past the jobs a claim popped (a ZPOPMIN reply: id, score, ..., lowest score
+-- first). Scores order by priority, then tag: when the first and the last popped share a
+-- priority, every job between does and the last holds the top tag, so only those two are read.
 local function fair_claimed(q, popped)
   local top = {}
-  for j = 2, #popped, 2 do
+  local n = #popped
+  local first = n > 0 and math.floor(tonumber(popped[2]) / SEQ_SPAN)
+  local last = n > 0 and tonumber(popped[n])
+  local from = 2
+  if n > 0 and math.floor(last / SEQ_SPAN) == first then from = n end
+  for j = from, n, 2 do
     local score = tonumber(popped[j])
     local p = math.floor(score / SEQ_SPAN)
     local tag = score - p * SEQ_SPAN

@@ -17,8 +17,34 @@ local now, t = server_now()
 local jp, want, lease, worker = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local first = tonumber(ARGV[5])
 local nq = #KEYS / 4
-local out = {num(now), '-1'}
+local now_s = num(now)
+local out = {now_s, '-1'}
 local next_due = -1
+-- Every job this call starts has the same lease deadline.
+local deadline = num(now + lease)
+
+-- A waiting job's record in one read: what its start writes on (attempts_started, created_at,
+-- hist) and what the worker needs (name, data, opts, meta), whose reply also stands for TYPE: a
+-- record of another type answers an error, and only a reply without any of these fields needs
+-- TYPE to tell a missing record from a hash that lacks them all. Returns the fields and the type.
+local function read_record(key)
+  local f = redis.pcall('HMGET', key, 'attempts_started', 'created_at', 'hist', 'name', 'data',
+    'opts', 'meta')
+  if f.err or not (f[1] or f[2] or f[3] or f[4] or f[5] or f[6] or f[7]) then
+    return f, redis.call('TYPE', key)['ok']
+  end
+  return f, 'hash'
+end
+
+-- The attempt a start begins, as text (HINCRBY's count, without the call): a counter stored as
+-- anything but a plain decimal goes to HINCRBY itself, which adds to it or refuses as before.
+local function next_attempt(key, stored)
+  if not stored then return '1' end
+  if #stored < 10 and string.find(stored, '^[1-9]%d*$') or stored == '0' then
+    return tostring(tonumber(stored) + 1)
+  end
+  return tostring(redis.call('HINCRBY', key, 'attempts_started', 1))
+end
 
 -- `prio`: the job's priority when the caller has read it (nil: read it here).
 local function requeue(q, wait, key, id, from, prio)
@@ -33,9 +59,9 @@ local function quarantine(q, failed, key, id, queue, typ, from)
   redis.call('DEL', key)
   redis.call('HSET', key, 'queue', queue, 'state', 'failed',
     'failed_reason', 'job record is a Redis ' .. typ .. ', not a hash: not run',
-    'finished_at', num(now), 'opts', '{}')
-  redis.call('ZADD', failed, num(now), id)
-  index_move(q, id, from, 'failed', num(now))
+    'finished_at', now_s, 'opts', '{}')
+  redis.call('ZADD', failed, now_s, id)
+  index_move(q, id, from, 'failed', now_s)
   emit(q, 'failed', id, 'r', 'job record is a Redis ' .. typ)
 end
 
@@ -119,7 +145,7 @@ for k = 0, nq - 1 do
   local queue = ARGV[6 + qi]
   local q = string.sub(wait, 1, -5)
 
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', num(now), 'WITHSCORES', 'LIMIT', 0, 1000)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, 1000)
   if #due == 2000 then
     -- A full batch may split jobs due in one millisecond: take that millisecond whole.
     local last = due[#due]
@@ -143,7 +169,7 @@ for k = 0, nq - 1 do
     else index_move(q, id, 'delayed', nil) end
   end
 
-  local stalled = redis.call('ZRANGEBYSCORE', active, '-inf', num(now), 'LIMIT', 0, 100)
+  local stalled = redis.call('ZRANGEBYSCORE', active, '-inf', now_s, 'LIMIT', 0, 100)
   for _, id in ipairs(stalled) do
     local key = jp .. id
     redis.call('ZREM', active, id)
@@ -169,8 +195,8 @@ for k = 0, nq - 1 do
         else
           -- Its end is the 'l' entry just written (readers take finished_at from the history).
           redis.call('HSET', key, 'state', 'failed')
-          redis.call('ZADD', failed, num(now), id)
-          index_move(q, id, 'active', 'failed', num(now))
+          redis.call('ZADD', failed, now_s, id)
+          index_move(q, id, 'active', 'failed', now_s)
           trim_finished(jp, q, 'failed', count, age, 1000, now)
         end
       else
@@ -205,21 +231,19 @@ for k = 0, nq - 1 do
     for j = 1, #popped, 2 do
       local id = popped[j]
       local key = jp .. id
-      local typ = redis.call('TYPE', key)['ok']
+      local f, typ = read_record(key)
       if typ == 'hash' and owner_may_start(ol, id, popped[j + 1], now) then
-        local started = redis.call('HINCRBY', key, 'attempts_started', 1)
+        local started = next_attempt(key, f[1])
         local token = worker .. ':' .. started
-        local deadline = num(now + lease)
         -- The start is the 's' history entry (no processed_at field: readers take it from there).
-        redis.call('HSET', key, 'state', 'active', 'token', token, 'queue', queue,
-          'hist', with_entry(key, 's', started, now))
+        redis.call('HSET', key, 'attempts_started', started, 'state', 'active', 'token', token,
+          'queue', queue, 'hist', entry_after(f[2], f[3], 's', started, now))
         redis.call('ZADD', active, deadline, id)
         index_move(q, id, 'wait', 'active', deadline)
-        emit(q, 'active', id, 'a', tostring(started))
-        if window then redis.call('ZADD', q .. 'rl', num(now), id .. ':' .. started) end
+        emit(q, 'active', id, 'a', started)
+        if window then redis.call('ZADD', q .. 'rl', now_s, id .. ':' .. started) end
         -- id and queue come from where the job was found, not from fields a writer may lack.
-        local f = redis.call('HMGET', key, 'name', 'data', 'opts', 'created_at', 'meta')
-        out[#out + 1] = {id, queue, f[1], f[2], f[3], started, f[4], token, f[5]}
+        out[#out + 1] = {id, queue, f[4], f[5], f[6], tonumber(started), f[2], token, f[7]}
         want = want - 1
       elseif typ == 'hash' then
         -- Parked by owner_may_start: its owner is at a limit.

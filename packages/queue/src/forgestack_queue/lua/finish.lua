@@ -28,6 +28,23 @@ local now, t = server_now()
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local out, trims, left = {}, {}, {}
 
+-- A trim rule's name in `trims` (count and age as text), made once per rule rather than per job.
+local rule_names = {}
+local function rule_name(count, age)
+  if count ~= count or age ~= age then return count .. '\0' .. age end -- NaN: no table key
+  local by_age = rule_names[count]
+  if not by_age then
+    by_age = {}
+    rule_names[count] = by_age
+  end
+  local name = by_age[age]
+  if not name then
+    name = count .. '\0' .. age
+    by_age[age] = name
+  end
+  return name
+end
+
 local function requeue(q, key, id)
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
   local score = fair_score(q, id, prio)
@@ -79,8 +96,15 @@ local function ended_as(key, f, token, outcome)
   return 0
 end
 
+-- Each queue's key prefix, built once per call rather than per row.
+local queue_prefixes = {}
 for _, row in ipairs(rows) do
-  local q, id, token, outcome = qp .. row[1] .. qs, row[2], row[3], row[4]
+  local q = queue_prefixes[row[1]]
+  if not q then
+    q = qp .. row[1] .. qs
+    queue_prefixes[row[1]] = q
+  end
+  local id, token, outcome = row[2], row[3], row[4]
   local key = jp .. id
   -- pcall: a record overwritten with another type reads as "not ours" instead of aborting.
   -- One read for the fence, the attempt and the history's base, whatever the outcome.
@@ -102,17 +126,17 @@ for _, row in ipairs(rows) do
       -- never holds more fields than it keeps; finished_at is the history's last entry. A job
       -- removed as it ends (keep count 0) is not written at all.
       local keep = row[7] ~= 0
-      local set, gone = {'state', outcome}, {'token'}
       if outcome == 'failed' then
-        set[3], set[4], set[5], set[6] = 'failed_reason', row[5], 'stacktrace', row[6]
-        set[7], set[8] = 'hist', entry_after(created, hist, 'f', made, now, row[5])
         emit(q, 'failed', id, 'a', made, 'r', string.sub(row[5], 1, 500))
+        if keep then
+          redis.call('HDEL', key, 'token')
+          redis.call('HSET', key, 'state', outcome, 'failed_reason', row[5], 'stacktrace', row[6],
+            'hist', entry_after(created, hist, 'f', made, now, row[5]))
+        end
       else
         -- An earlier attempt's failure stays in the history, not in the top-level fields (a
         -- first attempt has none: a manual retry clears them).
-        if tonumber(made) > 1 then gone[2], gone[3] = 'failed_reason', 'stacktrace' end
-        set[3], set[4] = 'result', row[5]
-        set[5], set[6] = 'hist', entry_after(created, hist, 'c', made, now)
+        local earlier = tonumber(made) > 1
         -- A job removed as it completes takes its result along in the event, for waiters; one
         -- over carry_max would be copied into the stream and every reader of it, so its event
         -- says only how large it was ('vx'), and a waiter answers that it was too large.
@@ -120,10 +144,12 @@ for _, row in ipairs(rows) do
         elseif carry_max and #row[5] > carry_max then
           emit(q, 'completed', id, 'a', made, 'vx', #row[5])
         else emit(q, 'completed', id, 'a', made, 'v', row[5]) end
-      end
-      if keep then
-        redis.call('HDEL', key, unpack(gone))
-        redis.call('HSET', key, unpack(set))
+        if keep then
+          if earlier then redis.call('HDEL', key, 'token', 'failed_reason', 'stacktrace')
+          else redis.call('HDEL', key, 'token') end
+          redis.call('HSET', key, 'state', outcome, 'result', row[5],
+            'hist', entry_after(created, hist, 'c', made, now))
+        end
       end
       local count, age = row[7], row[8]
       if count == 0 then
@@ -136,7 +162,9 @@ for _, row in ipairs(rows) do
         redis.call('ZADD', q .. outcome, score, id)
         index_move(q, id, 'active', outcome, score)
         -- Trim once per set and rule per call, not once per job.
-        trims[q .. outcome .. '\0' .. count .. '\0' .. age] = {q, outcome, count, age}
+        local rule = q .. outcome .. '\0' .. rule_name(count, age)
+        local r = trims[rule]
+        if r then r[3], r[4] = count, age else trims[rule] = {q, outcome, count, age} end
       end
     elseif outcome == 'retry' then
       redis.call('HDEL', key, 'token')
