@@ -63,3 +63,54 @@ async def test_a_finish_stopped_half_way_leaves_the_jobs_it_recorded_finished(
     assert await redis.hget(queue.keys.job(done), "state") == b"completed"
     assert await redis.zscore(queue.keys.completed, done) is not None
     assert await redis.zscore(queue.keys.active, done) is None
+
+
+@pytest.mark.parametrize("outcome", ["retry", "release", "limited"])
+async def test_a_buffered_job_cancelled_as_it_ends_keeps_the_start_it_ran_at(
+    redis: Redis, queue: Queue, queue_prefix: str, outcome: str
+) -> None:
+    """A job that waited in the prefetch buffer started when it ran (the row's held ms move the
+    claim's start entry). Ending cancelled (the operator's cancel flag turns any outcome but
+    completed and failed into a cancel) must keep that moved start, as the other outcomes do."""
+    await queue.add(ProbeData(tag="held"))
+    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
+    (job,), _, _ = await claimer.claim(1)
+    key = queue.keys.job(job.id)
+    claimed_at = int((await redis.hget(key, "hist")).decode().split(":")[1])
+    await redis.hset(key, "cancel", "1")
+    args = _finish_args(queue, [job], -1)
+    rows = json.loads(str(args[2]))
+    rows[0][3], rows[0][8], rows[0][9] = outcome, 1, 700  # held 700 ms in the buffer
+    args[2] = json.dumps(rows)
+    assert await scripts_for(redis).finish(args=args) == [1]
+    assert await redis.hget(key, "failed_reason") == b"cancelled"
+    start, end = (await redis.hget(key, "hist")).decode().split("|")
+    assert start == f"s1:{claimed_at + 700}"
+    assert end.startswith("f1:") and end.endswith(":cancelled")
+    record = await queue.get_job(job.id)
+    assert record is not None and record.corrupt is None
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+async def test_a_moved_start_leaves_a_history_every_reader_can_read(
+    redis: Redis, queue: Queue, queue_prefix: str, attempt: int
+) -> None:
+    """The move rewrites the start entry in place: a first attempt's start is the history's
+    first entry, and the rewritten history must not open with a separator (which readers take
+    for an unreadable entry and flag the record)."""
+    await queue.add(ProbeData(tag="held"))
+    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
+    for n in range(1, attempt + 1):
+        (job,), _, _ = await claimer.claim(1)
+        args = _finish_args(queue, [job], -1)
+        rows = json.loads(str(args[2]))
+        rows[0][3], rows[0][8], rows[0][9] = (
+            ("completed", -1, 250) if n == attempt else ("retry", 0, 0)
+        )
+        args[2] = json.dumps(rows)
+        assert await scripts_for(redis).finish(args=args) == [1]
+    record = await queue.get_job(job.id)
+    assert record is not None and record.corrupt is None
+    assert not (await redis.hget(queue.keys.job(job.id), "hist")).startswith(b"|")
+    starts = [e for e in record.history if e.event == "started"]
+    assert len(starts) == attempt

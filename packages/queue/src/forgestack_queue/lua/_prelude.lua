@@ -187,9 +187,11 @@ end
 -- Ends a job as cancelled: failed with reason 'cancelled', whatever attempts remain (cancel.lua,
 -- and a cancelled running job whose attempt ends in any other way). `from`: the set it leaves.
 local CANCELLED = 'cancelled'
-local function fail_cancelled(key, q, id, from, now)
+-- `f`: the job's {attempts_started, created_at, hist} when the caller has them (finish.lua, whose
+-- history may hold a start it moved), else read here.
+local function fail_cancelled(key, q, id, from, now, f)
   if from then redis.call('ZREM', q .. from, id) end
-  local f = redis.call('HMGET', key, 'attempts_started', 'created_at', 'hist')
+  f = f or redis.call('HMGET', key, 'attempts_started', 'created_at', 'hist')
   local made = f[1] or '0'
   redis.call('HDEL', key, 'token', 'delay_until', 'ord', 'stacktrace')
   redis.call('HSET', key, 'state', 'failed', 'failed_reason', CANCELLED,

@@ -67,7 +67,10 @@ local function start_moved(hist, made, ms)
     at, stop, off, from = a, b, o, b + 1
   end
   if not at then return hist end
-  return string.sub(h, 2, at - 1) .. mark .. num(tonumber(off) + ms) .. string.sub(h, stop + 1)
+  -- Built on `h`, whose added '|' opens the result whether or not the start is the first entry:
+  -- that one '|' goes (a history never opens with one).
+  local moved = string.sub(h, 1, at - 1) .. mark .. num(tonumber(off) + ms) .. string.sub(h, stop + 1)
+  return string.sub(moved, 2)
 end
 
 -- Why a row's token no longer holds its job. Its attempt (the token ends with it) already ended
@@ -120,7 +123,8 @@ for _, row in ipairs(rows) do
     if hist and (row[10] or 0) > 0 then hist = start_moved(hist, made, row[10]) end
     if outcome ~= 'completed' and outcome ~= 'failed'
         and redis.call('HEXISTS', key, 'cancel') == 1 then
-      fail_cancelled(key, q, id, 'active', now)
+      -- With the history as moved above: a job that ran from the buffer started when it ran.
+      fail_cancelled(key, q, id, 'active', now, {made, created, hist})
     elseif outcome == 'completed' or outcome == 'failed' then
       -- The token goes (no attempt holds the job) before the outcome's fields come, so the hash
       -- never holds more fields than it keeps; finished_at is the history's last entry. A job
