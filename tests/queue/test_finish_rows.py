@@ -2,10 +2,12 @@
 the slots the batch freed, and a batch stopped half-way by a bad row keeps what it recorded."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from forgestack_queue.claims import Claimer
 from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
+from forgestack_queue.history import decode_history
 from forgestack_queue.keys import queue_key_prefix
 from forgestack_queue.limits import QueueLimits
 from forgestack_queue.producer import Queue
@@ -114,3 +116,16 @@ async def test_a_moved_start_leaves_a_history_every_reader_can_read(
     assert not (await redis.hget(queue.keys.job(job.id), "hist")).startswith(b"|")
     starts = [e for e in record.history if e.event == "started"]
     assert len(starts) == attempt
+
+
+def test_a_history_written_with_an_opening_separator_reads_as_sound() -> None:
+    """Records a worker before this fix wrote (a moved first start behind a '|') stay readable:
+    the empty entry holds nothing and is not taken for damage."""
+    created = datetime(2026, 11, 30, tzinfo=UTC)
+    entries, bad = decode_history("|s1:701|c1:900", created)
+    assert not bad
+    assert [(e.event, e.at - created) for e in entries[1:]] == [
+        ("started", timedelta(milliseconds=701)),
+        ("completed", timedelta(milliseconds=900)),
+    ]
+    assert decode_history("s1:1|x:oops", created)[1], "a real unreadable entry is still flagged"

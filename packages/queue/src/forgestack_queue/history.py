@@ -54,6 +54,10 @@ def decode_history(
     entries = [HistoryEntry(event="added", at=created_at)]
     bad = False
     for raw in (packed or "").split("|") if packed else []:
+        if not raw:
+            # An empty entry holds nothing to lose: finish.lua before a1eee60 opened a history
+            # whose first start it moved (prefetch) with '|'; those records read as sound.
+            continue
         head, _, rest = raw.partition(":")
         offset, _, note = rest.partition(":")
         event = _CODES.get(head[:1])
