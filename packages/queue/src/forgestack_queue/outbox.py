@@ -195,11 +195,14 @@ class OutcomeWriter:
                 codes = [RECORDED] * len(batch)
             if self._refill is not None:
                 self._refill.written([entry[0] for entry in batch], fetched, freed)
-            for (job, outcome, done, *_), code in zip(batch, codes, strict=True):
-                # Bound only for a row that logs: almost every row was recorded as sent.
-                if _own_earlier_write(code, outcome, retried):
+            for (job, outcome, done, _, _), code in zip(batch, codes, strict=True):
+                # Almost every row was recorded as sent: only the others log (a logger bound
+                # per row was a good part of the loop).
+                if code == RECORDED:
+                    pass
+                elif _own_earlier_write(code, outcome, retried):
                     _log(job).debug("outcome already recorded by the write whose reply was lost")
-                elif code != RECORDED:
+                else:
                     _log(job).warning(
                         "lease lost before the attempt ended: its outcome was discarded"
                     )
