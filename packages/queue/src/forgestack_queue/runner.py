@@ -62,20 +62,19 @@ class ClaimedJob:
             options, defect = JobOptions(), str(exc)
         if defect is None and options.arq is not None:
             defect = options.arq.defect  # a call arq's queue handed over that cannot run
-        text = [
-            (v or b"").decode("utf-8", "backslashreplace") for v in (job_id, queue, name, token)
-        ]
+        # Each spelled out: a comprehension over the four is a function call of its own.
+        queue_name = (queue or b"").decode("utf-8", "backslashreplace")
         return cls(
-            id=text[0],
-            queue=text[1],
-            name=text[2] or text[1],
+            id=(job_id or b"").decode("utf-8", "backslashreplace"),
+            queue=queue_name,
+            name=(name or b"").decode("utf-8", "backslashreplace") or queue_name,
             data=data or b"",
             options=options,
             attempt=int(started),
             created_at_ms=int(created) if created and created.isdigit() else 0,
-            token=text[3],
+            token=(token or b"").decode("utf-8", "backslashreplace"),
             defect=defect,
-            meta=meta_from_json(meta),
+            meta=meta_from_json(meta) if meta else {},
         )
 
 
