@@ -56,6 +56,22 @@ async def test_meta_reaches_the_attempt_its_log_lines_and_the_jobs_it_adds(
     assert line["request_id"] == "req-42" and line["attempt"] == 1
 
 
+async def test_a_job_without_meta_does_not_inherit_the_context_the_worker_runs_in(
+    redis: Redis, redis_url: str, queue_prefix: str
+) -> None:
+    """The worker's own context (a worker started inside a request's block, as an in-process
+    test might) is what attempts start from: a job added without meta still runs with none."""
+    seen: dict[str, Any] = {}
+
+    async def handle(job: Job[ProbeData]) -> None:
+        seen["meta"] = dict(current_meta())
+
+    await Queue(redis, PROBE, prefix=queue_prefix).add({"tag": "plain"})
+    with job_meta(request_id="the-worker's"):
+        await run_burst_worker(redis_url, [Handler(PROBE, handle, ProbeData)], prefix=queue_prefix)
+    assert "request_id" not in seen["meta"]
+
+
 async def test_a_job_added_without_context_has_no_meta_field(redis: Redis, queue: Queue) -> None:
     added = await queue.add({"tag": "plain"})
     assert await redis.hget(f"{queue.prefix}:job:{added.id}", "meta") is None

@@ -52,3 +52,32 @@ class Job(Generic[DataT]):
     @property
     def is_last_attempt(self) -> bool:
         return self.attempt >= self.options.attempts
+
+
+def attempt_job(
+    id: str,
+    queue: str,
+    name: str,
+    data: DataT,
+    attempt: int,
+    options: JobOptions,
+    created_at: datetime,
+    ctx: Mapping[str, Any],
+    reporter: Reporter,
+) -> Job[DataT]:
+    """The Job the worker hands one attempt: the same as `Job(...)` with every field given, still
+    frozen, but built without the frozen dataclass's __init__ (which sets each field through
+    object.__setattr__, four times the cost of one dict update, once per attempt)."""
+    job: Job[DataT] = object.__new__(Job)
+    job.__dict__.update(
+        id=id,
+        queue=queue,
+        name=name,
+        data=data,
+        attempt=attempt,
+        options=options,
+        created_at=created_at,
+        ctx=ctx,
+        reporter=reporter,
+    )
+    return job

@@ -59,26 +59,53 @@ def bucket_field(histogram: str, seconds: float) -> str:
     return _FIELDS[histogram][0][bisect_left(BUCKETS, seconds)]
 
 
+def _no_buckets() -> list[int]:
+    return [0] * (len(BUCKETS) + 1)
+
+
 @dataclass
 class _Pending:
-    counts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
-    sums: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """One queue's increments since the last flush. Observing is on every attempt's path, so a
+    histogram is a list of bucket counts and a sum; the hash's field names are built at flush."""
 
-    def observe(self, histogram: str, seconds: float) -> None:
-        buckets, count, total = _FIELDS[histogram]
-        self.counts[buckets[bisect_left(BUCKETS, seconds)]] += 1
-        self.counts[count] += 1
-        self.sums[total] += seconds
+    counts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """The outcome counters."""
+    duration: list[int] = field(default_factory=_no_buckets)
+    duration_s: float = 0.0
+    wait: list[int] = field(default_factory=_no_buckets)
+    wait_s: float = 0.0
+
+    def fields(self) -> tuple[dict[str, int], dict[str, float]]:
+        """The increments by field (HINCRBY, HINCRBYFLOAT): only fields that changed."""
+        counts = dict(self.counts)
+        sums: dict[str, float] = {}
+        for histogram, buckets, total in (
+            ("duration", self.duration, self.duration_s),
+            ("wait", self.wait, self.wait_s),
+        ):
+            observed = sum(buckets)
+            if not observed:
+                continue
+            names, count, total_name = _FIELDS[histogram]
+            counts.update((name, n) for name, n in zip(names, buckets, strict=True) if n)
+            counts[count] = observed
+            sums[total_name] = total
+        return counts, sums
 
     def merge(self, other: "_Pending") -> None:
         for name, n in other.counts.items():
             self.counts[name] += n
-        for name, s in other.sums.items():
-            self.sums[name] += s
+        for i, n in enumerate(other.duration):
+            self.duration[i] += n
+        for i, n in enumerate(other.wait):
+            self.wait[i] += n
+        self.duration_s += other.duration_s
+        self.wait_s += other.wait_s
 
 
 class WorkerMetrics:
-    """One per worker process; `outcome` is a few dict updates, so the attempt path stays cheap."""
+    """One per worker process; `outcome` is a few list and dict updates, so the attempt path stays
+    cheap."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -89,9 +116,13 @@ class WorkerMetrics:
         retries, so each job's wait is counted once."""
         pending = self._pending[queue]
         pending.counts[_OUTCOME_FIELD[kind]] += 1
-        pending.observe("duration", max(run_s, 0.0))
+        run_s = max(run_s, 0.0)
+        pending.duration[bisect_left(BUCKETS, run_s)] += 1
+        pending.duration_s += run_s
         if wait_s is not None:
-            pending.observe("wait", max(wait_s, 0.0))
+            wait_s = max(wait_s, 0.0)
+            pending.wait[bisect_left(BUCKETS, wait_s)] += 1
+            pending.wait_s += wait_s
 
     async def flush(self, redis: Redis) -> None:
         """One pipeline; on a Redis error the increments are kept for the next flush."""
@@ -100,9 +131,10 @@ class WorkerMetrics:
             async with redis.pipeline(transaction=False) as pipe:
                 for queue, pending in taken.items():
                     key = metrics_key(self.prefix, queue, tagged=is_cluster(redis))
-                    for name, n in pending.counts.items():
+                    counts, sums = pending.fields()
+                    for name, n in counts.items():
                         pipe.hincrby(key, name, n)
-                    for name, s in pending.sums.items():
+                    for name, s in sums.items():
                         pipe.hincrbyfloat(key, name, s)
                 await pipe.execute()
         except (RedisError, OSError):

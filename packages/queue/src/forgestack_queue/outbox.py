@@ -16,7 +16,7 @@ import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,6 +27,9 @@ from .keys import QueueKeys, queue_key_prefix
 from .runner import ClaimedJob, Outcome
 from .scripts import Scripts
 from .serializer import dumps
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 Entry = tuple[ClaimedJob, Outcome | None, "asyncio.Future[None] | None", bool, int]
 """(job, outcome or None for released, done once stored (when someone waits), whether it holds a
@@ -62,6 +65,10 @@ def _own_earlier_write(code: int, outcome: Outcome | None, retried: bool) -> boo
         return False
     removes = outcome is not None and outcome.keep_count == 0
     return code == ALREADY_ENDED or (code == GONE and removes)
+
+
+def _log(job: ClaimedJob) -> "Logger":
+    return logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
 
 
 def _row(job: ClaimedJob, outcome: Outcome | None, held_ms: int) -> list[Any]:
@@ -188,12 +195,17 @@ class OutcomeWriter:
                 codes = [RECORDED] * len(batch)
             if self._refill is not None:
                 self._refill.written([entry[0] for entry in batch], fetched, freed)
-            for (job, outcome, done, *_), code in zip(batch, codes, strict=True):
-                log = logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
-                if _own_earlier_write(code, outcome, retried):
-                    log.debug("outcome already recorded by the write whose reply was lost")
-                elif code != RECORDED:
-                    log.warning("lease lost before the attempt ended: its outcome was discarded")
+            for (job, outcome, done, _, _), code in zip(batch, codes, strict=True):
+                # Almost every row was recorded as sent: only the others log (a logger bound
+                # per row was a good part of the loop).
+                if code == RECORDED:
+                    pass
+                elif _own_earlier_write(code, outcome, retried):
+                    _log(job).debug("outcome already recorded by the write whose reply was lost")
+                else:
+                    _log(job).warning(
+                        "lease lost before the attempt ended: its outcome was discarded"
+                    )
                 if done is not None and not done.done():
                     done.set_result(None)
 

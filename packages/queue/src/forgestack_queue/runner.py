@@ -12,7 +12,7 @@ from arq.worker import Retry
 from pydantic import BaseModel, ValidationError
 
 from .errors import PayloadError, RateLimited, UnrecoverableError
-from .job import Job
+from .job import Job, attempt_job
 from .meta import meta_from_json
 from .options import JobOptions, retention_limits
 from .progress import RecordingReporter, Reporter
@@ -25,9 +25,11 @@ MAX_STACKTRACE = 8_000
 """Characters kept of a traceback: enough to find the line, bounded so a loop cannot bloat Redis."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimedJob:
-    """A job as the claim script hands it to a worker, before its payload is trusted."""
+    """A job as the claim script hands it to a worker, before its payload is trusted. Never
+    changed once built; not frozen only because a frozen dataclass's __init__ sets each field
+    through object.__setattr__, several times the cost of building it, once per claimed job."""
 
     id: str
     queue: str
@@ -60,25 +62,27 @@ class ClaimedJob:
             options, defect = JobOptions(), str(exc)
         if defect is None and options.arq is not None:
             defect = options.arq.defect  # a call arq's queue handed over that cannot run
-        text = [
-            (v or b"").decode("utf-8", "backslashreplace") for v in (job_id, queue, name, token)
-        ]
+        # Each spelled out: a comprehension over the four is a function call of its own.
+        queue_name = (queue or b"").decode("utf-8", "backslashreplace")
         return cls(
-            id=text[0],
-            queue=text[1],
-            name=text[2] or text[1],
+            id=(job_id or b"").decode("utf-8", "backslashreplace"),
+            queue=queue_name,
+            name=(name or b"").decode("utf-8", "backslashreplace") or queue_name,
             data=data or b"",
             options=options,
             attempt=int(started),
             created_at_ms=int(created) if created and created.isdigit() else 0,
-            token=text[3],
+            token=(token or b"").decode("utf-8", "backslashreplace"),
             defect=defect,
-            meta=meta_from_json(meta),
+            meta=meta_from_json(meta) if meta else {},
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
+    """How an attempt ended. Never changed once built (`dataclasses.replace` makes another); not
+    frozen for the reason ClaimedJob is not: one is built per attempt."""
+
     kind: Literal["completed", "failed", "retry", "limited"]
     value: bytes = b""
     """Result JSON when completed, else the reason."""
@@ -130,7 +134,7 @@ class Handler(Generic[DataT, ResultT]):
                 raise PayloadError(
                     f"no handler for job name {claimed.name!r} on queue {self.queue!r}"
                 )
-            job = Job(
+            job = attempt_job(
                 id=claimed.id,
                 queue=claimed.queue,
                 name=claimed.name,

@@ -167,6 +167,9 @@ class ForgeWorker(_ARQ_WORKER):
         self._context = contextvars.copy_context()
         """What every attempt starts from (the worker's own context, taken as main starts): the
         outcome writer starts attempts too, and its task was created inside another attempt."""
+        self._context_meta = bool(self._context.run(current_meta))
+        """Whether that context carries meta: an attempt of a job without any then still restores
+        (to none), so it does not inherit the worker's."""
         self._main_started = False
         self._written = 0
         """Outcome writes so far: one that lands during a claim may have queued a retry the claim
@@ -206,6 +209,7 @@ class ForgeWorker(_ARQ_WORKER):
                 self._pool.default_queue_name = self.queue_name
             await wait_for_redis(self._pool, "worker")
         self._context = contextvars.copy_context()
+        self._context_meta = bool(self._context.run(current_meta))
         self._main_started = True
         self._scripts = scripts_for(self.pool)
         self._cluster = is_cluster(self.pool)
@@ -535,7 +539,13 @@ class ForgeWorker(_ARQ_WORKER):
         """`held_ms`: how long it waited in the prefetch buffer (its recorded start moves)."""
         key = _key(job)
         self._running[key] = job
-        task = self.loop.create_task(self._attempt(job, key, held_ms), context=self._context.copy())
+        if job.meta or self._traced or self._context_meta:
+            attempt = self._attempt(job, key, held_ms)
+        else:
+            # Nothing to restore, no span to open: no wrapping coroutine (a frame and two
+            # context managers per job).
+            attempt = self._run_attempt(job, key, held_ms)
+        task = self.loop.create_task(attempt, context=self._context.copy())
         self.tasks[key] = task
         if job.options.timeout is not None and self._started.is_set():
             # Claimed while on_startup runs: its clock starts once it may run (_run_attempt).
@@ -556,10 +566,7 @@ class ForgeWorker(_ARQ_WORKER):
             self._slot_freed.set()
 
     async def _attempt(self, job: ClaimedJob, key: str, held_ms: int) -> None:
-        if not job.meta and not self._traced and not current_meta():
-            # Nothing to restore, no span to open: skip two context managers per job.
-            await self._run_attempt(job, key, held_ms)
-            return
+        """An attempt in the job's propagation context, and its span when tracing is on."""
         with restored(job.meta), attempt_span(job):
             await self._run_attempt(job, key, held_ms)
 
