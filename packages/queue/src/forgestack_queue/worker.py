@@ -171,6 +171,9 @@ class ForgeWorker(_ARQ_WORKER):
         """Whether that context carries meta: an attempt of a job without any then still restores
         (to none), so it does not inherit the worker's."""
         self._main_started = False
+        self._beaten = False
+        self._first_beat: asyncio.Task[None] | None = None
+        """The first heartbeat, run beside the first claim, until the next turn awaits it."""
         self._written = 0
         """Outcome writes so far: one that lands during a claim may have queued a retry the claim
         missed."""
@@ -319,6 +322,12 @@ class ForgeWorker(_ARQ_WORKER):
             leases.cancel()
             watchdog.cancel()
             metrics.cancel()
+            if self._first_beat is not None:
+                # Done before the worker leaves the registry: a late first beat would list it.
+                self._first_beat.cancel()
+                await asyncio.wait([self._first_beat])
+                if not self._first_beat.cancelled():
+                    self._first_beat.exception()  # retrieved: the stop matters now, not it
             self._release_buffered()
             await self._outcomes.drain()
             if self._intake is not None:
@@ -369,7 +378,7 @@ class ForgeWorker(_ARQ_WORKER):
 
     async def _poll_iteration_forge(self) -> bool:
         """One turn of the loop; True when there was nothing to run."""
-        await self.heart_beat()
+        await self._beat()
         if not self.allow_pick_jobs:
             self._release_buffered()
         self._release_expired()
@@ -784,6 +793,23 @@ class ForgeWorker(_ARQ_WORKER):
             if job.queue == queue and job.id in ids and key not in self._lease_warned:
                 self._lease_warned.add(key)
                 _log(job).warning("lease lost while running: its outcome will be discarded")
+
+    async def _beat(self) -> None:
+        """The first heartbeat (health key, registration, cron ticks: round trips and a few ms of
+        schedule arithmetic) runs as a task beside the first claim, which goes out first; every
+        later one in turn. The next turn awaits the first (its error surfaces here, for the loop)
+        and beats again unless the first was still under way."""
+        if not self._beaten:
+            self._beaten = True
+            self._first_beat = asyncio.get_running_loop().create_task(self.heart_beat())
+            return
+        if self._first_beat is not None:
+            first, self._first_beat = self._first_beat, None
+            pending = not first.done()
+            await first
+            if pending:
+                return  # it has just beaten for this turn
+        await self.heart_beat()
 
     async def heart_beat(self) -> None:
         await self.record_health()

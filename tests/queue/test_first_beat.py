@@ -1,0 +1,70 @@
+"""The worker's first heartbeat (health key, registration, cron ticks) runs beside its first
+claim instead of before it, so a start reaches its first job sooner; it still happens, and its
+failure is handled like any Redis error of the loop."""
+
+import asyncio
+
+import pytest
+from forgestack_queue.producer import Queue
+from forgestack_queue.runner import ClaimedJob
+from forgestack_queue.testing import make_worker, running
+from forgestack_queue.worker import ForgeWorker
+from forgestack_queue.workers import live_workers
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from tests.queue.probe import Probe, ProbeData
+from tests.queue.until import until
+
+
+async def test_the_first_claim_goes_out_before_the_first_heartbeat(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    real_claim, real_beat = ForgeWorker._claim, ForgeWorker.heart_beat
+
+    async def claim(self: ForgeWorker, want: int) -> tuple[list[ClaimedJob], int, int]:
+        order.append("claim")
+        return await real_claim(self, want)
+
+    async def beat(self: ForgeWorker) -> None:
+        order.append("beat")
+        await real_beat(self)
+
+    monkeypatch.setattr(ForgeWorker, "_claim", claim)
+    monkeypatch.setattr(ForgeWorker, "heart_beat", beat)
+    await queue.add(ProbeData(tag="a"))
+    worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False)
+    async with running(worker):
+        await asyncio.wait_for(probe.started.wait(), 5)
+
+        async def registered() -> bool:
+            return worker.worker_id in {w.id for w in await live_workers(queue.redis, queue_prefix)}
+
+        await until(registered)
+    assert order[:2] == ["claim", "beat"]
+
+
+async def test_a_first_heartbeat_that_fails_is_retried_by_the_loop(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_beat = ForgeWorker.heart_beat
+    beats = 0
+
+    async def beat(self: ForgeWorker) -> None:
+        nonlocal beats
+        beats += 1
+        if beats == 1:
+            raise RedisConnectionError("redis went away")
+        await real_beat(self)
+
+    monkeypatch.setattr(ForgeWorker, "heart_beat", beat)
+    await queue.add(ProbeData(tag="a"))
+    worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False)
+    async with running(worker):
+        await asyncio.wait_for(probe.started.wait(), 5)
+
+        async def registered() -> bool:
+            return worker.worker_id in {w.id for w in await live_workers(queue.redis, queue_prefix)}
+
+        await until(registered)
+    assert probe.tags() == ["a"] and beats >= 2
