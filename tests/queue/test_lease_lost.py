@@ -3,6 +3,7 @@ stall longer than the lease, and the job was recovered and claimed elsewhere) sa
 in the prefetch buffer is then not started here, where another worker may already run it."""
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -90,3 +91,50 @@ async def test_a_running_job_whose_lease_was_lost_is_reported_once(
     assert probe.tags() == ["a"]
     assert sum("lease lost while running" in line for line in lines) == 1
     assert any("outcome was discarded" in line for line in lines)
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_lost_lease_drops_only_the_attempt_it_was_lost_by(
+    queue: Queue,
+    probe: Probe,
+    redis_url: str,
+    queue_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One worker can hold a job twice: an attempt whose lease lapsed in a stall and its fresh
+    claim after this worker's own claim recovered it. The renewal finds the stale token lost; the
+    fresh claim, which still holds the job, is neither dropped nor released back to waiting."""
+    monkeypatch.setattr(prefetch, "SHELF_LIFE_S", 30.0)  # B stays buffered until A ends
+    a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=1.2))
+    b = await queue.add(ProbeData(tag="b"))
+    worker = make_worker(
+        redis_url,
+        [probe.handler()],
+        prefix=queue_prefix,
+        max_jobs=1,
+        prefetch=1,
+        burst=False,
+        block_ms=50,
+        lease_ms=600,  # renewed every 0.2 s
+    )
+    async with running(worker):
+        await asyncio.wait_for(probe.started.wait(), 5)
+
+        async def both_active() -> bool:
+            return (await queue.counts())[JobState.ACTIVE] == 2
+
+        await until(both_active)  # A runs, B is buffered
+        (fresh,) = list(worker._prefetch)
+        worker._prefetch.put(dataclasses.replace(fresh, token="stale:1"))
+
+        async def b_done() -> bool:
+            rec = await queue.get_job(b.id)
+            return rec is not None and rec.state is JobState.COMPLETED
+
+        await until(b_done, 10)
+    rec = await queue.get_job(a.id)
+    assert rec is not None and rec.state is JobState.COMPLETED
+    record = await queue.get_job(b.id)
+    assert record is not None
+    assert [e.event for e in record.history] == ["added", "started", "completed"]
+    assert probe.tags() == ["a", "b"]

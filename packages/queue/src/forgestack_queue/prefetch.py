@@ -132,11 +132,14 @@ class Prefetch:
             self._jobs = deque(entry for entry in self._jobs if entry[0].id != job_id)
         return gone
 
-    def remove_lost(self, queue: str, ids: set[str]) -> list[ClaimedJob]:
-        """Takes out the buffered jobs of `queue` with these ids (their leases lapsed)."""
-        gone = [job for job, _ in self._jobs if job.queue == queue and job.id in ids]
+    def remove_lost(self, queue: str, held: set[tuple[str, str]]) -> list[ClaimedJob]:
+        """Takes out the buffered jobs of `queue` claimed as these (id, token) pairs (their
+        leases lapsed); a fresh claim of the same id keeps its place."""
+        gone = [job for job, _ in self._jobs if job.queue == queue and (job.id, job.token) in held]
         if gone:
-            self._jobs = deque(e for e in self._jobs if e[0].queue != queue or e[0].id not in ids)
+            self._jobs = deque(
+                e for e in self._jobs if e[0].queue != queue or (e[0].id, e[0].token) not in held
+            )
         return gone
 
     def take_queue(self, queue: str) -> list[ClaimedJob]:

@@ -775,22 +775,26 @@ class ForgeWorker(_ARQ_WORKER):
                     continue
                 for job_id in cancelled:  # a cancel message this worker missed
                     self._cancel(job_id.decode())
-                self._lease_lost(queue, {job_id.decode() for job_id in lost})
+                self._lease_lost(
+                    queue,
+                    {(lost[i].decode(), lost[i + 1].decode()) for i in range(0, len(lost), 2)},
+                )
 
-    def _lease_lost(self, queue: str, ids: set[str]) -> None:
-        """Jobs of `queue` whose lease lapsed here (a stall longer than the lease) and that were
-        recovered: another worker may run them now. A buffered one must not start here too; a
-        running one goes on, and its outcome is discarded by the token check."""
-        if not ids:
+    def _lease_lost(self, queue: str, held: set[tuple[str, str]]) -> None:
+        """Attempts of `queue` (id, token) whose lease lapsed here (a stall longer than the lease)
+        and whose jobs were recovered: another worker may run them now. A buffered one must not
+        start here too; a running one goes on, and its outcome is discarded by the token check. By
+        token, not id: this worker's own fresh claim of such a job still holds it."""
+        if not held:
             return
         self._release(
-            self._prefetch.remove_lost(queue, ids),
+            self._prefetch.remove_lost(queue, held),
             "lease lost while buffered (the job was recovered): not started here",
             "WARNING",
         )
         self._lease_warned &= self._running.keys()
         for key, job in self._running.items():
-            if job.queue == queue and job.id in ids and key not in self._lease_warned:
+            if job.queue == queue and (job.id, job.token) in held and key not in self._lease_warned:
                 self._lease_warned.add(key)
                 _log(job).warning("lease lost while running: its outcome will be discarded")
 

@@ -4,9 +4,10 @@
 -- the same score as the queue's active set.
 -- KEYS: active; ARGV: job key prefix, lease ms, then id, token pairs
 -- Returns {number of leases extended, id of each of those jobs an operator cancelled (the
--- backstop for a cancel message the worker missed, cancel.lua), id of each job whose token no
--- longer holds it (its lease lapsed, during a stall longer than the lease, and it was recovered:
--- the worker must not start it if it has not yet)}.
+-- backstop for a cancel message the worker missed, cancel.lua), id and token of each attempt whose
+-- token no longer holds its job (its lease lapsed, during a stall longer than the lease, and it was
+-- recovered: the worker must not start it if it has not yet)}. The token names the attempt: one
+-- worker may hold a job twice, the lapsed attempt and its own fresh claim of the job.
 local now, t = server_now()
 local jp = ARGV[1]
 local deadline = num(now + tonumber(ARGV[2]))
@@ -23,6 +24,7 @@ for i = 3, #ARGV, 2 do
     if owner then redis.call('ZADD', q .. 'o:' .. owner .. ':active', 'XX', deadline, id) end
   else
     lost[#lost + 1] = id
+    lost[#lost + 1] = ARGV[i + 1]
   end
 end
 return {extended, cancelled, lost}
