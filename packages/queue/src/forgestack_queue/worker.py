@@ -794,7 +794,9 @@ class ForgeWorker(_ARQ_WORKER):
         )
         self._lease_warned &= self._running.keys()
         for key, job in self._running.items():
-            if job.queue == queue and (job.id, job.token) in held and key not in self._lease_warned:
+            if key in self._lease_warned or key in self._settled:
+                continue  # warned already, or ended (and written) while the renewal was out
+            if job.queue == queue and (job.id, job.token) in held:
                 self._lease_warned.add(key)
                 _log(job).warning("lease lost while running: its outcome will be discarded")
 
