@@ -8,6 +8,7 @@ import time
 
 import pytest
 from forgestack_queue import prefetch
+from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, running
@@ -138,3 +139,52 @@ async def test_a_lost_lease_drops_only_the_attempt_it_was_lost_by(
     assert record is not None
     assert [e.event for e in record.history] == ["added", "started", "completed"]
     assert probe.tags() == ["a", "b"]
+
+
+@pytest.mark.usefixtures("full_buffer")
+async def test_a_buffered_claim_is_kept_when_an_older_attempt_of_its_job_lost_the_lease(
+    queue: Queue,
+    probe: Probe,
+    redis_url: str,
+    queue_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker may hold two attempts of one job: its first stalled past the lease, the job was
+    recovered and this worker claimed it again (into its buffer). Only the first attempt's token
+    lost the job: the renewal must not release the claim that holds it, nor call it lost."""
+    monkeypatch.setattr(prefetch, "SHELF_LIFE_S", 30.0)
+    x = await queue.add(ProbeData(tag="x", mode="sleep", seconds=3.0), JobOptions(attempts=3))
+    worker = make_worker(
+        redis_url,
+        [probe.handler()],
+        prefix=queue_prefix,
+        max_jobs=1,
+        prefetch=1,
+        burst=False,
+        block_ms=50,
+        lease_ms=1_500,  # renewed every 0.5 s
+    )
+    key = f"{queue_prefix}:job:{x.id}"
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    try:
+        async with running(worker):
+            await asyncio.wait_for(probe.started.wait(), 5)
+            first = await queue.redis.hget(key, "token")
+
+            async def claimed_again() -> bool:
+                if await queue.redis.hget(key, "token") not in (first, None):
+                    return True
+                # The stall: the first attempt's lease lapses (again, if a renewal beat the claim).
+                await queue.redis.zadd(queue.keys.active, {x.id: 1}, xx=True)
+                return False
+
+            await until(claimed_again)  # the first attempt runs on; the second is buffered
+            second = await queue.redis.hget(key, "token")
+            assert second is not None
+            await asyncio.sleep(1.2)  # two renewals
+            assert await queue.redis.hget(key, "token") == second, "the buffered claim was let go"
+    finally:
+        logger.remove(sink)
+    assert not any("lease lost while buffered" in line for line in lines)
+    assert sum("lease lost while running" in line for line in lines) == 1
