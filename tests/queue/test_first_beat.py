@@ -16,6 +16,18 @@ from tests.queue.probe import Probe, ProbeData
 from tests.queue.until import until
 
 
+async def _run_until_registered(queue: Queue, probe: Probe, redis_url: str, prefix: str) -> None:
+    """Runs a worker until its first job has started and it is listed as live."""
+    worker = make_worker(redis_url, [probe.handler()], prefix=prefix, burst=False)
+    async with running(worker):
+        await asyncio.wait_for(probe.started.wait(), 5)
+
+        async def registered() -> bool:
+            return worker.worker_id in {w.id for w in await live_workers(queue.redis, prefix)}
+
+        await until(registered)
+
+
 async def test_the_first_claim_goes_out_before_the_first_heartbeat(
     queue: Queue, probe: Probe, redis_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -33,14 +45,7 @@ async def test_the_first_claim_goes_out_before_the_first_heartbeat(
     monkeypatch.setattr(ForgeWorker, "_claim", claim)
     monkeypatch.setattr(ForgeWorker, "heart_beat", beat)
     await queue.add(ProbeData(tag="a"))
-    worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False)
-    async with running(worker):
-        await asyncio.wait_for(probe.started.wait(), 5)
-
-        async def registered() -> bool:
-            return worker.worker_id in {w.id for w in await live_workers(queue.redis, queue_prefix)}
-
-        await until(registered)
+    await _run_until_registered(queue, probe, redis_url, queue_prefix)
     assert order[:2] == ["claim", "beat"]
 
 
@@ -59,12 +64,5 @@ async def test_a_first_heartbeat_that_fails_is_retried_by_the_loop(
 
     monkeypatch.setattr(ForgeWorker, "heart_beat", beat)
     await queue.add(ProbeData(tag="a"))
-    worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False)
-    async with running(worker):
-        await asyncio.wait_for(probe.started.wait(), 5)
-
-        async def registered() -> bool:
-            return worker.worker_id in {w.id for w in await live_workers(queue.redis, queue_prefix)}
-
-        await until(registered)
+    await _run_until_registered(queue, probe, redis_url, queue_prefix)
     assert probe.tags() == ["a"] and beats >= 2

@@ -12,10 +12,25 @@ from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, running
+from forgestack_queue.worker import ForgeWorker
 from loguru import logger
 
 from tests.queue.probe import Probe, ProbeData
 from tests.queue.until import until
+
+
+def _one_slot_one_buffered(redis_url: str, probe: Probe, prefix: str) -> ForgeWorker:
+    """A runs in the one slot while B waits in the buffer of one; leases renewed every 0.2 s."""
+    return make_worker(
+        redis_url,
+        [probe.handler()],
+        prefix=prefix,
+        max_jobs=1,
+        prefetch=1,
+        burst=False,
+        block_ms=50,
+        lease_ms=600,
+    )
 
 
 async def _held_elsewhere(queue: Queue, prefix: str, job_id: str) -> None:
@@ -36,16 +51,7 @@ async def test_a_buffered_job_whose_lease_was_lost_is_not_started_here(
     monkeypatch.setattr(prefetch, "SHELF_LIFE_S", 30.0)  # B stays buffered until A ends
     a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=1.2))
     b = await queue.add(ProbeData(tag="b"))
-    worker = make_worker(
-        redis_url,
-        [probe.handler()],
-        prefix=queue_prefix,
-        max_jobs=1,
-        prefetch=1,
-        burst=False,
-        block_ms=50,
-        lease_ms=600,  # renewed every 0.2 s
-    )
+    worker = _one_slot_one_buffered(redis_url, probe, queue_prefix)
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
     try:
@@ -108,16 +114,7 @@ async def test_a_lost_lease_drops_only_the_attempt_it_was_lost_by(
     monkeypatch.setattr(prefetch, "SHELF_LIFE_S", 30.0)  # B stays buffered until A ends
     a = await queue.add(ProbeData(tag="a", mode="sleep", seconds=1.2))
     b = await queue.add(ProbeData(tag="b"))
-    worker = make_worker(
-        redis_url,
-        [probe.handler()],
-        prefix=queue_prefix,
-        max_jobs=1,
-        prefetch=1,
-        burst=False,
-        block_ms=50,
-        lease_ms=600,  # renewed every 0.2 s
-    )
+    worker = _one_slot_one_buffered(redis_url, probe, queue_prefix)
     async with running(worker):
         await asyncio.wait_for(probe.started.wait(), 5)
 
