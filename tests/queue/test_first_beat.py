@@ -3,11 +3,15 @@ claim instead of before it, so a start reaches its first job sooner; it still ha
 failure is handled like any Redis error of the loop."""
 
 import asyncio
+from typing import Any
 
 import pytest
+from arq.cron import cron
+from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.producer import Queue
 from forgestack_queue.runner import ClaimedJob
-from forgestack_queue.testing import make_worker, running
+from forgestack_queue.states import JobState
+from forgestack_queue.testing import make_worker, run_burst_worker, running
 from forgestack_queue.worker import ForgeWorker
 from forgestack_queue.workers import live_workers
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -66,3 +70,33 @@ async def test_a_first_heartbeat_that_fails_is_retried_by_the_loop(
     await queue.add(ProbeData(tag="a"))
     await _run_until_registered(queue, probe, redis_url, queue_prefix)
     assert probe.tags() == ["a"] and beats >= 2
+
+
+async def test_a_burst_worker_runs_the_tick_its_first_heartbeat_adds(
+    probe: Probe, queue: Queue, redis_url: str, queue_prefix: str
+) -> None:
+    """A `run_at_startup` cron job's tick is added by the first heartbeat, due at once: a burst
+    worker that finds nothing else runs it before it ends, as when that beat went first."""
+    ran: list[str] = []
+
+    async def at_startup(ctx: dict[str, Any]) -> None:
+        ran.append(ctx["job_id"])
+
+    job = cron(at_startup, minute=0, second=0, run_at_startup=True, name="startup")
+    await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix, cron_jobs=[job])
+    counts = await Queue(queue.redis, CRON_QUEUE, prefix=queue_prefix).counts()
+    assert len(ran) == 1 and counts[JobState.COMPLETED] == 1, (ran, counts)
+    assert counts[JobState.WAITING] == 0, "the tick is left for a later start, run late"
+
+
+async def test_a_burst_worker_raises_the_error_of_its_first_heartbeat(
+    probe: Probe, redis_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst that found nothing to run still ends with its first beat's error, not without it."""
+
+    async def beat(self: ForgeWorker) -> None:
+        raise RuntimeError("a cron schedule that cannot be computed")
+
+    monkeypatch.setattr(ForgeWorker, "heart_beat", beat)
+    with pytest.raises(RuntimeError, match="cannot be computed"):
+        await run_burst_worker(redis_url, [probe.handler()], prefix=queue_prefix)

@@ -305,6 +305,10 @@ class ForgeWorker(_ARQ_WORKER):
                     and not self._finishing
                     and not self._prefetch
                 ):
+                    if self._first_beat is not None:
+                        # Not done with yet: the next turn awaits it (a run_at_startup cron
+                        # tick it adds is due now; its error is the loop's), then claims again.
+                        continue
                     if self._started.is_set():
                         return
                     self._begin_startup()
