@@ -10,12 +10,13 @@ import pytest
 from forgestack_queue import prefetch
 from forgestack_queue.options import JobOptions
 from forgestack_queue.producer import Queue
+from forgestack_queue.runner import ClaimedJob
 from forgestack_queue.states import JobState
 from forgestack_queue.testing import make_worker, running
 from forgestack_queue.worker import ForgeWorker
 from loguru import logger
 
-from tests.queue.probe import Probe, ProbeData
+from tests.queue.probe import PROBE, Probe, ProbeData
 from tests.queue.until import until
 
 
@@ -185,3 +186,32 @@ async def test_a_buffered_claim_is_kept_when_an_older_attempt_of_its_job_lost_th
         logger.remove(sink)
     assert not any("lease lost while buffered" in line for line in lines)
     assert sum("lease lost while running" in line for line in lines) == 1
+
+
+async def test_an_attempt_that_ended_while_its_renewal_was_out_is_not_reported_lost(
+    probe: Probe, redis_url: str, queue_prefix: str
+) -> None:
+    """Its outcome is already written (which took the job from its token), and the renewal sent
+    before then reports it: that is no lease lost, and nothing of it is discarded."""
+    worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, burst=False)
+    job = ClaimedJob(
+        id="j1",
+        queue=PROBE,
+        name=PROBE,
+        data=b"{}",
+        options=JobOptions(),
+        attempt=1,
+        created_at_ms=0,
+        token="w:1",
+    )
+    key = f"{job.token}/{job.id}"
+    worker._running[key] = job
+    worker._settled.add(key)  # its outcome is in the outbox, its task not yet done
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    try:
+        worker._lease_lost(job.queue, {(job.id, job.token)})
+    finally:
+        logger.remove(sink)
+    assert not any("lease lost" in line for line in lines)
+    await worker.close()
