@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from arq.cron import cron
+from forgestack_queue.arq_intake import INTAKE_QUEUE
+from forgestack_queue.claims import Claimer
 from forgestack_queue.cron import CRON_QUEUE
 from forgestack_queue.producer import Queue
 from forgestack_queue.runner import ClaimedJob
@@ -35,19 +37,22 @@ async def _run_until_registered(queue: Queue, probe: Probe, redis_url: str, pref
 async def test_the_first_claim_goes_out_before_the_first_heartbeat(
     queue: Queue, probe: Probe, redis_url: str, queue_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Sent first, not only called first: the claim's script call goes out before the beat's
+    first command (arq's health check)."""
     order: list[str] = []
-    real_claim, real_beat = ForgeWorker._claim, ForgeWorker.heart_beat
+    real_claim, real_health = Claimer.claim, ForgeWorker.record_health
 
-    async def claim(self: ForgeWorker, want: int) -> tuple[list[ClaimedJob], int, int]:
-        order.append("claim")
+    async def claim(self: Claimer, want: int) -> tuple[list[ClaimedJob], int, int]:
+        if INTAKE_QUEUE not in self._by_queue:
+            order.append("claim")  # the worker's own claimer, not the arq intake's
         return await real_claim(self, want)
 
-    async def beat(self: ForgeWorker) -> None:
+    async def health(self: ForgeWorker) -> None:
         order.append("beat")
-        await real_beat(self)
+        await real_health(self)
 
-    monkeypatch.setattr(ForgeWorker, "_claim", claim)
-    monkeypatch.setattr(ForgeWorker, "heart_beat", beat)
+    monkeypatch.setattr(Claimer, "claim", claim)
+    monkeypatch.setattr(ForgeWorker, "record_health", health)
     await queue.add(ProbeData(tag="a"))
     await _run_until_registered(queue, probe, redis_url, queue_prefix)
     assert order[:2] == ["claim", "beat"]

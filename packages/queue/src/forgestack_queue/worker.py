@@ -811,7 +811,7 @@ class ForgeWorker(_ARQ_WORKER):
         and beats again unless the first was still under way."""
         if not self._beaten:
             self._beaten = True
-            self._first_beat = asyncio.get_running_loop().create_task(self.heart_beat())
+            self._first_beat = asyncio.get_running_loop().create_task(self._beat_behind_claim())
             return
         if self._first_beat is not None:
             first, self._first_beat = self._first_beat, None
@@ -819,6 +819,12 @@ class ForgeWorker(_ARQ_WORKER):
             await first
             if pending:
                 return  # it has just beaten for this turn
+        await self.heart_beat()
+
+    async def _beat_behind_claim(self) -> None:
+        """The first beat, one loop step late: the claim's task, made after this one in the same
+        turn, then sends its script call before the beat sends anything."""
+        await asyncio.sleep(0)
         await self.heart_beat()
 
     async def heart_beat(self) -> None:
