@@ -20,8 +20,11 @@ from tests.queue.probe import PROBE, Probe, ProbeData
 from tests.queue.until import until
 
 
-def _one_slot_one_buffered(redis_url: str, probe: Probe, prefix: str) -> ForgeWorker:
-    """A runs in the one slot while B waits in the buffer of one; leases renewed every 0.2 s."""
+def _one_slot_one_buffered(
+    redis_url: str, probe: Probe, prefix: str, lease_ms: int = 600
+) -> ForgeWorker:
+    """One job runs in the one slot while another waits in the buffer of one; leases are renewed
+    every third of `lease_ms` (0.2 s by default)."""
     return make_worker(
         redis_url,
         [probe.handler()],
@@ -30,7 +33,7 @@ def _one_slot_one_buffered(redis_url: str, probe: Probe, prefix: str) -> ForgeWo
         prefetch=1,
         burst=False,
         block_ms=50,
-        lease_ms=600,
+        lease_ms=lease_ms,
     )
 
 
@@ -152,16 +155,7 @@ async def test_a_buffered_claim_is_kept_when_an_older_attempt_of_its_job_lost_th
     lost the job: the renewal must not release the claim that holds it, nor call it lost."""
     monkeypatch.setattr(prefetch, "SHELF_LIFE_S", 30.0)
     x = await queue.add(ProbeData(tag="x", mode="sleep", seconds=3.0), JobOptions(attempts=3))
-    worker = make_worker(
-        redis_url,
-        [probe.handler()],
-        prefix=queue_prefix,
-        max_jobs=1,
-        prefetch=1,
-        burst=False,
-        block_ms=50,
-        lease_ms=1_500,  # renewed every 0.5 s
-    )
+    worker = _one_slot_one_buffered(redis_url, probe, queue_prefix, lease_ms=1_500)
     key = f"{queue_prefix}:job:{x.id}"
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
