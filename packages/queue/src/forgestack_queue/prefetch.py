@@ -25,7 +25,7 @@ start (`processed_at`, the history's start entry) moves to when it ran once its 
 written (finish.lua). Until then its record shows the claim as its start."""
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from time import perf_counter
 
 from .runner import ClaimedJob
@@ -127,24 +127,20 @@ class Prefetch:
 
     def remove(self, job_id: str) -> list[ClaimedJob]:
         """Takes out the buffered jobs with this id (an operator cancelled it)."""
-        gone = [job for job, _ in self._jobs if job.id == job_id]
-        if gone:
-            self._jobs = deque(entry for entry in self._jobs if entry[0].id != job_id)
-        return gone
+        return self._take_where(lambda job: job.id == job_id)
 
     def remove_lost(self, queue: str, held: set[tuple[str, str]]) -> list[ClaimedJob]:
         """Takes out the buffered jobs of `queue` claimed as these (id, token) pairs (their
         leases lapsed); a fresh claim of the same id keeps its place."""
-        gone = [job for job, _ in self._jobs if job.queue == queue and (job.id, job.token) in held]
-        if gone:
-            self._jobs = deque(
-                e for e in self._jobs if e[0].queue != queue or (e[0].id, e[0].token) not in held
-            )
-        return gone
+        return self._take_where(lambda job: job.queue == queue and (job.id, job.token) in held)
 
     def take_queue(self, queue: str) -> list[ClaimedJob]:
         """Takes out the buffered jobs of `queue` (a handler's RateLimited holds it)."""
-        gone = [job for job, _ in self._jobs if job.queue == queue]
+        return self._take_where(lambda job: job.queue == queue)
+
+    def _take_where(self, match: Callable[[ClaimedJob], bool]) -> list[ClaimedJob]:
+        """Takes out the buffered jobs `match` picks; the others keep their order."""
+        gone = [job for job, _ in self._jobs if match(job)]
         if gone:
-            self._jobs = deque(entry for entry in self._jobs if entry[0].queue != queue)
+            self._jobs = deque(entry for entry in self._jobs if not match(entry[0]))
         return gone
