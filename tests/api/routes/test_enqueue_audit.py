@@ -120,7 +120,7 @@ def _bulk_events(redis: Redis, queue_prefix: str, org: object) -> Queue:
 
 
 async def test_a_bulk_add_has_one_event_counting_its_new_jobs_and_a_repeat_adds_none(
-    pg_app: FastAPI, app_db: Database, redis: Redis, queue_prefix: str
+    pg_app: FastAPI, app_db: Database, redis: Redis, redis_url: str, queue_prefix: str
 ) -> None:
     mine, other = await make_org_keys(app_db), await make_org_keys(app_db)
     keyed = [{"data": DATA, "options": {"job_id": f"bulk-{n}"}} for n in range(2)]
@@ -136,6 +136,19 @@ async def test_a_bulk_add_has_one_event_counting_its_new_jobs_and_a_repeat_adds_
     ) == [("jobs.enqueued", "my-new-job", 1), ("jobs.enqueued", "my-new-job", 3)]
     assert {e.data["org_id"] for e in queued} == {str(mine.org_id)}
     assert (await _bulk_events(redis, queue_prefix, other.org_id).counts())[JobState.WAITING] == 0
+
+    await run_burst_worker(
+        redis_url, HANDLERS, prefix=queue_prefix, on_startup=on_startup, on_shutdown=on_shutdown
+    )
+    async with as_key(pg_app, mine.owner) as client:
+        events = (await client.get("/api/v1/audit-logs", params={"limit": 100})).json()["events"]
+    assert sorted(e["metadata"]["created"] for e in events if e["action"] == "jobs.enqueued") == [
+        1,
+        3,
+    ]
+    async with as_key(pg_app, other.owner) as client:
+        theirs = await client.get("/api/v1/audit-logs", params={"limit": 100})
+    assert theirs.status_code == 200 and theirs.json()["events"] == []
 
 
 async def test_a_bulk_lost_reply_and_its_retry_leave_the_jobs_with_their_one_event(
