@@ -21,7 +21,7 @@ import forgestack_queue
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 from forgestack_queue.job import Job
-from forgestack_queue.runner import ClaimedJob, Handler
+from forgestack_queue.runner import Handler
 from forgestack_queue.serializer import arq_job_deserializer, arq_job_serializer
 from forgestack_queue.worker import ForgeWorker
 from loguru import logger
@@ -71,8 +71,10 @@ class TimedForgeWorker(ForgeWorker):
     before its outcome is stored; the write that stores it claims the slot's next job). An older
     job layer's task waits for its write: there, when each attempt's task is done."""
 
-    def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
-        super()._after_write(ended, jobs, freed)
+    def _after_write(self, *args: Any) -> None:
+        """Any revision's arguments: (ended, jobs, freed), and since two writes may be under way,
+        also what the write wanted."""
+        super()._after_write(*args)
         STATE.last_end = time.time()
 
     def _done(self, key: str) -> None:

@@ -7,11 +7,16 @@ claims the jobs that take those slots (finish_claim.lua) and hands them over, so
 slot turns over in one round trip, not two. An attempt that ends does not wait for its write:
 its slot stays held (the worker counts it) until the write returns with the slot's next job.
 
+Two writes in flight (`in_flight=2`, the worker's): outcomes that end while a write is under way
+need not wait for its reply. A second write goes out beside it once it carries enough rows to be
+worth a call (`linger_batch`) or its oldest row has waited `linger_s`, so Redis and the worker's
+own Python overlap instead of taking turns, and calls stay batched. Rows of one write never
+depend on another's: each is one attempt, fenced by its own claim token.
+
 On a Redis Cluster a write is one call per queue (each declares the queue's active set, so it
 runs on that queue's shard); finish and fetch next then applies to a batch of one queue."""
 
 import asyncio
-import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,10 +50,11 @@ class Refill:
     finish_and_claim: Callable[..., Awaitable[tuple[list[int], list[ClaimedJob]]]]
     """finish.lua's call with these arguments, claiming up to that many jobs: its reply, the jobs
     (Claimer.finish_and_claim; on a cluster also given the batch's one queue)."""
-    written: Callable[[list[ClaimedJob], list[ClaimedJob], int], None]
+    written: Callable[[list[ClaimedJob], list[ClaimedJob], int, int], None]
     """After every write, stored or not: the jobs whose outcomes it carried, the jobs claimed
-    with it (to start, or to release when the worker is stopping) and how many slots its
-    outcomes held, now free for them."""
+    with it (to start, or to release when the worker is stopping), how many slots its outcomes
+    held, now free for them, and what `wanted` said for it (two writes may be under way: each
+    settles its own reservation)."""
 
 
 RECORDED, ALREADY_ENDED, GONE = 1, 2, 3
@@ -101,15 +107,22 @@ class OutcomeWriter:
         cluster_prefix: str | None = None,
         linger_s: float = 0.0,
         linger_batch: int = 1,
+        in_flight: int = 1,
     ) -> None:
         """`cluster_prefix`: the key prefix when the client is a Redis Cluster (tagged layout).
         `linger_s`, `linger_batch`: a write that nobody waits for (every outcome in it was
-        submitted with `urgent=False`) waits up to `linger_s` for `linger_batch` outcomes, so
-        attempts that no longer wait for their write still share one."""
+        submitted with `urgent=False`), or one that would go out beside a write under way, waits
+        up to `linger_s` for `linger_batch` outcomes, so attempts that no longer wait for their
+        write still share one. `in_flight`: how many writes may be under way at once."""
         self._linger_s = linger_s
         self._linger_batch = linger_batch
-        self._urgent = asyncio.Event()
-        """Set when an outcome that someone waits for (a slot, a caller) is in the outbox."""
+        self._in_flight = max(1, in_flight)
+        self._urgent = False
+        """Whether an outcome that someone waits for (a slot, a caller) is in the outbox."""
+        self._nudge = asyncio.Event()
+        """Wakes a lingering writer: an urgent or a full outbox, or a write returned."""
+        self._writing = 0
+        """Writes under way (sent, reply not yet handled)."""
         self._scripts = scripts
         self._event_result_max_bytes = event_result_max_bytes
         self._cluster_prefix = cluster_prefix
@@ -117,7 +130,7 @@ class OutcomeWriter:
         self._prefixes = [job_prefix, queue_prefix]
         self._give_up_after_s = give_up_after_s
         self._outbox: list[Entry] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
         self.last_write_s = 0.0
         """How long the oldest outcome of the latest write waited, from its submit to the write's
         return: a slot without a buffered job waits that long (the worker sizes its prefetch
@@ -147,12 +160,18 @@ class OutcomeWriter:
         if not self._outbox:
             self._oldest = perf_counter()
         self._outbox.append((job, outcome, done, frees_slot, held_ms))
-        if urgent or len(self._outbox) >= self._linger_batch:
-            self._urgent.set()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(
+        if urgent:
+            self._urgent = True
+            self._nudge.set()
+        elif len(self._outbox) >= self._linger_batch:
+            self._nudge.set()
+        writers = len(self._writers)
+        if not writers or (writers == self._writing and writers < self._in_flight):
+            # None yet, or every one is waiting for its reply: one more gathers this outcome.
+            task = asyncio.get_running_loop().create_task(
                 self._write_all(), context=self._context.copy()
             )
+            self._writers.add(task)
 
     async def record(self, job: ClaimedJob, outcome: Outcome | None) -> None:
         """Returns once the outcome is stored (or could not be: the lease then recovers the job)."""
@@ -166,21 +185,51 @@ class OutcomeWriter:
             await done
 
     async def drain(self) -> None:
-        if self._writer is not None:
-            await self._writer
+        """Returns once every outcome submitted so far, and any submitted meanwhile, is written."""
+        while self._writers:
+            await asyncio.wait(list(self._writers))
+
+    def _ready(self) -> bool:
+        """Whether a writer should send the outbox now rather than linger for more outcomes."""
+        if not self._linger_s or len(self._outbox) >= self._linger_batch:
+            return True
+        # Beside a write under way, even a slot's outcome waits a little: its reply may come
+        # first, and a write of one row per ended attempt would cost Redis a call per job.
+        return self._urgent and not self._writing
+
+    async def _linger(self) -> None:
+        """Until the outbox is ready to go (`_ready`), for at most `linger_s`."""
+        deadline = asyncio.get_running_loop().time() + self._linger_s
+        while not self._ready():
+            self._nudge.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._nudge.wait()
+            except TimeoutError:
+                return
 
     async def _write_all(self) -> None:
+        try:
+            await self._write_while_any()
+        finally:
+            # Leaves the set in the same step it finds the outbox empty: an outcome submitted
+            # after that starts a writer of its own.
+            task = asyncio.current_task()
+            if task is not None:
+                self._writers.discard(task)
+
+    async def _write_while_any(self) -> None:
         while self._outbox:
-            if self._linger_s and not self._urgent.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._linger_s):
-                        await self._urgent.wait()
-            self._urgent.clear()
+            await self._linger()
+            if not self._outbox:
+                return  # another writer took it meanwhile
+            self._urgent = False
             batch, self._outbox, oldest = self._outbox, [], self._oldest
             freed = sum(1 for entry in batch if entry[3])
             want = self._refill.wanted(freed) if self._refill is not None and freed else 0
             fetched: list[ClaimedJob] = []
             retried = False
+            self._writing += 1
             try:
                 codes, fetched, retried = await self._write(
                     [_row(job, outcome, held) for job, outcome, _, _, held in batch], want
@@ -193,8 +242,11 @@ class OutcomeWriter:
                     len(batch),
                 )
                 codes = [RECORDED] * len(batch)
+            finally:
+                self._writing -= 1
+                self._nudge.set()
             if self._refill is not None:
-                self._refill.written([entry[0] for entry in batch], fetched, freed)
+                self._refill.written([entry[0] for entry in batch], fetched, freed, want)
             for (job, outcome, done, _, _), code in zip(batch, codes, strict=True):
                 # Almost every row was recorded as sent: only the others log (a logger bound
                 # per row was a good part of the loop).

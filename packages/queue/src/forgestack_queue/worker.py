@@ -65,7 +65,10 @@ _ARQ_WORKER = arq.worker.Worker
 HELD = "its queue is held by a remote rate limit: released to waiting"
 
 OUTCOME_LINGER_S = 0.003
-"""How long an outcome write that no slot waits for waits for more outcomes to share it."""
+"""How long an outcome write that no slot waits for (or that would go out beside another) waits
+for more outcomes to share it."""
+OUTCOME_WRITES_IN_FLIGHT = 2
+"""Outcome writes under way at once (outbox.py)."""
 
 
 class ForgeWorker(_ARQ_WORKER):
@@ -185,8 +188,6 @@ class ForgeWorker(_ARQ_WORKER):
         loop is not woken when their task ends: the slot is not free)."""
         self._holding: set[str] = set()
         """Ended attempts whose slot waits for their outcome write (the buffer was empty)."""
-        self._topping_extra = 0
-        """Buffer places the write in flight claims for beyond its own (_refill_wanted)."""
         self._held: dict[str, float] = {}
         """Queues a handler's RateLimited holds, until when (loop time): no job of theirs starts
         here meanwhile, buffered or claimed by a write already on its way."""
@@ -248,6 +249,9 @@ class ForgeWorker(_ARQ_WORKER):
             # a little for more of them, as slots waiting for theirs made it do before.
             linger_s=OUTCOME_LINGER_S,
             linger_batch=max(1, self.max_jobs // 2),
+            # A second write goes out beside the one under way instead of waiting for its reply:
+            # the worker's Python and Redis then work at once rather than in turns.
+            in_flight=OUTCOME_WRITES_IN_FLIGHT,
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(
@@ -459,13 +463,17 @@ class ForgeWorker(_ARQ_WORKER):
             return 0
         # Each part bounded by a claim batch: slots that end together would otherwise take the
         # whole batch, and the buffer would only grow through extra claims of the loop's.
-        self._topping_extra = min(self._prefetch.room(), self.claim_batch)
-        self._prefetch.topping += self._topping_extra
-        return min(freed, self.claim_batch) + self._topping_extra
+        extra = min(self._prefetch.room(), self.claim_batch)
+        self._prefetch.topping += extra
+        return min(freed, self.claim_batch) + extra
 
-    def _after_write(self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int) -> None:
+    def _after_write(
+        self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int, wanted: int
+    ) -> None:
         """A write returned: its ended attempts' slots go to the jobs claimed with it. A worker
-        that began stopping meanwhile releases those jobs instead (attempt not spent)."""
+        that began stopping meanwhile releases those jobs instead (attempt not spent). `wanted`:
+        what _refill_wanted said for this write; beyond its freed places, buffer places it
+        reserved (another write may be under way with its own)."""
         self._written += 1
         self._prefetch.wrote(self._outcomes.last_write_s)
         held = 0
@@ -479,8 +487,8 @@ class ForgeWorker(_ARQ_WORKER):
                     held += 1
         # The others were buffer places: their attempts took a buffered job as they ended.
         self._finishing -= held
-        self._prefetch.topping -= freed - held + self._topping_extra
-        self._topping_extra = 0
+        extra = wanted - min(freed, self.claim_batch) if wanted else 0
+        self._prefetch.topping -= freed - held + extra
         if self._stopping or not self.allow_pick_jobs:
             for job in jobs:
                 self._outcomes.submit(job, None)
