@@ -13,9 +13,14 @@ from .cluster_scripts import ClusterScript
 from .keys import is_cluster
 from .options import JobOptions, retention_limits
 
-COMPOSED = {"finish_claim": ("finish", "claim"), "add_followed": ("add",)}
+COMPOSED = {"finish_claim": ("finish", "claim")}
 """Scripts made of others: each part's source becomes a local function `<part>_script(KEYS,
 ARGV)` that the composed script's own driver calls, so the parts stay the one definition."""
+
+LIBRARIES = {"add": ("_add",), "add_followed": ("_add",)}
+"""Function definitions a script uses beside the prelude's, placed after it: add_followed.lua
+runs `add_jobs` on ranges of its own KEYS and ARGV, which a part (a function of whole KEYS and
+ARGV) could only get as copies."""
 
 
 def layer_defaults() -> str:
@@ -51,7 +56,8 @@ def _source(name: str) -> str:
         f"local function {part}_script(KEYS, ARGV)\n{_read(part)}\nend\n"
         for part in COMPOSED.get(name, ())
     )
-    return layer_defaults() + _read("_prelude") + parts + _read(name)
+    libraries = "".join(_read(library) for library in LIBRARIES.get(name, ()))
+    return layer_defaults() + _read("_prelude") + libraries + parts + _read(name)
 
 
 @dataclass(frozen=True, slots=True)
