@@ -16,6 +16,7 @@
 -- {id, created (1|0), state} per job.
 local function add_jobs(keys, ko, nk, argv, ao, na, data1)
   local now = server_now()
+  local created_at = num(now)
   local jp, q, queue = argv[ao + 1], argv[ao + 2], argv[ao + 3]
   local first, last = ao + 4, ao + na
   local found = {}
@@ -41,13 +42,16 @@ local function add_jobs(keys, ko, nk, argv, ao, na, data1)
       local key = jp .. id
       local data = argv[i + 2]
       if data1 and i == first then data = data1 end
-      local prio, delay = tonumber(argv[i + 4]), tonumber(argv[i + 5])
+      -- '0' (nearly every job's priority and delay) read without strtod.
+      local prio, delay = argv[i + 4], argv[i + 5]
+      prio = prio == '0' and 0 or tonumber(prio)
+      delay = delay == '0' and 0 or tonumber(delay)
       local state, due = 'waiting', nil
       -- Only fields that differ from what readers assume when absent (id: the key; owner: the
       -- id's head; name: the queue; priority and attempt counters: 0; options: JobOptions'
       -- defaults): every field is ~50 bytes of Redis memory once the payload makes the hash a
       -- hashtable. records.py lists the fields of each state.
-      local f = {'queue', queue, 'data', data, 'opts', argv[i + 3], 'created_at', num(now)}
+      local f = {'queue', queue, 'data', data, 'opts', argv[i + 3], 'created_at', created_at}
       if argv[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = argv[i + 1] end
       if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = argv[i + 4] end
       if argv[i + 6] ~= '' then f[#f + 1] = 'meta'; f[#f + 1] = argv[i + 6] end
@@ -78,8 +82,9 @@ local function add_jobs(keys, ko, nk, argv, ao, na, data1)
     end
   end
   if woke then
-    redis.call('ZADD', keys[ko + 4], 0, '0')
-    redis.call('HINCRBY', keys[ko + nk], 'added', added)
+    -- Texts, not numbers: redis.call formats a number with libc's printf.
+    redis.call('ZADD', keys[ko + 4], '0', '0')
+    redis.call('HINCRBY', keys[ko + nk], 'added', added == 1 and '1' or num(added))
   end
   return out
 end
