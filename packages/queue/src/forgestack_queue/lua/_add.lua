@@ -46,33 +46,49 @@ local function add_jobs(keys, ko, nk, argv, ao, na, data1)
       local prio, delay = argv[i + 4], argv[i + 5]
       prio = prio == '0' and 0 or tonumber(prio)
       delay = delay == '0' and 0 or tonumber(delay)
+      local name, opts, meta = argv[i + 1], argv[i + 3], argv[i + 6]
       local state, due = 'waiting', nil
       -- Only fields that differ from what readers assume when absent (id: the key; owner: the
       -- id's head; name: the queue; priority and attempt counters: 0; options: JobOptions'
       -- defaults): every field is ~50 bytes of Redis memory once the payload makes the hash a
       -- hashtable. records.py lists the fields of each state.
-      local f = {'queue', queue, 'data', data, 'opts', argv[i + 3], 'created_at', created_at}
-      if argv[i + 1] ~= queue then f[#f + 1] = 'name'; f[#f + 1] = argv[i + 1] end
-      if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = argv[i + 4] end
-      if argv[i + 6] ~= '' then f[#f + 1] = 'meta'; f[#f + 1] = argv[i + 6] end
-      if delay > 0 then
-        state = 'delayed'
-        due = num(due_at(now, delay))
-        redis.call('ZADD', keys[ko + 2], due, id)
-        -- ord: add order, so jobs due in the same millisecond are promoted in the order added.
-        for _, v in ipairs({'delay_until', due, 'ord', redis.call('INCR', keys[ko + 3])}) do
-          f[#f + 1] = v
-        end
-        index_move(q, id, nil, 'delayed', due)
-        f[#f + 1] = 'hist'; f[#f + 1] = 'd:0:' .. num(delay)
-      else
+      if delay <= 0 and prio == 0 and name == queue then
+        -- The usual job, written with a fixed argument list (no table built and unpacked);
+        -- fields in the order the general case below writes them.
         local score = fair_score(q, id, prio)
         redis.call('ZADD', keys[ko + 1], score, id)
         index_move(q, id, nil, 'wait', score)
+        if meta ~= '' then
+          redis.call('HSET', key, 'queue', queue, 'data', data, 'opts', opts,
+            'created_at', created_at, 'meta', meta, 'state', state)
+        else
+          redis.call('HSET', key, 'queue', queue, 'data', data, 'opts', opts,
+            'created_at', created_at, 'state', state)
+        end
+      else
+        local f = {'queue', queue, 'data', data, 'opts', opts, 'created_at', created_at}
+        if name ~= queue then f[#f + 1] = 'name'; f[#f + 1] = name end
+        if prio ~= 0 then f[#f + 1] = 'priority'; f[#f + 1] = argv[i + 4] end
+        if meta ~= '' then f[#f + 1] = 'meta'; f[#f + 1] = meta end
+        if delay > 0 then
+          state = 'delayed'
+          due = num(due_at(now, delay))
+          redis.call('ZADD', keys[ko + 2], due, id)
+          -- ord: add order, so jobs due in the same millisecond are promoted in the order added.
+          for _, v in ipairs({'delay_until', due, 'ord', redis.call('INCR', keys[ko + 3])}) do
+            f[#f + 1] = v
+          end
+          index_move(q, id, nil, 'delayed', due)
+          f[#f + 1] = 'hist'; f[#f + 1] = 'd:0:' .. num(delay)
+        else
+          local score = fair_score(q, id, prio)
+          redis.call('ZADD', keys[ko + 1], score, id)
+          index_move(q, id, nil, 'wait', score)
+        end
+        f[#f + 1] = 'state'; f[#f + 1] = state
+        redis.call('HSET', key, unpack(f))
       end
-      f[#f + 1] = 'state'; f[#f + 1] = state
-      redis.call('HSET', key, unpack(f))
-      emit(q, 'added', id, 'n', argv[i + 1])
+      emit(q, 'added', id, 'n', name)
       if due then emit(q, 'delayed', id, 'due', due) end
       -- A repeated id within the batch returns the job just written.
       found[id] = state
