@@ -27,9 +27,16 @@ end
 -- An owned job's id is `<owner>~<local id>` (neither part may contain '~'): the owner comes from
 -- the id, so no script reads a field to keep the owner's indexes. A plain find, not a pattern:
 -- the pattern engine backtracks over the whole id, several times per job.
+-- The last id asked about is remembered: an add, a claim or a finish asks about one job several
+-- times in a row (its run order, its index, its event), and equal texts compare in one step.
+local owner_id, owner_found = nil, nil
 local function owner_of(id)
+  if id == owner_id then return owner_found end
   local at = string.find(id, '~', 1, true)
-  if at and at > 1 then return string.sub(id, 1, at - 1) end
+  local owner = nil
+  if at and at > 1 then owner = string.sub(id, 1, at - 1) end
+  owner_id, owner_found = id, owner
+  return owner
 end
 
 -- Mirrors a job's move between its queue's state sets (q = '<prefix>:q:<queue>:', parts wait,
