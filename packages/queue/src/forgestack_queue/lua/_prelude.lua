@@ -11,10 +11,16 @@ local function num(x)
   return string.format('%.0f', x)
 end
 
--- Server time in ms (and the raw TIME reply): every worker and producer shares one clock.
+-- Server time in ms (and the raw TIME reply): every worker and producer shares one clock. Read
+-- once per script call: the parts of a composed call (add_followed.lua's two adds, finish and
+-- fetch next) happen at one instant, as the atomic call they are.
+local now_ms, now_reply = nil, nil
 local function server_now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t
+  if not now_ms then
+    now_reply = redis.call('TIME')
+    now_ms = tonumber(now_reply[1]) * 1000 + math.floor(tonumber(now_reply[2]) / 1000)
+  end
+  return now_ms, now_reply
 end
 
 -- Longest delay any script will schedule (365 days, options.MAX_DELAY_MS): a due time always
@@ -284,7 +290,8 @@ local function fair_score(q, id, priority)
       last = tonumber(text or redis.call('GET', q .. 'seq')) or 0
     else
       local top = redis.call('ZREVRANGEBYSCORE', q .. 'o:' .. owner .. ':wait',
-        '(' .. num(lo + SEQ_SPAN), num(lo), 'WITHSCORES', 'LIMIT', '0', '1')
+        '(' .. num(lo + SEQ_SPAN), num(lo),
+        'WITHSCORES', 'LIMIT', '0', '1')
       last = top[2] and tonumber(top[2]) - lo or 0
     end
   end
