@@ -243,6 +243,8 @@ end
 -- The per-call caches, by queue, then priority (clocks) or owner ('' for unowned jobs) and
 -- priority (last tags): tables, not joined texts, so a cached read formats no number.
 local fair_clocks, fair_lasts = {}, {}
+-- Priority 0's upper bound, as fair_score writes the bounds of any other priority.
+local P0_BELOW = '(8796093022208'
 
 local function fair_clock(q, priority)
   local clocks = fair_clocks[q]
@@ -290,7 +292,7 @@ local function fair_score(q, id, priority)
       last = tonumber(text or redis.call('GET', q .. 'seq')) or 0
     else
       local top = redis.call('ZREVRANGEBYSCORE', q .. 'o:' .. owner .. ':wait',
-        '(' .. num(lo + SEQ_SPAN), num(lo),
+        priority == 0 and P0_BELOW or '(' .. num(lo + SEQ_SPAN), priority == 0 and '0' or num(lo),
         'WITHSCORES', 'LIMIT', '0', '1')
       last = top[2] and tonumber(top[2]) - lo or 0
     end
