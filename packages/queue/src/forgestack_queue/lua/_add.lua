@@ -23,7 +23,9 @@ local function add_jobs(keys, ko, nk, argv, ao, na, data1)
   for i = first, last, 7 do
     local id = argv[i]
     local key = jp .. id
-    local typ = redis.call('TYPE', key)['ok']
+    -- EXISTS first: a new id (nearly every one) gets a number back, not TYPE's status table.
+    local typ = 'none'
+    if redis.call('EXISTS', key) == 1 then typ = redis.call('TYPE', key)['ok'] end
     if typ ~= 'none' then
       local f = {false, false}
       if typ == 'hash' then f = redis.call('HMGET', key, 'queue', 'state') end

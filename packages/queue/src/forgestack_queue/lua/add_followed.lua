@@ -19,7 +19,8 @@ local fo = 3 + na
 local fp, fqueue = ARGV[fo + 1], ARGV[fo + 3]
 for i = fo + 4, #ARGV, 7 do
   local id = ARGV[i]
-  local typ = redis.call('TYPE', fp .. id)['ok']
+  local typ = 'none'
+  if redis.call('EXISTS', fp .. id) == 1 then typ = redis.call('TYPE', fp .. id)['ok'] end
   if typ ~= 'none' then
     local owner = false
     if typ == 'hash' then owner = redis.call('HGET', fp .. id, 'queue') end
