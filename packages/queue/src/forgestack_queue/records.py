@@ -30,7 +30,7 @@ from .states import JobState
 
 _MAX_MS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() * 1000)
 _REQUIRED = ("queue", "state", "data")
-"""The fields every add writes; the others have defaults (see add.lua)."""
+"""The fields every add writes; the others have defaults (see _add.lua)."""
 
 
 class JobRecord(BaseModel):

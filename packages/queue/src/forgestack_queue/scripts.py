@@ -1,9 +1,11 @@
 """The Lua scripts, loaded once per client; redis-py runs them by SHA and reloads after a flush."""
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from itertools import pairwise
 from weakref import WeakKeyDictionary
 
 from redis.asyncio import Redis
@@ -13,9 +15,14 @@ from .cluster_scripts import ClusterScript
 from .keys import is_cluster
 from .options import JobOptions, retention_limits
 
-COMPOSED = {"finish_claim": ("finish", "claim"), "add_followed": ("add",)}
+COMPOSED = {"finish_claim": ("finish", "claim")}
 """Scripts made of others: each part's source becomes a local function `<part>_script(KEYS,
 ARGV)` that the composed script's own driver calls, so the parts stay the one definition."""
+
+LIBRARIES = {"add": ("_add",), "add_followed": ("_add",)}
+"""Function definitions a script uses beside the prelude's, placed after it: add_followed.lua
+runs `add_jobs` on ranges of its own KEYS and ARGV, which a part (a function of whole KEYS and
+ARGV) could only get as copies."""
 
 
 def layer_defaults() -> str:
@@ -51,7 +58,48 @@ def _source(name: str) -> str:
         f"local function {part}_script(KEYS, ARGV)\n{_read(part)}\nend\n"
         for part in COMPOSED.get(name, ())
     )
-    return layer_defaults() + _read("_prelude") + parts + _read(name)
+    libraries = "".join(_read(library) for library in LIBRARIES.get(name, ()))
+    body = libraries + parts + _read(name)
+    return layer_defaults() + prelude_for(body) + body
+
+
+_TOP_LOCAL = re.compile(r"^local (?:function (\w+)|([\w, ]+?)\s*=)", re.M)
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+@cache
+def _prelude_parts() -> tuple[tuple[frozenset[str], str], ...]:
+    """The prelude cut before each top-level `local`: the names each part defines, and its text
+    (a part's comment lines stay with the part before it; nothing but locals, their bodies,
+    comments and `end` stands at the left margin, which a test checks)."""
+    text = _read("_prelude")
+    starts = [match.start() for match in _TOP_LOCAL.finditer(text)]
+    bounds = [0, *starts[1:], len(text)] if starts else [0, len(text)]
+    parts = []
+    for begin, end in pairwise(bounds):
+        part = text[begin:end]
+        names = frozenset(
+            name.strip()
+            for match in _TOP_LOCAL.finditer(part)
+            for name in (match[1] or match[2]).split(",")
+        )
+        parts.append((names, part))
+    return tuple(parts)
+
+
+def prelude_for(body: str) -> str:
+    """The prelude's parts that `body` uses, directly or through other parts: every `local
+    function` is a closure made anew on each call of a script (Redis runs the whole text per
+    call), so the ~30 of the prelude cost every call ~1 us before any of them ran. A name that
+    occurs anywhere (a comment, a field) keeps its part: kept too many, never too few; parts
+    only use names defined before them, so one pass from the end finds them all."""
+    used = set(_NAME.findall(body))
+    kept: list[str] = []
+    for names, part in reversed(_prelude_parts()):
+        if names & used:
+            kept.append(part)
+            used.update(_NAME.findall(part))
+    return "".join(reversed(kept))
 
 
 @dataclass(frozen=True, slots=True)

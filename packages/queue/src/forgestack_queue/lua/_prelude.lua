@@ -11,10 +11,16 @@ local function num(x)
   return string.format('%.0f', x)
 end
 
--- Server time in ms (and the raw TIME reply): every worker and producer shares one clock.
+-- Server time in ms (and the raw TIME reply): every worker and producer shares one clock. Read
+-- once per script call: the parts of a composed call (add_followed.lua's two adds, finish and
+-- fetch next) happen at one instant, as the atomic call they are.
+local now_ms, now_reply = nil, nil
 local function server_now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t
+  if not now_ms then
+    now_reply = redis.call('TIME')
+    now_ms = tonumber(now_reply[1]) * 1000 + math.floor(tonumber(now_reply[2]) / 1000)
+  end
+  return now_ms, now_reply
 end
 
 -- Longest delay any script will schedule (365 days, options.MAX_DELAY_MS): a due time always
@@ -27,9 +33,16 @@ end
 -- An owned job's id is `<owner>~<local id>` (neither part may contain '~'): the owner comes from
 -- the id, so no script reads a field to keep the owner's indexes. A plain find, not a pattern:
 -- the pattern engine backtracks over the whole id, several times per job.
+-- The last id asked about is remembered: an add, a claim or a finish asks about one job several
+-- times in a row (its run order, its index, its event), and equal texts compare in one step.
+local owner_id, owner_found = nil, nil
 local function owner_of(id)
+  if id == owner_id then return owner_found end
   local at = string.find(id, '~', 1, true)
-  if at and at > 1 then return string.sub(id, 1, at - 1) end
+  local owner = nil
+  if at and at > 1 then owner = string.sub(id, 1, at - 1) end
+  owner_id, owner_found = id, owner
+  return owner
 end
 
 -- Mirrors a job's move between its queue's state sets (q = '<prefix>:q:<queue>:', parts wait,
@@ -49,13 +62,17 @@ end
 -- the caller's pairs (at most two). The length is read once per queue per script call and kept
 -- as the text redis.call would make of the number (false: events off), so no event formats it.
 -- Fixed arguments, not varargs: no table is built and unpacked per event.
-local EVENTS_MAXLEN_DEFAULT = 10000
+local EVENTS_MAXLEN_DEFAULT_TEXT = '10000'
 local events_maxlen, events_key = {}, {}
 local function emit(q, event, id, k1, v1, k2, v2)
   local cap = events_maxlen[q]
   if cap == nil then
-    local n = tonumber(redis.call('GET', q .. 'events:maxlen')) or EVENTS_MAXLEN_DEFAULT
-    cap = n > 0 and string.format('%.17g', n)
+    local n = tonumber(redis.call('GET', q .. 'events:maxlen'))
+    if n == nil then
+      cap = EVENTS_MAXLEN_DEFAULT_TEXT
+    else
+      cap = n > 0 and string.format('%.17g', n)
+    end
     events_maxlen[q] = cap
   end
   if not cap then return end
@@ -216,51 +233,73 @@ local SEQ_SPAN = 8796093022208
 -- more owner, their last tag kept in the same hash ('last:<p>'); an owned job's last tag is the
 -- top of its owner's wait index at p, so nothing is left behind when an owner leaves. Reads are
 -- cached for the script call: within one call only this code moves clocks and tags.
-local fair_cache = {}
-local function fair_get(field_key, read)
-  local v = fair_cache[field_key]
-  if v == nil then
-    v = read()
-    fair_cache[field_key] = v
-  end
-  return v
+-- A priority as `..` writes it, without libc's printf for the usual 0 (priorities are whole
+-- numbers, so the two agree).
+local function prio_text(priority)
+  if priority == 0 then return '0' end
+  return priority .. ''
 end
 
+-- The per-call caches, by queue, then priority (clocks) or owner ('' for unowned jobs) and
+-- priority (last tags): tables, not joined texts, so a cached read formats no number.
+local fair_clocks, fair_lasts = {}, {}
+-- Priority 0's upper bound, as fair_score writes the bounds of any other priority.
+local P0_BELOW = '(8796093022208'
+
 local function fair_clock(q, priority)
-  return fair_get(q .. '\0clock\0' .. priority, function()
-    local clock = tonumber(redis.call('HGET', q .. 'fair', 'clock:' .. priority))
-    if clock then return clock end
+  local clocks = fair_clocks[q]
+  if not clocks then
+    clocks = {}
+    fair_clocks[q] = clocks
+  end
+  local clock = clocks[priority]
+  if clock then return clock end
+  clock = tonumber(redis.call('HGET', q .. 'fair', 'clock:' .. prio_text(priority)))
+  if not clock then
     -- First use of the priority. A queue from before the fair order has jobs waiting with tags
     -- from its old add counter (q .. 'seq'): the clock starts at the first of them, so new
     -- owners take turns with that backlog instead of all running before it.
     local lo = priority * SEQ_SPAN
     local head = redis.call('ZRANGEBYSCORE', q .. 'wait', num(lo), '(' .. num(lo + SEQ_SPAN),
-      'WITHSCORES', 'LIMIT', 0, 1)
+      'WITHSCORES', 'LIMIT', '0', '1')
     clock = head[2] and tonumber(head[2]) - lo or 0
-    redis.call('HSET', q .. 'fair', 'clock:' .. priority, num(clock))
-    return clock
-  end)
+    redis.call('HSET', q .. 'fair', 'clock:' .. prio_text(priority), num(clock))
+  end
+  clocks[priority] = clock
+  return clock
 end
 
 local function fair_score(q, id, priority)
   local lo = priority * SEQ_SPAN
   local clock = fair_clock(q, priority)
   local owner = owner_of(id)
-  local last_key = q .. '\0last\0' .. (owner or '') .. '\0' .. priority
-  local last = fair_get(last_key, function()
+  local by_owner = fair_lasts[q]
+  if not by_owner then
+    by_owner = {}
+    fair_lasts[q] = by_owner
+  end
+  local lasts = by_owner[owner or '']
+  if not lasts then
+    lasts = {}
+    by_owner[owner or ''] = lasts
+  end
+  local last = lasts[priority]
+  if not last then
     if not owner then
       -- Never set: unowned jobs of a queue from before the fair order have tags up to its old
       -- add counter.
-      local last = redis.call('HGET', q .. 'fair', 'last:' .. priority)
-      return tonumber(last or redis.call('GET', q .. 'seq')) or 0
+      local text = redis.call('HGET', q .. 'fair', 'last:' .. prio_text(priority))
+      last = tonumber(text or redis.call('GET', q .. 'seq')) or 0
+    else
+      local top = redis.call('ZREVRANGEBYSCORE', q .. 'o:' .. owner .. ':wait',
+        priority == 0 and P0_BELOW or '(' .. num(lo + SEQ_SPAN), priority == 0 and '0' or num(lo),
+        'WITHSCORES', 'LIMIT', '0', '1')
+      last = top[2] and tonumber(top[2]) - lo or 0
     end
-    local top = redis.call('ZREVRANGEBYSCORE', q .. 'o:' .. owner .. ':wait',
-      '(' .. num(lo + SEQ_SPAN), num(lo), 'WITHSCORES', 'LIMIT', 0, 1)
-    return top[2] and tonumber(top[2]) - lo or 0
-  end)
+  end
   local tag = math.max(clock, last) + 1
-  fair_cache[last_key] = tag
-  if not owner then redis.call('HSET', q .. 'fair', 'last:' .. priority, num(tag)) end
+  lasts[priority] = tag
+  if not owner then redis.call('HSET', q .. 'fair', 'last:' .. prio_text(priority), num(tag)) end
   return num(lo + tag)
 end
 
@@ -282,8 +321,8 @@ local function fair_claimed(q, popped)
   end
   for p, tag in pairs(top) do
     if tag > fair_clock(q, p) then
-      redis.call('HSET', q .. 'fair', 'clock:' .. p, num(tag))
-      fair_cache[q .. '\0clock\0' .. p] = tag
+      redis.call('HSET', q .. 'fair', 'clock:' .. prio_text(p), num(tag))
+      fair_clocks[q][p] = tag
     end
   end
 end
