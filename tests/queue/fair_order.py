@@ -12,11 +12,15 @@ PARK_SHIFT = 1024 * TAG_SPAN
 """A parked job (its owner at a per-owner limit) waits at its score minus this."""
 
 
-async def assert_fair_order(redis: Redis, keys: QueueKeys, *, given_back: bool = False) -> None:
-    """Every waiting job sits at its own priority, at or past that priority's clock (a job behind
-    the clock would wait for every newcomer), with a tag no other job of its owner and priority
-    shares; the unowned jobs' tags are at or below their recorded last tag. `given_back`: per-owner
-    limits were in force, and a parked job given back keeps its old tag, behind the clock."""
+async def assert_fair_order(
+    redis: Redis, keys: QueueKeys, *, given_back: bool = False, released: frozenset[str] = frozenset()
+) -> None:
+    """Every waiting job sits at its own priority, at or past that priority's clock (only a job
+    handed back may run ahead of the jobs whose turn came after its own), with a tag no other job
+    of its owner and priority shares; the unowned jobs' tags are at or below their recorded last
+    tag. `given_back`: per-owner limits were in force, and a parked job given back keeps its old
+    tag, behind the clock. `released`: jobs claimed and released unspent, which go back to the
+    place they were claimed from (released_score), behind the clock."""
     fair = {k.decode(): int(v) for k, v in (await redis.hgetall(keys.fair)).items()}
     assert all(f.split(":")[0] in ("clock", "last") for f in fair), fair
     tags: dict[tuple[str | None, int], list[int]] = defaultdict(list)
@@ -26,7 +30,7 @@ async def assert_fair_order(redis: Redis, keys: QueueKeys, *, given_back: bool =
         priority, tag = divmod(int(score) + (PARK_SHIFT if parked else 0), TAG_SPAN)
         stored = await redis.hget(keys.job(job_id), "priority")
         assert priority == int(stored or 0), f"{job_id} waits at priority {priority}, not {stored}"
-        if not (parked or given_back):
+        if not (parked or given_back or job_id in released):
             clock = fair.get(f"clock:{priority}", 0)
             assert tag >= clock, f"{job_id} is behind its priority's clock"
         owner = owner_of(job_id)

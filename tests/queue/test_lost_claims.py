@@ -81,7 +81,7 @@ async def test_undoing_a_lost_claim_keeps_the_owner_index_in_step(
     claimer = Claimer(scripts, queue_prefix, [PROBE], worker_id="w1", lease_ms=60_000)
     (claimed,), _, _ = await claimer.claim(1)
     await assert_indexes_agree(redis, queue.keys)
-    token = claimed.token.rsplit(":", 1)[0]
+    token = claimed.token.rsplit(":", 2)[0]
     released = await scripts.release_claim(
         keys=list(queue.keys.release_keys),
         args=[job_key_prefix(queue_prefix), token],

@@ -129,14 +129,19 @@ async def test_indexes_and_fair_order_follow_the_single_job_moves(
     await _agree(redis, queue)
     released = await scripts.release_claim(
         keys=list(queue.keys.release_keys),
-        args=[job_key_prefix(queue_prefix), claimed[0].token.rsplit(":", 1)[0]],
+        args=[job_key_prefix(queue_prefix), claimed[0].token.rsplit(":", 2)[0]],
     )
     assert released == 3
-    await _agree(redis, queue)
-    claimed, _, _ = await claimer.claim(2)
-    rows = [[PROBE, job.id, job.token, "release", "", "", -1, -1, 0] for job in claimed]
+    back = frozenset(job.id for job in claimed)
+    await assert_fair_order(redis, queue.keys, released=back)
+    await assert_indexes_agree(redis, queue.keys)
+    claimed_again, _, _ = await claimer.claim(2)
+    # Back in the places they were claimed from: the same jobs come first again, in order.
+    assert [job.id for job in claimed_again] == [job.id for job in claimed[:2]]
+    rows = [[PROBE, job.id, job.token, "release", "", "", -1, -1, 0] for job in claimed_again]
     assert await scripts.finish(
         args=[job_key_prefix(queue_prefix), queue_key_prefix(queue_prefix), json.dumps(rows)]
     ) == [1, 1]
-    counts = await _agree(redis, queue)
+    await assert_fair_order(redis, queue.keys, released=back)
+    counts = await assert_indexes_agree(redis, queue.keys)
     assert counts["org-a"][JobState.WAITING] == 6 and counts["org-b"][JobState.WAITING] == 2

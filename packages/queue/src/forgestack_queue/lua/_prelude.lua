@@ -303,6 +303,19 @@ local function fair_score(q, id, priority)
   return num(lo + tag)
 end
 
+-- Where a job released unspent goes back in line: the score it was claimed from, which claim.lua
+-- writes into its token ('<worker>:<score>:<attempt>'), so it runs before the jobs added after it
+-- (a worker that stops, pauses or lets a prefetched job's shelf life pass hands back its place,
+-- not its turn). A new turn (fair_score) when the token holds none or the job's priority changed
+-- since.
+local function released_score(q, id, priority, token)
+  local score = token and string.match(token, ':(%d+):%d+$')
+  local at = tonumber(score)
+  local lo = priority * SEQ_SPAN
+  if at and at > lo and at < lo + SEQ_SPAN then return score end
+  return fair_score(q, id, priority)
+end
+
 -- Moves the clocks past the jobs a claim popped (a ZPOPMIN reply: id, score, ..., lowest score
 -- first). Scores order by priority, then tag: when the first and the last popped share a
 -- priority, every job between does and the last holds the top tag, so only those two are read.

@@ -234,7 +234,8 @@ for k = 0, nq - 1 do
       local f, typ = read_record(key)
       if typ == 'hash' and owner_may_start(ol, id, popped[j + 1], now) then
         local started = next_attempt(key, f[1])
-        local token = worker .. ':' .. started
+        -- The score it was claimed from rides in its token: a release puts it back there.
+        local token = worker .. ':' .. popped[j + 1] .. ':' .. started
         -- The start is the 's' history entry (no processed_at field: readers take it from there).
         redis.call('HSET', key, 'attempts_started', started, 'state', 'active', 'token', token,
           'queue', queue, 'hist', entry_after(f[2], f[3], 's', started, now))

@@ -45,9 +45,12 @@ local function rule_name(count, age)
   return name
 end
 
-local function requeue(q, key, id)
+-- `token`: the released attempt's (it goes back to the place it was claimed from); nil for a
+-- retry, which takes a new turn.
+local function requeue(q, key, id, token)
   local prio = tonumber(redis.call('HGET', key, 'priority')) or 0
-  local score = fair_score(q, id, prio)
+  local score
+  if token then score = released_score(q, id, prio, token) else score = fair_score(q, id, prio) end
   redis.call('ZADD', q .. 'wait', score, id)
   redis.call('HSET', key, 'state', 'waiting')
   redis.call('ZADD', q .. 'marker', 0, '0')
@@ -199,7 +202,7 @@ for _, row in ipairs(rows) do
       redis.call('HDEL', key, 'token')
       redis.call('HSET', key, 'attempts_started', tonumber(made) - 1,
         'hist', entry_after(created, hist, 'x', made, now, why))
-      requeue(q, key, id)
+      requeue(q, key, id, token)
       emit(q, 'waiting', id, 'a', made, 'r', why)
     end
   end

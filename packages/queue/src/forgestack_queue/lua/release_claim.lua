@@ -16,7 +16,7 @@ for q = 0, #KEYS / 3 - 1 do
     local held = redis.pcall('HGET', key, 'token')
     if type(held) == 'string' then
       for i = 2, #ARGV do
-        -- claim.lua's token is `<worker token>:<attempts started>`.
+        -- claim.lua's token is `<worker token>:<score claimed from>:<attempts started>`.
         local claim = ARGV[i] .. ':'
         if string.sub(held, 1, #claim) == claim then
           local f = redis.call('HMGET', key, 'priority', 'created_at', 'hist')
@@ -27,7 +27,7 @@ for q = 0, #KEYS / 3 - 1 do
             'hist', entry_after(f[2], f[3], 'x', string.match(held, '(%d+)$'), now))
           local prio = tonumber(f[1]) or 0
           local qp = string.sub(wait, 1, -5)
-          local score = fair_score(qp, id, prio)
+          local score = released_score(qp, id, prio, held)
           redis.call('ZADD', wait, score, id)
           index_move(qp, id, 'active', 'wait', score)
           emit(qp, 'waiting', id, 'r', 'released')
