@@ -15,7 +15,8 @@ from forgestack_queue.producer import Queue
 from forgestack_queue.runner import ClaimedJob, Outcome
 from forgestack_queue.scripts import Scripts, scripts_for
 from forgestack_queue.states import JobState
-from forgestack_queue.testing import make_worker
+from forgestack_queue.prefetch import Prefetch
+from forgestack_queue.testing import make_worker, run_burst_worker
 from forgestack_queue.worker import OUTCOME_WRITES_IN_FLIGHT
 
 from tests.queue.probe import PROBE, Probe, ProbeData
@@ -195,3 +196,32 @@ async def _now(value: bool) -> bool:
 
 async def _all_completed(queue: Queue, jobs: list[ClaimedJob]) -> bool:
     return all(await _completed(queue, jobs))
+
+
+async def test_a_one_slot_worker_runs_in_queue_order_when_replies_come_back_late(
+    queue: Queue, probe: Probe, redis_url: str, queue_prefix: str, monkeypatch: Any
+) -> None:
+    """A serial queue's worker (one slot, a prefetch buffer) keeps one write under way: with two,
+    every other write's reply, held back after Redis ran it, would be overtaken by the next
+    one's, whose claimed job would start first."""
+    finish_and_claim = Claimer.finish_and_claim
+    calls = 0
+
+    async def late_every_other_reply(self: Claimer, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        reply = await finish_and_claim(self, *args)
+        if calls % 2:
+            await asyncio.sleep(0.01)
+        return reply
+
+    monkeypatch.setattr(Claimer, "finish_and_claim", late_every_other_reply)
+    monkeypatch.setattr(Prefetch, "target", lambda self: self.limit)  # a buffer from the start
+    tags = [f"{i:03d}" for i in range(60)]
+    for tag in tags:
+        await queue.add(ProbeData(tag=tag), JobOptions(attempts=1))
+    await run_burst_worker(
+        redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1, prefetch=4
+    )
+    assert probe.tags() == tags
+

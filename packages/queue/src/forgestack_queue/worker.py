@@ -250,8 +250,10 @@ class ForgeWorker(_ARQ_WORKER):
             linger_s=OUTCOME_LINGER_S,
             linger_batch=max(1, self.max_jobs // 2),
             # A second write goes out beside the one under way instead of waiting for its reply:
-            # the worker's Python and Redis then work at once rather than in turns.
-            in_flight=OUTCOME_WRITES_IN_FLIGHT,
+            # the worker's Python and Redis then work at once rather than in turns. Not with one
+            # slot (a serial queue): each write claims, and the second's reply may come back
+            # first, which would start its job ahead of the one claimed before it.
+            in_flight=OUTCOME_WRITES_IN_FLIGHT if self.max_jobs > 1 else 1,
         )
         self.ctx["redis"] = self.pool
         self._registration = WorkerRegistration(
