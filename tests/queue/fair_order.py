@@ -13,7 +13,11 @@ PARK_SHIFT = 1024 * TAG_SPAN
 
 
 async def assert_fair_order(
-    redis: Redis, keys: QueueKeys, *, given_back: bool = False, released: frozenset[str] = frozenset()
+    redis: Redis,
+    keys: QueueKeys,
+    *,
+    given_back: bool = False,
+    released: frozenset[str] = frozenset(),
 ) -> None:
     """Every waiting job sits at its own priority, at or past that priority's clock (only a job
     handed back may run ahead of the jobs whose turn came after its own), with a tag no other job

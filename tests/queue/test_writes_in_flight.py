@@ -11,11 +11,11 @@ from forgestack_queue.claims import Claimer
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
 from forgestack_queue.options import JobOptions
 from forgestack_queue.outbox import OutcomeWriter
+from forgestack_queue.prefetch import Prefetch
 from forgestack_queue.producer import Queue
 from forgestack_queue.runner import ClaimedJob, Outcome
 from forgestack_queue.scripts import Scripts, scripts_for
 from forgestack_queue.states import JobState
-from forgestack_queue.prefetch import Prefetch
 from forgestack_queue.testing import make_worker, run_burst_worker
 from forgestack_queue.worker import OUTCOME_WRITES_IN_FLIGHT
 
@@ -224,4 +224,3 @@ async def test_a_one_slot_worker_runs_in_queue_order_when_replies_come_back_late
         redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=1, prefetch=4
     )
     assert probe.tags() == tags
-
