@@ -129,11 +129,13 @@ async def test_fields_that_differ_from_the_defaults_are_stored_and_read_back(
     assert job.options.attempts == 4
 
 
-def _old_layout(queue: Queue, state: JobState, attempts: int, **fields: Any) -> dict[str, Any]:
+def _old_layout(
+    queue: Queue, state: JobState, attempts: int, now: int, **fields: Any
+) -> dict[str, Any]:
     """A hash of org-a's, as the scripts wrote it before this layout: owner, token (emptied),
     attempts_made (= attempts_started), processed_at and finished_at fields, both retention
-    rules in opts."""
-    now = int(time.time() * 1000)
+    rules in opts. `now`: the caller's clock reading (a second reading here could fall in the
+    next millisecond, and the history's times count from created_at)."""
     base = {
         "queue": queue.name,
         "state": state.value,
@@ -169,6 +171,7 @@ async def test_records_in_the_layouts_before_this_one_read_as_they_did(
             queue,
             JobState.COMPLETED,
             1,
+            now,
             processed_at=now - 9_000,
             finished_at=now - 8_000,
             result='{"ok":true}',
@@ -178,6 +181,7 @@ async def test_records_in_the_layouts_before_this_one_read_as_they_did(
             queue,
             JobState.FAILED,
             2,
+            now,
             processed_at=now - 7_000,
             finished_at=now - 6_000,
             hist="s1:1000|r1:2000:boom|s2:3000|f2:4000:boom",
@@ -212,6 +216,7 @@ async def test_an_old_layout_job_runs_on_and_reads_its_new_attempt(
             queue,
             JobState.WAITING,
             1,
+            now,
             processed_at=now - 9_000,
             hist="s1:1000|r1:2000:boom",
             failed_reason="boom",
