@@ -215,3 +215,34 @@ def test_the_entry_module_leaves_first_use_modules_unloaded(settings: Settings) 
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "[]"
+
+
+UNBUILT = (
+    "forgestack_queue.workers:WorkerInfo",
+    "forgestack_queue.workers:RunningJob",
+    "forgestack_queue.events:QueueEvent",
+    "forgestack_queue.history:HistoryEntry",
+)
+"""Models only readers validate with (the API's listings, a job's record): no worker builds
+them, so `import worker` does not either (defer_build)."""
+
+
+def test_the_entry_module_leaves_reader_models_unbuilt(settings: Settings) -> None:
+    import os
+
+    check = (
+        "import importlib, worker\n"
+        f"names = [n.split(':') for n in {UNBUILT!r}]\n"
+        "print([f'{m}:{c}' for m, c in names\n"
+        "       if getattr(importlib.import_module(m), c).__pydantic_complete__])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
