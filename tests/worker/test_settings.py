@@ -193,9 +193,10 @@ def test_the_heavy_clients_load_in_on_startup_not_with_the_entry_module(settings
     assert set(ast.literal_eval(built_after)) == all_models
 
 
-LAZY = ("email.headerregistry",)
+LAZY = ("email.headerregistry", "forgestack_queue.waiting")
 """Loaded on first use, not by `import worker`, nor necessarily by on_startup: the email
-package's header parser (forgestack_shared.jobs.notification_email)."""
+package's header parser (forgestack_shared.jobs.notification_email); waiting for a job's result,
+which producers do and a worker's handlers seldom (Queue.wait, an arq job's `result`)."""
 
 
 def test_the_entry_module_leaves_first_use_modules_unloaded(settings: Settings) -> None:
