@@ -1,11 +1,14 @@
 """Settings read as people write them: enums in any case, empty means unset, every REDIS_URL
 form we document (Sentinel included) parsed, anything else refused with the accepted forms."""
 
+from pathlib import Path
+
 import pytest
 from forgestack_shared.redact import redact_url
 from forgestack_shared.redis_url import RedisUrlError, parse_redis_url
 from forgestack_shared.settings import Environment, Settings
 from pydantic import ValidationError
+from pydantic_settings import DotEnvSettingsSource
 
 
 @pytest.mark.parametrize("given", ["debug", "Debug", " DEBUG "])
@@ -93,3 +96,32 @@ def test_anything_else_is_refused_with_the_accepted_forms(url: str) -> None:
 )
 def test_redacted_urls_keep_everything_but_the_password(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_a_dotenv_file_is_read_and_an_absent_one_costs_no_second_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dotenv source walks every field even when there is no `.env`: it is left out then
+    (a worker reads its settings before its first claim); a `.env` is read as before, under the
+    environment, and an empty entry in it still means unset."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SMTP_HOST", raising=False)
+    monkeypatch.delenv("SMTP_USERNAME", raising=False)
+    monkeypatch.setenv("WEBHOOK_TIMEOUT_S", "7")
+    walked: list[int] = []
+    read = DotEnvSettingsSource.__call__
+
+    def counted(self: DotEnvSettingsSource) -> dict[str, object]:
+        walked.append(1)
+        return read(self)
+
+    monkeypatch.setattr(DotEnvSettingsSource, "__call__", counted)
+    assert Settings().smtp_host is None
+    assert walked == []
+
+    (tmp_path / ".env").write_text("SMTP_HOST=mail.example\nWEBHOOK_TIMEOUT_S=9\nSMTP_USERNAME=\n")
+    settings = Settings()
+    assert walked == [1]
+    assert settings.smtp_host == "mail.example"
+    assert settings.webhook_timeout_s == 7.0  # the environment wins over the file
+    assert settings.smtp_username is None

@@ -193,9 +193,10 @@ def test_the_heavy_clients_load_in_on_startup_not_with_the_entry_module(settings
     assert set(ast.literal_eval(built_after)) == all_models
 
 
-LAZY = ("email.headerregistry",)
+LAZY = ("email.headerregistry", "forgestack_queue.waiting")
 """Loaded on first use, not by `import worker`, nor necessarily by on_startup: the email
-package's header parser (forgestack_shared.jobs.notification_email)."""
+package's header parser (forgestack_shared.jobs.notification_email); waiting for a job's result,
+which producers do and a worker's handlers seldom (Queue.wait, an arq job's `result`)."""
 
 
 def test_the_entry_module_leaves_first_use_modules_unloaded(settings: Settings) -> None:
@@ -207,6 +208,37 @@ def test_the_entry_module_leaves_first_use_modules_unloaded(settings: Settings) 
             "-c",
             f"import sys, worker; print(sorted(m for m in {LAZY!r} if m in sys.modules))",
         ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
+UNBUILT = (
+    "forgestack_queue.workers:WorkerInfo",
+    "forgestack_queue.workers:RunningJob",
+    "forgestack_queue.events:QueueEvent",
+    "forgestack_queue.history:HistoryEntry",
+)
+"""Models only readers validate with (the API's listings, a job's record): no worker builds
+them, so `import worker` does not either (defer_build)."""
+
+
+def test_the_entry_module_leaves_reader_models_unbuilt(settings: Settings) -> None:
+    import os
+
+    check = (
+        "import importlib, worker\n"
+        f"names = [n.split(':') for n in {UNBUILT!r}]\n"
+        "print([f'{m}:{c}' for m, c in names\n"
+        "       if getattr(importlib.import_module(m), c).__pydantic_complete__])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", check],
         capture_output=True,
         text=True,
         timeout=60,

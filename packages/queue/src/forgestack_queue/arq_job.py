@@ -29,7 +29,6 @@ from .keys import QueueKeys, job_key_prefix
 from .producer import Queue
 from .records import JobRecord, record_from_hash
 from .states import JobState
-from .waiting import wait_for_job
 
 _STATUS = {
     JobState.WAITING: JobStatus.queued,
@@ -93,6 +92,9 @@ class ForgeJob(Job):
         """Waits for the job to finish (up to `timeout` seconds, then `asyncio.TimeoutError`).
         It blocks on the queue's event stream (forgestack_queue.waiting), so `poll_delay` and
         `pole_delay` are accepted for arq's signature and have nothing to tune."""
+        # Imported here, as by Queue.wait: a worker's handlers enqueue, seldom wait.
+        from .waiting import wait_for_job
+
         keys = QueueKeys(self._prefix, self._queue_name)
         outcome = await wait_for_job(self._redis, keys, self.job_id, timeout)
         if outcome is None or outcome.state == "removed":

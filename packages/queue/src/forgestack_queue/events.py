@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from .cluster_wait import first_of
@@ -33,6 +33,8 @@ def is_stream_id(text: str) -> bool:
 
 
 class QueueEvent(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # readers only: the scripts write events
+
     id: str
     """The stream's id: monotonic per queue; resume after it to miss nothing still kept."""
     event: str

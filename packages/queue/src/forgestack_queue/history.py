@@ -7,7 +7,7 @@ kept. The add itself has no entry: created_at is it."""
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 HistoryEvent = Literal[
     "added",
@@ -36,6 +36,8 @@ _CODES: dict[str, HistoryEvent] = {
 
 
 class HistoryEntry(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # record readers only, as JobRecord
+
     event: HistoryEvent
     at: datetime
     attempt: int | None = None

@@ -20,7 +20,6 @@ from .reads import find_job, read_page
 from .records import JobRecord
 from .scripts import scripts_for
 from .states import JobState
-from .waiting import result_of
 
 ResultT = TypeVar("ResultT")
 
@@ -160,6 +159,9 @@ class Queue(JobActions):
         """Returns the job's result once it finishes (validated as `result_model` when given),
         or raises its failure as JobFailedError; WaitTimeoutError when `timeout_s` runs out first.
         Blocks on the queue's event stream, never polling the job (see waiting.py)."""
+        # Imported here: waiters are producers; a worker, which only adds, never loads it.
+        from .waiting import result_of
+
         full = self._full(job_id)
         if full is None:
             raise JobNotFoundError(job_id)

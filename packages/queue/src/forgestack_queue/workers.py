@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from loguru import logger
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -34,11 +34,15 @@ def worker_key(prefix: str, worker_id: str) -> str:
 
 
 class RunningJob(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # listings only: no worker builds it
+
     id: str
     queue: str
 
 
 class WorkerInfo(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # listings only: workers write plain JSON
+
     id: str
     host: str | None
     """None in an organisation's view: the fleet's machines are the operator's business."""
