@@ -307,8 +307,8 @@ async def test_a_token_lost_while_lost_claims_are_released_is_kept_for_the_next_
 
 
 def _claim_token(job: ClaimedJob) -> str:
-    """The token the claim call passed (claim.lua stamps `<call token>:<attempt>` on the job)."""
-    return job.token.rsplit(":", 1)[0]
+    """The token the claim call passed (claim.lua stamps `<call token>:<score>:<attempt>`)."""
+    return job.token.rsplit(":", 2)[0]
 
 
 def _finish_args(queue_prefix: str, rows: list[list[Any]]) -> list[Any]:

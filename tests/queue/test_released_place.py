@@ -111,3 +111,20 @@ async def test_an_attempt_claimed_before_tokens_carried_its_place_takes_a_new_tu
     await assert_fair_order(redis, queue.keys)
     again, _, _ = await _claimer(queue_prefix, redis).claim(3)
     assert [job.id for job in again] == [*ids[1:], ids[0]]
+
+
+async def test_an_earlier_form_token_whose_call_part_is_all_digits_takes_a_new_turn(
+    queue: Queue, redis: Redis, queue_prefix: str
+) -> None:
+    """The call part of a token is random hex, all digits about once in 280 claims: in the earlier
+    form (`<worker>:<call>:<attempt>`) it must not read as the place the job was claimed from (a
+    tag far past the clock would put the job, and its owner's later jobs, behind every other)."""
+    ids = await _add(queue, "1", "2", "3")
+    (first,), _, _ = await _claimer(queue_prefix, redis).claim(1)
+    old = f"w1:123456789012:{first.attempt}"
+    await redis.hset(queue.keys.job(first.id), "token", old)  # type: ignore[misc]
+    await _end(redis, queue_prefix, [dataclasses.replace(first, token=old)], "release")
+    await assert_fair_order(redis, queue.keys)
+    ids += await _add(queue, "4")
+    again, _, _ = await _claimer(queue_prefix, redis).claim(4)
+    assert [job.id for job in again] == [*ids[1:3], ids[0], ids[3]]

@@ -307,9 +307,10 @@ end
 -- writes into its token ('<worker>:<score>:<attempt>'), so it runs before the jobs added after it
 -- (a worker that stops, pauses or lets a prefetched job's shelf life pass hands back its place,
 -- not its turn). A new turn (fair_score) when the token holds none or the job's priority changed
--- since.
+-- since. The whole token is matched, field by field: in the earlier form ('<worker>:<attempt>',
+-- the worker part itself '<id>:<random hex>') a hex part of digits only would read as a place.
 local function released_score(q, id, priority, token)
-  local score = token and string.match(token, ':(%d+):%d+$')
+  local score = token and string.match(token, '^[^:]+:[^:]+:(%d+):%d+$')
   local at = tonumber(score)
   local lo = priority * SEQ_SPAN
   if at and at > lo and at < lo + SEQ_SPAN then return score end
