@@ -5,27 +5,16 @@ import re
 
 import pytest
 from forgestack_queue import scripts
-from forgestack_queue.scripts import COMPOSED, LIBRARIES, _prelude_parts, _read, _source
+from forgestack_queue.scripts import (
+    COMPOSED,
+    LIBRARIES,
+    SCRIPT_NAMES,
+    _prelude_parts,
+    _read,
+    _source,
+)
 
-SCRIPTS = [
-    "add",
-    "add_followed",
-    "claim",
-    "finish",
-    "finish_claim",
-    "retry",
-    "remove",
-    "clean",
-    "extend",
-    "trim",
-    "release_claim",
-    "cancel",
-    "promote",
-    "set_priority",
-    "report",
-    "arq_take",
-    "arq_sync",
-]
+SCRIPTS = [*SCRIPT_NAMES, "arq_take", "arq_sync"]
 
 
 def test_the_prelude_is_cut_only_where_a_top_level_local_starts() -> None:

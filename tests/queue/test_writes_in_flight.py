@@ -65,6 +65,23 @@ def _writer(queue: Queue, queue_prefix: str, held: HeldFirstWrite, **kwargs: Any
     )
 
 
+async def _two_behind_a_held_write(
+    queue: Queue, queue_prefix: str, *, in_flight: int, linger_s: float = 30
+) -> tuple[OutcomeWriter, HeldFirstWrite, ClaimedJob, list[ClaimedJob]]:
+    """A writer (two rows fill a write) whose first write, of one outcome, waits for its reply,
+    and two more outcomes submitted meanwhile."""
+    first, *rest = await _claimed(queue, queue_prefix, 3)
+    held = HeldFirstWrite(scripts_for(queue.redis))
+    writer = _writer(
+        queue, queue_prefix, held, linger_s=linger_s, linger_batch=2, in_flight=in_flight
+    )
+    writer.submit(first, DONE)
+    await until(lambda: _now(held.calls == 1))
+    for job in rest:
+        writer.submit(job, DONE)
+    return writer, held, first, rest
+
+
 async def _completed(queue: Queue, jobs: list[ClaimedJob]) -> list[bool]:
     states = []
     for claimed in jobs:
@@ -77,13 +94,7 @@ async def _completed(queue: Queue, jobs: list[ClaimedJob]) -> list[bool]:
 async def test_a_full_second_write_goes_out_while_the_first_waits_for_its_reply(
     queue: Queue, queue_prefix: str
 ) -> None:
-    first, *rest = await _claimed(queue, queue_prefix, 3)
-    held = HeldFirstWrite(scripts_for(queue.redis))
-    writer = _writer(queue, queue_prefix, held, linger_s=30, linger_batch=2, in_flight=2)
-    writer.submit(first, DONE)
-    await until(lambda: _now(held.calls == 1))
-    for job in rest:
-        writer.submit(job, DONE)
+    writer, held, first, rest = await _two_behind_a_held_write(queue, queue_prefix, in_flight=2)
     # Two rows fill a write: it goes out at once, though the first write's reply is held and
     # the linger is long.
     await until(lambda: _all_completed(queue, rest))
@@ -117,13 +128,9 @@ async def test_a_lone_outcome_beside_a_write_goes_out_once_it_waited_the_linger(
 async def test_with_one_write_in_flight_the_next_waits_for_its_reply(
     queue: Queue, queue_prefix: str
 ) -> None:
-    first, *rest = await _claimed(queue, queue_prefix, 3)
-    held = HeldFirstWrite(scripts_for(queue.redis))
-    writer = _writer(queue, queue_prefix, held, linger_s=0.01, linger_batch=2)
-    writer.submit(first, DONE)
-    await until(lambda: _now(held.calls == 1))
-    for job in rest:
-        writer.submit(job, DONE)
+    writer, held, first, rest = await _two_behind_a_held_write(
+        queue, queue_prefix, in_flight=1, linger_s=0.01
+    )
     await asyncio.sleep(0.3)
     assert held.calls == 1 and await _completed(queue, rest) == [False, False]
     held.reply.set()
@@ -132,13 +139,7 @@ async def test_with_one_write_in_flight_the_next_waits_for_its_reply(
 
 
 async def test_drain_waits_for_both_writes(queue: Queue, queue_prefix: str) -> None:
-    first, *rest = await _claimed(queue, queue_prefix, 3)
-    held = HeldFirstWrite(scripts_for(queue.redis))
-    writer = _writer(queue, queue_prefix, held, linger_s=30, linger_batch=2, in_flight=2)
-    writer.submit(first, DONE)
-    await until(lambda: _now(held.calls == 1))
-    for job in rest:
-        writer.submit(job, DONE)
+    writer, held, first, rest = await _two_behind_a_held_write(queue, queue_prefix, in_flight=2)
     drained = asyncio.create_task(writer.drain())
     await asyncio.sleep(0.2)
     assert not drained.done()  # the first write's reply is still held

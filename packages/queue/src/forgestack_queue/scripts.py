@@ -1,7 +1,7 @@
 """The Lua scripts, loaded once per client; redis-py runs them by SHA and reloads after a flush."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -121,6 +121,9 @@ class Scripts:
     report: AsyncScript
 
 
+SCRIPT_NAMES = tuple(field.name for field in fields(Scripts))
+"""The job layer's scripts, as `Scripts` names them."""
+
 _by_client: "WeakKeyDictionary[Redis, Scripts]" = WeakKeyDictionary()
 
 
@@ -134,27 +137,6 @@ def scripts_for(redis: Redis) -> Scripts:
             if is_cluster(redis)
             else redis.register_script
         )
-        loaded = Scripts(
-            **{
-                name: register(_source(name))
-                for name in (
-                    "add",
-                    "add_followed",
-                    "claim",
-                    "finish",
-                    "finish_claim",
-                    "retry",
-                    "remove",
-                    "clean",
-                    "extend",
-                    "trim",
-                    "release_claim",
-                    "cancel",
-                    "promote",
-                    "set_priority",
-                    "report",
-                )
-            }
-        )
+        loaded = Scripts(**{name: register(_source(name)) for name in SCRIPT_NAMES})
         _by_client[redis] = loaded
     return loaded
