@@ -5,6 +5,7 @@ A retry, which spends an attempt, still takes a new turn."""
 
 import dataclasses
 import json
+from collections.abc import Callable
 
 from forgestack_queue.claims import Claimer
 from forgestack_queue.keys import job_key_prefix, queue_key_prefix
@@ -104,11 +105,7 @@ async def test_an_attempt_claimed_before_tokens_carried_its_place_takes_a_new_tu
 ) -> None:
     """A token in the earlier form (`<worker>:<attempt>`, no score): released as before."""
     ids = await _add(queue, "1", "2", "3")
-    (first,), _, _ = await _claimer(queue_prefix, redis).claim(1)
-    old = f"{first.token.rsplit(':', 2)[0]}:{first.attempt}"
-    await redis.hset(queue.keys.job(first.id), "token", old)  # type: ignore[misc]
-    await _end(redis, queue_prefix, [dataclasses.replace(first, token=old)], "release")
-    await assert_fair_order(redis, queue.keys)
+    await _release_with_token(queue, redis, queue_prefix, lambda job: job.token.rsplit(":", 2)[0])
     again, _, _ = await _claimer(queue_prefix, redis).claim(3)
     assert [job.id for job in again] == [*ids[1:], ids[0]]
 
@@ -120,11 +117,19 @@ async def test_an_earlier_form_token_whose_call_part_is_all_digits_takes_a_new_t
     form (`<worker>:<call>:<attempt>`) it must not read as the place the job was claimed from (a
     tag far past the clock would put the job, and its owner's later jobs, behind every other)."""
     ids = await _add(queue, "1", "2", "3")
-    (first,), _, _ = await _claimer(queue_prefix, redis).claim(1)
-    old = f"w1:123456789012:{first.attempt}"
-    await redis.hset(queue.keys.job(first.id), "token", old)  # type: ignore[misc]
-    await _end(redis, queue_prefix, [dataclasses.replace(first, token=old)], "release")
-    await assert_fair_order(redis, queue.keys)
+    await _release_with_token(queue, redis, queue_prefix, lambda _: "w1:123456789012")
     ids += await _add(queue, "4")
     again, _, _ = await _claimer(queue_prefix, redis).claim(4)
     assert [job.id for job in again] == [*ids[1:3], ids[0], ids[3]]
+
+
+async def _release_with_token(
+    queue: Queue, redis: Redis, queue_prefix: str, earlier_call: Callable[[ClaimedJob], str]
+) -> None:
+    """Claims the first job, gives its attempt a token in the earlier form (`earlier_call(job)`,
+    then `:<attempt>`, no place), releases it, and checks the fair order."""
+    (first,), _, _ = await _claimer(queue_prefix, redis).claim(1)
+    old = f"{earlier_call(first)}:{first.attempt}"
+    await redis.hset(queue.keys.job(first.id), "token", old)  # type: ignore[misc]
+    await _end(redis, queue_prefix, [dataclasses.replace(first, token=old)], "release")
+    await assert_fair_order(redis, queue.keys)

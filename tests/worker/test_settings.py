@@ -165,20 +165,7 @@ def test_the_heavy_clients_load_in_on_startup_not_with_the_entry_module(settings
     first jobs are claimed (forgestack_worker.resources), and all of them then, so no handler
     imports one in the loop; the catalog's validators are built then too. OpenTelemetry loads
     only with tracing on (or a job carrying a trace parent)."""
-    import os
-
-    proc = subprocess.run(
-        [sys.executable, "-c", START],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=os.environ.copy(),
-    )
-    assert proc.returncode == 0, proc.stderr
-    at_import, built_at_import, collector, after_startup, built_after = proc.stdout.splitlines()[
-        -5:
-    ]
+    at_import, built_at_import, collector, after_startup, built_after = _python(START)[-5:]
     assert at_import == "[]"
     # The catalog's validators are built on the start-up thread, not by the import.
     assert built_at_import == "[]"
@@ -200,22 +187,8 @@ which producers do and a worker's handlers seldom (Queue.wait, an arq job's `res
 
 
 def test_the_entry_module_leaves_first_use_modules_unloaded(settings: Settings) -> None:
-    import os
-
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import sys, worker; print(sorted(m for m in {LAZY!r} if m in sys.modules))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=os.environ.copy(),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == "[]"
+    loaded = _python(f"import sys, worker; print(sorted(m for m in {LAZY!r} if m in sys.modules))")
+    assert loaded[-1] == "[]"
 
 
 UNBUILT = (
@@ -229,16 +202,21 @@ them, so `import worker` does not either (defer_build)."""
 
 
 def test_the_entry_module_leaves_reader_models_unbuilt(settings: Settings) -> None:
-    import os
-
     check = (
         "import importlib, worker\n"
         f"names = [n.split(':') for n in {UNBUILT!r}]\n"
         "print([f'{m}:{c}' for m, c in names\n"
         "       if getattr(importlib.import_module(m), c).__pydantic_complete__])\n"
     )
+    assert _python(check)[-1] == "[]"
+
+
+def _python(code: str) -> list[str]:
+    """What a fresh interpreter prints running `code` (the worker's imports start from nothing)."""
+    import os
+
     proc = subprocess.run(
-        [sys.executable, "-c", check],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=60,
@@ -246,4 +224,4 @@ def test_the_entry_module_leaves_reader_models_unbuilt(settings: Settings) -> No
         env=os.environ.copy(),
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == "[]"
+    return proc.stdout.splitlines()
