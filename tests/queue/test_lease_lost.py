@@ -204,7 +204,7 @@ async def test_an_attempt_that_ended_while_its_renewal_was_out_is_not_reported_l
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
     try:
-        worker._lease_lost(job.queue, {(job.id, job.token)})
+        worker._leases.lost(job.queue, {(job.id, job.token)})
     finally:
         logger.remove(sink)
     assert not any("lease lost" in line for line in lines)

@@ -19,12 +19,12 @@ from typing import Any
 import arq.cli
 import arq.worker
 
-from .worker import ForgeWorker
+from .worker import _ARQ_WORKER, ForgeWorker
 
 
 def _signature() -> inspect.Signature:
     """arq's CLI keeps only WorkerSettings attributes named in the worker's signature: list ours too."""
-    base = inspect.signature(ForgeWorker.__bases__[0])
+    base = inspect.signature(_ARQ_WORKER)
     extra = [
         p
         for name, p in inspect.signature(ForgeWorker.__init__).parameters.items()

@@ -1,17 +1,18 @@
 """`ForgeWorker`: arq's Worker (CLI, signals, startup/shutdown hooks, health check, cron schedules)
 with our claim path: one Lua call claims a batch of jobs atomically, idle workers block on Redis
-instead of polling, and every attempt ends in one Lua call that honours retries and retention."""
+instead of polling, and every attempt ends in one Lua call that honours retries and retention.
+
+This module wires the worker together and runs its claim loop; an attempt's life in a slot is in
+attempts.py, how slots pass to their next jobs in slot_handoff.py, lease renewal in
+lease_renewal.py, heartbeat timing in heartbeats.py, and the log lines about jobs in job_logs.py."""
 
 import asyncio
 import contextlib
 import contextvars
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from time import perf_counter
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import arq.constants
 import arq.worker
@@ -21,48 +22,38 @@ from loguru import logger
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from .actions import CANCELLED
 from .arq_calls import INTAKE_QUEUE
 from .arq_compat import arq_function
 from .arq_functions import handlers_from_functions
 from .arq_intake import ArqIntake, start_intake
 from .arq_pool import QueueContract
+from .attempts import HELD as HELD  # importable from here, as before attempts.py
+from .attempts import Attempts
 from .cancels import CancelListener
 from .claims import Claimer
 from .cluster_wait import node_client, wait_on_markers
 from .connect import cluster_client_for, redis_client, wait_for_redis
 from .cron import add_due_ticks, cron_handler
-from .deadlines import Deadlines, stuck_at
-from .errors import PayloadError
+from .deadlines import Deadlines
 from .event_loop import use_uvloop
 from .events import EVENT_RESULT_MAX_BYTES
+from .heartbeats import Heartbeats
 from .keys import QueueKeys, is_cluster, job_key_prefix, queue_key_prefix
+from .lease_renewal import LeaseRenewal
 from .limits import QueueLimits
-from .meta import current_meta, restored
-from .metrics import WorkerMetrics, first_wait_s
+from .meta import current_meta
+from .metrics import WorkerMetrics
 from .outbox import OutcomeWriter, Refill
 from .prefetch import Prefetch
 from .producer import known_queues
-from .progress import RedisReporter
-from .runner import (
-    ClaimedJob,
-    Handler,
-    Outcome,
-    failure,
-    failure_or_retry,
-    reason_of,
-)
+from .runner import ClaimedJob, Handler, reason_of
 from .scripts import scripts_for
 from .serializer import arq_job_deserializer, arq_job_serializer
-from .tracing import attempt_span, spans_recorded
+from .slot_handoff import SlotHandoff
+from .tracing import spans_recorded
 from .workers import WorkerRegistration
 
-if TYPE_CHECKING:
-    from loguru import Logger
-
 _ARQ_WORKER = arq.worker.Worker
-
-HELD = "its queue is held by a remote rate limit: released to waiting"
 
 OUTCOME_LINGER_S = 0.003
 """How long an outcome write that no slot waits for (or that would go out beside another) waits
@@ -71,7 +62,10 @@ OUTCOME_WRITES_IN_FLIGHT = 2
 """Outcome writes under way at once (outbox.py)."""
 
 
-class ForgeWorker(_ARQ_WORKER):
+class ForgeWorker(Attempts, SlotHandoff, _ARQ_WORKER):
+    # Attempts and SlotHandoff: this class's per-job steps, in modules of their own (mixins, so
+    # each step reaches the worker's state as directly as before). arq's Worker stays the base
+    # whose signature arq's CLI reads (arq_cli.py).
     def __init__(
         self,
         functions: Sequence[Any] = (),
@@ -124,8 +118,6 @@ class ForgeWorker(_ARQ_WORKER):
         super().__init__([arq_function(h) for h in all_handlers], **kwargs)
         self.queue_prefix = queue_prefix
         self.lease_ms = lease_ms
-        self._lease_warned: set[str] = set()
-        """Running attempts already logged as having lost their lease (_lease_lost)."""
         self._prefetch = Prefetch(self.max_jobs if prefetch is None else prefetch)
         """Jobs claimed ahead for slots about to free (prefetch.py); `prefetch` bounds it (None:
         the concurrency, 0: none)."""
@@ -162,6 +154,9 @@ class ForgeWorker(_ARQ_WORKER):
         """Tasks that ignored cancellation twice: no longer holding a slot, kept referenced."""
         self._grace_s = cancel_grace_ms / 1000
         self._deadlines = Deadlines(self._grace_s, self._on_stuck)
+        self._leases = LeaseRenewal(
+            self._running, self._settled, self._prefetch, self._cancel, self._release
+        )
         self._slot_freed = asyncio.Event()
         self._stopping = False
         """Set once the claim loop ends: jobs claimed with an outcome from then on are released."""
@@ -174,9 +169,7 @@ class ForgeWorker(_ARQ_WORKER):
         """Whether that context carries meta: an attempt of a job without any then still restores
         (to none), so it does not inherit the worker's."""
         self._main_started = False
-        self._beaten = False
-        self._first_beat: asyncio.Task[None] | None = None
-        """The first heartbeat, run beside the first claim, until the next turn awaits it."""
+        self._heartbeats = Heartbeats(self.heart_beat)
         self._written = 0
         """Outcome writes so far: one that lands during a claim may have queued a retry the claim
         missed."""
@@ -287,7 +280,7 @@ class ForgeWorker(_ARQ_WORKER):
         cancels = CancelListener(listen_on, self.queue_prefix, self.worker_id, self._cancel)
         await cancels.subscribe()
         listener = asyncio.create_task(cancels.run())
-        leases = asyncio.create_task(self._extend_leases())
+        leases = asyncio.create_task(self._leases.run(self._scripts, self._keys, self.lease_ms))
         watchdog = asyncio.create_task(self._deadlines.run())
         metrics = asyncio.create_task(self._metrics.run(self.pool))
         self._intake = await start_intake(self) if self.arq_intake else None
@@ -311,7 +304,7 @@ class ForgeWorker(_ARQ_WORKER):
                     and not self._finishing
                     and not self._prefetch
                 ):
-                    if self._first_beat is not None:
+                    if self._heartbeats.first is not None:
                         # Not done with yet: the next turn awaits it (a run_at_startup cron
                         # tick it adds is due now; its error is the loop's), then claims again.
                         continue
@@ -332,12 +325,7 @@ class ForgeWorker(_ARQ_WORKER):
             leases.cancel()
             watchdog.cancel()
             metrics.cancel()
-            if self._first_beat is not None:
-                # Done before the worker leaves the registry: a late first beat would list it.
-                self._first_beat.cancel()
-                await asyncio.wait([self._first_beat])
-                if not self._first_beat.cancelled():
-                    self._first_beat.exception()  # retrieved: the stop matters now, not it
+            await self._heartbeats.stop()  # before the worker leaves the registry
             self._release_buffered()
             await self._outcomes.drain()
             if self._intake is not None:
@@ -388,7 +376,7 @@ class ForgeWorker(_ARQ_WORKER):
 
     async def _poll_iteration_forge(self) -> bool:
         """One turn of the loop; True when there was nothing to run."""
-        await self._beat()
+        await self._heartbeats.turn()
         if not self.allow_pick_jobs:
             self._release_buffered()
         self._release_expired()
@@ -456,257 +444,6 @@ class ForgeWorker(_ARQ_WORKER):
                     await self._outcomes.record(job, None)
             raise
 
-    def _refill_wanted(self, freed: int) -> int:
-        """Jobs to claim with outcomes that free `freed` places (slots, or buffer places their
-        attempts emptied): one each while the worker claims, plus the buffer's room (it grows
-        with the rate of ended attempts). Only those places: the loop's own claims fill the
-        others, so the two never overbook."""
-        if self._stopping or not self.allow_pick_jobs:
-            return 0
-        # Each part bounded by a claim batch: slots that end together would otherwise take the
-        # whole batch, and the buffer would only grow through extra claims of the loop's.
-        extra = min(self._prefetch.room(), self.claim_batch)
-        self._prefetch.topping += extra
-        return min(freed, self.claim_batch) + extra
-
-    def _after_write(
-        self, ended: list[ClaimedJob], jobs: list[ClaimedJob], freed: int, wanted: int
-    ) -> None:
-        """A write returned: its ended attempts' slots go to the jobs claimed with it. A worker
-        that began stopping meanwhile releases those jobs instead (attempt not spent). `wanted`:
-        what _refill_wanted said for this write; beyond its freed places, buffer places it
-        reserved (another write may be under way with its own)."""
-        self._written += 1
-        self._prefetch.wrote(self._outcomes.last_write_s)
-        held = 0
-        for job in ended:
-            if self._intake is not None:
-                self._intake.ended(job)  # a plain arq pool's call is answered at once
-            if self._holding:
-                key = _key(job)
-                if key in self._holding:
-                    self._holding.discard(key)
-                    held += 1
-        # The others were buffer places: their attempts took a buffered job as they ended.
-        self._finishing -= held
-        extra = wanted - min(freed, self.claim_batch) if wanted else 0
-        self._prefetch.topping -= freed - held + extra
-        if self._stopping or not self.allow_pick_jobs:
-            for job in jobs:
-                self._outcomes.submit(job, None)
-            self._release_buffered()
-            jobs = []
-        for job in jobs:
-            self._buffer(job)
-        self._fill_slots()  # behind the jobs buffered before them: claims keep their order
-        if len(jobs) < freed or not freed:
-            self._slot_freed.set()
-
-    def _buffer(self, job: ClaimedJob) -> None:
-        """Buffers a claimed job, or releases it (attempt not spent) while its queue is held:
-        the hold reached Redis after the claim that took it."""
-        until = self._held.get(job.queue)
-        if until is not None:
-            if self.loop.time() < until:
-                self._release([job], HELD)
-                return
-            del self._held[job.queue]
-        self._prefetch.put(job)
-
-    def _fill_slots(self) -> None:
-        """Free slots take buffered jobs, oldest first: the buffer only holds jobs while all are
-        busy. So do slots still waiting for their outcome write (the buffer was empty as their
-        attempt ended): their write's jobs then refill the buffer instead."""
-        if self._stopping or not self.allow_pick_jobs:
-            return
-        while self._prefetch and self.max_jobs - len(self.tasks) - self._finishing > 0:
-            self._start_buffered()
-        while self._prefetch and self._holding:
-            self._holding.pop()
-            self._finishing -= 1
-            self._prefetch.topping += 1
-            self._start_buffered()
-
-    def _start_buffered(self) -> bool:
-        """Starts the oldest buffered job (its recorded start moves to now); False when none."""
-        taken = self._prefetch.take()
-        if taken is None:
-            return False
-        self._start(*taken)
-        return True
-
-    def _release(self, jobs: Iterable[ClaimedJob], why: str, level: str = "INFO") -> None:
-        """Claimed jobs that will not run here go back to waiting, attempt not spent (finish.lua's
-        release; a job an operator cancelled meanwhile ends cancelled instead)."""
-        for job in jobs:
-            _log(job).log(level, why)
-            self._outcomes.submit(job, None)
-
-    def _release_buffered(self) -> None:
-        """Stopping or pausing: the whole buffer."""
-        self._release(
-            self._prefetch.take_all(),
-            "worker stopping or paused: buffered job released back to waiting",
-        )
-
-    def _release_expired(self) -> None:
-        """Buffered jobs past their shelf life, for any worker to take (prefetch.SHELF_LIFE_S):
-        the slots they waited for stayed busy."""
-        self._release(
-            self._prefetch.expired(),
-            "buffered past its shelf life: released back to waiting",
-            "DEBUG",
-        )
-
-    def _start(self, job: ClaimedJob, held_ms: int = 0) -> None:
-        """`held_ms`: how long it waited in the prefetch buffer (its recorded start moves)."""
-        key = _key(job)
-        self._running[key] = job
-        if job.meta or self._traced or self._context_meta:
-            attempt = self._attempt(job, key, held_ms)
-        else:
-            # Nothing to restore, no span to open: no wrapping coroutine (a frame and two
-            # context managers per job).
-            attempt = self._run_attempt(job, key, held_ms)
-        task = self.loop.create_task(attempt, context=self._context.copy())
-        self.tasks[key] = task
-        if job.options.timeout is not None and self._started.is_set():
-            # Claimed while on_startup runs: its clock starts once it may run (_run_attempt).
-            self._deadlines.watch(key, task, job.options.timeout / 1000)
-        task.add_done_callback(lambda _: self._done(key))
-
-    def _done(self, key: str) -> None:
-        self._deadlines.forget(key)
-        self.tasks.pop(key, None)
-        self._running.pop(key, None)
-        self._settled.discard(key)
-        self._cancelled.discard(key)
-        self._abandoned.pop(key, None)
-        if key in self._handed:
-            self._handed.discard(key)  # its slot passed to a buffered job or the outcome writer
-        else:
-            self._fill_slots()
-            self._slot_freed.set()
-
-    async def _attempt(self, job: ClaimedJob, key: str, held_ms: int) -> None:
-        """An attempt in the job's propagation context, and its span when tracing is on."""
-        with restored(job.meta), attempt_span(job):
-            await self._run_attempt(job, key, held_ms)
-
-    async def _run_attempt(self, job: ClaimedJob, key: str, held_ms: int) -> None:
-        handler = self.handlers[job.queue]
-        started = perf_counter()
-        try:
-            if not self._started.is_set():
-                # Claimed while on_startup runs. If it fails, the stop cancels this wait and
-                # the job is released below like any other on shutdown.
-                await self._started.wait()
-                started = perf_counter()
-                task = asyncio.current_task()
-                if job.options.timeout is not None and task is not None:
-                    self._deadlines.watch(key, task, job.options.timeout / 1000)
-            if job.defect:
-                raise PayloadError(job.defect)
-            reporter = RedisReporter(self._scripts, self._keys[job.queue], job.id, job.token)
-            outcome = await handler.attempt(job, self.ctx, reporter)
-        except PayloadError as exc:
-            outcome = failure(job.options, exc)
-        except asyncio.CancelledError as exc:
-            task = asyncio.current_task()
-            if key in self._settled:
-                return  # recorded already, by the watchdog or shutdown, after it ignored a cancel
-            if key in self._cancelled and task is not None:
-                task.uncancel()
-                outcome = failure(job.options, exc, CANCELLED)
-            elif self._deadlines.expired(key) and task is not None and task.uncancel() == 0:
-                reason = f"timed out after {job.options.timeout} ms"
-                outcome = failure_or_retry(job.options, job.attempt, exc, reason)
-            elif task is not None and task.cancelling():
-                _log(job).warning("worker stopping: job released back to waiting")
-                self._settled.add(key)
-                await self._outcomes.record(job, None)
-                return
-            else:
-                # The handler raised CancelledError itself (a cancelled future it awaited): that
-                # is its failure, not a shutdown, so it spends an attempt like any other error.
-                outcome = failure_or_retry(job.options, job.attempt, exc)
-        except Exception as exc:
-            _log(job).exception("the job runner itself failed")
-            outcome = failure(job.options, exc)
-        if key in self._settled:
-            _log(job).warning("ended as {} after the worker recorded it: discarded", outcome.kind)
-            return
-        if key in self._cancelled and outcome.kind != "failed":
-            # It finished its work despite the cancel (it ignored or swallowed it): still cancelled.
-            outcome = failure(job.options, asyncio.CancelledError(), CANCELLED)
-        self._log_outcome(job, outcome, (perf_counter() - started) * 1000)
-        self._settled.add(key)
-        self._handed.add(key)
-        self._prefetch.ended()
-        if outcome.kind == "limited":
-            # The remote side holds the whole queue: its buffered jobs go back to waiting with
-            # this outcome's write (which holds the queue for every worker) rather than start.
-            self._held[job.queue] = self.loop.time() + outcome.retry_delay_ms / 1000
-            self._release(self._prefetch.take_queue(job.queue), HELD)
-        if self.allow_pick_jobs and not self._stopping and self._start_buffered():
-            # The slot runs a buffered job at once; the write refills the buffer, if it is
-            # still wanted that large.
-            refill = len(self._prefetch) + self._prefetch.topping < self._prefetch.target()
-            self._prefetch.topping += refill
-            self._outcomes.submit(job, outcome, frees_slot=refill, held_ms=held_ms, urgent=False)
-            return
-        # The task ends now; its slot stays held until the write returns with the next job.
-        self._holding.add(key)
-        self._finishing += 1
-        self._outcomes.submit(job, outcome, frees_slot=True, held_ms=held_ms)
-
-    def _cancel(self, job_id: str) -> None:
-        """An operator cancelled the job (cancel.lua): cancel whichever attempt of it runs here.
-        A buffered one never runs: its release finds the cancel flag and fails it as cancelled
-        (finish.lua)."""
-        self._release(
-            self._prefetch.remove(job_id), "cancelled by an operator before it ran", "WARNING"
-        )
-        for key, job in list(self._running.items()):
-            task = self.tasks.get(key)
-            if job.id != job_id or task is None or key in self._settled or key in self._cancelled:
-                continue
-            _log(job).warning("cancelled by an operator")
-            self._cancelled.add(key)
-            task.cancel()
-
-    def _on_stuck(self, key: str) -> None:
-        """The handler ignored its timeout's cancellation for a grace period: the attempt is
-        recorded without it (failed or retried), its lease is no longer renewed so the record is
-        final, and it is cancelled once more; if it still runs a grace later, it is abandoned."""
-        job = self._running.get(key)
-        task = self.tasks.get(key)
-        if job is None or task is None or key in self._settled:
-            return  # ended meanwhile, or ending: its own outcome is on its way
-        reason = f"timed out after {job.options.timeout} ms; the handler ignored cancellation"
-        outcome = failure_or_retry(job.options, job.attempt, TimeoutError(reason), reason)
-        outcome = replace(outcome, stacktrace=stuck_at(task))
-        ms = (job.options.timeout or 0) + self._grace_s * 1000
-        self._log_outcome(job, outcome, ms)
-        self._settled.add(key)
-        self._outcomes.submit(job, outcome)
-        task.cancel()
-        self.loop.call_later(self._grace_s, self._abandon, key)
-
-    def _abandon(self, key: str) -> None:
-        """Frees the slot of a task that survived a second cancellation. It runs on unobserved
-        (nothing can stop a coroutine that refuses to); whatever it returns is discarded."""
-        task = self.tasks.get(key)
-        if task is None or task.done():
-            return
-        del self.tasks[key]
-        self._abandoned[key] = task
-        job = self._running.get(key)
-        if job is not None:
-            _log(job).error("the handler ignores cancellation: task abandoned, its slot freed")
-        self._fill_slots()
-        self._slot_freed.set()
-
     async def close(self) -> None:
         """arq's close waits for every job task, so one handler that ignores cancellation would
         hold shutdown for ever: attempts still running a grace after their cancellation are
@@ -741,102 +478,6 @@ class ForgeWorker(_ARQ_WORKER):
             return
         await super().close()
 
-    def _log_outcome(self, job: ClaimedJob, outcome: Outcome, ms: float) -> None:
-        self._metrics.outcome(job.queue, outcome.kind, ms / 1000, first_wait_s(job, ms))
-        if outcome.kind == "completed":
-            self.jobs_complete += 1
-            # The job's fields as keyword arguments (loguru puts them in `extra`, as bind does):
-            # unlike a bound logger, nothing is built per job while DEBUG is off.
-            logger.debug(
-                "completed in {:.1f} ms", ms, job_id=job.id, queue=job.queue, attempt=job.attempt
-            )
-            return
-        log = _log(job)
-        reason = outcome.value.decode("utf-8", "backslashreplace")
-        if outcome.kind == "limited":
-            log.warning(
-                "rate limited by the remote side; queue held for {} ms", outcome.retry_delay_ms
-            )
-        elif outcome.kind == "retry":
-            self.jobs_retried += 1
-            log.warning(
-                "attempt failed in {:.1f} ms, retry in {} ms: {}",
-                ms,
-                outcome.retry_delay_ms,
-                reason,
-            )
-        else:
-            self.jobs_failed += 1
-            log.error("failed in {:.1f} ms: {}", ms, reason)
-
-    async def _extend_leases(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease_ms / 3000)
-            by_queue: dict[str, list[str]] = defaultdict(list)
-            for key, job in list(self._running.items()):
-                if key not in self._settled:
-                    by_queue[job.queue] += (job.id, job.token)
-            for job in self._prefetch:  # claimed, not yet running: held like running ones
-                by_queue[job.queue] += (job.id, job.token)
-            for queue, pairs in by_queue.items():
-                try:
-                    _, cancelled, lost = await self._scripts.extend(
-                        keys=[self._keys[queue].active],
-                        args=[self._keys[queue].job_prefix, self.lease_ms, *pairs],
-                    )
-                except Exception:  # a missed renewal is retried next round
-                    logger.exception("lease renewal failed for queue {}", queue)
-                    continue
-                for job_id in cancelled:  # a cancel message this worker missed
-                    self._cancel(job_id.decode())
-                self._lease_lost(
-                    queue,
-                    {(lost[i].decode(), lost[i + 1].decode()) for i in range(0, len(lost), 2)},
-                )
-
-    def _lease_lost(self, queue: str, held: set[tuple[str, str]]) -> None:
-        """Attempts of `queue` (id, token) whose lease lapsed here (a stall longer than the lease)
-        and whose jobs were recovered: another worker may run them now. A buffered one must not
-        start here too; a running one goes on, and its outcome is discarded by the token check. By
-        token, not id: this worker's own fresh claim of such a job still holds it."""
-        if not held:
-            return
-        self._release(
-            self._prefetch.remove_lost(queue, held),
-            "lease lost while buffered (the job was recovered): not started here",
-            "WARNING",
-        )
-        self._lease_warned &= self._running.keys()
-        for key, job in self._running.items():
-            if key in self._lease_warned or key in self._settled:
-                continue  # warned already, or ended (and written) while the renewal was out
-            if job.queue == queue and (job.id, job.token) in held:
-                self._lease_warned.add(key)
-                _log(job).warning("lease lost while running: its outcome will be discarded")
-
-    async def _beat(self) -> None:
-        """The first heartbeat (health key, registration, cron ticks: round trips and a few ms of
-        schedule arithmetic) runs as a task beside the first claim, which goes out first; every
-        later one in turn. The next turn awaits the first (its error surfaces here, for the loop)
-        and beats again unless the first was still under way."""
-        if not self._beaten:
-            self._beaten = True
-            self._first_beat = asyncio.get_running_loop().create_task(self._beat_behind_claim())
-            return
-        if self._first_beat is not None:
-            first, self._first_beat = self._first_beat, None
-            pending = not first.done()
-            await first
-            if pending:
-                return  # it has just beaten for this turn
-        await self.heart_beat()
-
-    async def _beat_behind_claim(self) -> None:
-        """The first beat, one loop step late: the claim's task, made after this one in the same
-        turn, then sends its script call before the beat sends anything."""
-        await asyncio.sleep(0)
-        await self.heart_beat()
-
     async def heart_beat(self) -> None:
         await self.record_health()
         await self._registration.beat(
@@ -849,12 +490,3 @@ class ForgeWorker(_ARQ_WORKER):
         await add_due_ticks(
             self.pool, self.queue_prefix, self.cron_jobs, n, n.timestamp() + delay * num_windows
         )
-
-
-def _key(job: ClaimedJob) -> str:
-    """One claim call stamps one token on every job it claims; the job id tells them apart."""
-    return f"{job.token}/{job.id}"
-
-
-def _log(job: ClaimedJob) -> "Logger":
-    return logger.bind(job_id=job.id, queue=job.queue, attempt=job.attempt)
