@@ -10,9 +10,11 @@ from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
 from forgestack_queue.history import decode_history
 from forgestack_queue.keys import queue_key_prefix
 from forgestack_queue.limits import QueueLimits
+from forgestack_queue.owners import full_id
 from forgestack_queue.producer import Queue
 from forgestack_queue.runner import ClaimedJob
 from forgestack_queue.scripts import scripts_for
+from forgestack_queue.states import JobState
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -65,6 +67,48 @@ async def test_a_finish_stopped_half_way_leaves_the_jobs_it_recorded_finished(
     assert await redis.hget(queue.keys.job(done), "state") == b"completed"
     assert await redis.zscore(queue.keys.completed, done) is not None
     assert await redis.zscore(queue.keys.active, done) is None
+
+
+async def test_a_finish_stopped_half_way_has_moved_the_sets_of_the_rows_before_it(
+    redis: Redis, queue: Queue, queue_prefix: str
+) -> None:
+    """finish.lua moves a batch's jobs between sets in one call per set after its rows: a row
+    that stops the call must still leave every row before it out of the active set and in its
+    finished set, as it was before the moves were gathered."""
+    for n in range(3):
+        await queue.add(ProbeData(tag=str(n)))
+    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
+    jobs, _, _ = await claimer.claim(3)
+    args = _finish_args(queue, jobs, -1)
+    rows = json.loads(str(args[2]))
+    rows[2] = rows[2][:8]
+    rows[2][3] = "retry"
+    args[2] = json.dumps(rows)
+    with pytest.raises(ResponseError):
+        await scripts_for(redis).finish(args=args)
+    for job in jobs[:2]:
+        assert await redis.zscore(queue.keys.active, job.id) is None
+        assert await redis.zscore(queue.keys.completed, job.id) is not None
+
+
+async def test_a_claim_stopped_half_way_leaves_the_jobs_it_started_in_the_active_set(
+    redis: Redis, queue_prefix: str
+) -> None:
+    """claim.lua adds a queue's started jobs to its active set in one call after its pops. When
+    the call stops part-way (here: an owner index Redis holds as a string refuses the move),
+    every job it had started must be in the active set, where a lapsed lease finds it; a started
+    job missing from it would never run again nor be recovered."""
+    first = Queue(redis, PROBE, prefix=queue_prefix, owner="org-a")
+    second = Queue(redis, PROBE, prefix=queue_prefix, owner="org-b")
+    a = full_id("org-a", (await first.add(ProbeData(tag="a"))).id)
+    b = full_id("org-b", (await second.add(ProbeData(tag="b"))).id)
+    await redis.set(second.keys.owner_set("org-b", JobState.ACTIVE), "not a sorted set")
+    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
+    with pytest.raises(ResponseError):
+        await claimer.claim(2)
+    for started in (a, b):
+        assert await redis.hget(first.keys.job(started), "state") == b"active"
+        assert await redis.zscore(first.keys.active, started) is not None
 
 
 @pytest.mark.parametrize("outcome", ["retry", "release", "limited"])

@@ -170,7 +170,10 @@ async def test_the_worker_keeps_two_writes_in_flight_and_its_reservations_balanc
 
     monkeypatch.setattr(Claimer, "finish_and_claim", counting)
     for i in range(600):
-        await queue.add(ProbeData(tag=str(i)), JobOptions(attempts=1))
+        # Attempts of different lengths end apart, so some end while a write is under way
+        # (instant ones all end together and share one write, however fast Redis replies).
+        data = ProbeData(tag=str(i), mode="sleep", seconds=(i % 7) / 1000)
+        await queue.add(data, JobOptions(attempts=1))
     worker = make_worker(redis_url, [probe.handler()], prefix=queue_prefix, max_jobs=20)
     seen: list[int] = []
     after_write: Callable[..., None] = worker._after_write

@@ -45,6 +45,17 @@ local function owner_of(id)
   return owner
 end
 
+-- One ZADD or ZREM for a batch of a call's jobs instead of one per job: a call from a script
+-- costs several times what one more member does. `args`: ZADD's score, member pairs or ZREM's
+-- members, sent 1,000 at a time (Lua's unpack has a limit).
+local SET_CHUNK = 1000
+local function set_all(cmd, key, args)
+  local n = #args
+  for i = 1, n, SET_CHUNK do
+    redis.call(cmd, key, unpack(args, i, math.min(i + SET_CHUNK - 1, n)))
+  end
+end
+
 -- Mirrors a job's move between its queue's state sets (q = '<prefix>:q:<queue>:', parts wait,
 -- delayed, active, completed, failed; nil for none) in its owner's index. Unowned jobs: no-op.
 local function index_move(q, id, from, to, score)

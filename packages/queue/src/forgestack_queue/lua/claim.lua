@@ -138,149 +138,169 @@ local function allowance(q, active, qi, c)
   return take, -1
 end
 
-for k = 0, nq - 1 do
-  local qi = (first + k) % nq
-  local wait, delayed, active, failed =
-    KEYS[qi * 4 + 1], KEYS[qi * 4 + 2], KEYS[qi * 4 + 3], KEYS[qi * 4 + 4]
-  local queue = ARGV[6 + qi]
-  local q = string.sub(wait, 1, -5)
+-- The jobs a queue's pops started, as score, id pairs for its active set (`pending_active`):
+-- added in one call once the pops are done (nothing reads the set in between), or, should the
+-- call stop part-way (a record or set of a type Redis refuses), before the error goes on, so
+-- every started job is in the set where a lapsed lease finds it.
+local pending_active, started_at = nil, {}
+local function add_started()
+  if pending_active then set_all('ZADD', pending_active, started_at) end
+  pending_active, started_at = nil, {}
+end
 
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, 1000)
-  if #due == 2000 then
-    -- A full batch may split jobs due in one millisecond: take that millisecond whole.
-    local last = due[#due]
-    local before = redis.call('ZRANGEBYSCORE', delayed, '-inf', '(' .. last, 'WITHSCORES')
-    local tied = redis.call('ZRANGEBYSCORE', delayed, last, last, 'WITHSCORES')
-    due = before
-    for _, v in ipairs(tied) do due[#due + 1] = v end
-  end
-  for _, row in ipairs(in_add_order(due)) do
-    local id = row[1]
-    local key = jp .. id
-    redis.call('ZREM', delayed, id)
-    local typ = redis.call('TYPE', key)['ok']
-    if typ == 'hash' then
-      requeue(q, wait, key, id, 'delayed', row[4])
-      -- Due and promoted: its due time and add order have served (records.py reads no due time
-      -- for a waiting job).
-      redis.call('HDEL', key, 'delay_until', 'ord')
-      emit(q, 'waiting', id)
-    elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
-    else index_move(q, id, 'delayed', nil) end
-  end
+local function claim_queues()
+  for k = 0, nq - 1 do
+    local qi = (first + k) % nq
+    local wait, delayed, active, failed =
+      KEYS[qi * 4 + 1], KEYS[qi * 4 + 2], KEYS[qi * 4 + 3], KEYS[qi * 4 + 4]
+    local queue = ARGV[6 + qi]
+    local q = string.sub(wait, 1, -5)
 
-  local stalled = redis.call('ZRANGEBYSCORE', active, '-inf', now_s, 'LIMIT', 0, 100)
-  for _, id in ipairs(stalled) do
-    local key = jp .. id
-    redis.call('ZREM', active, id)
-    owner_freed(q, id)
-    if redis.call('TYPE', key)['ok'] == 'hash' then
-      local f = redis.call('HMGET', key, 'attempts_started', 'created_at', 'hist')
-      local made = f[1]
-      local reason = 'worker lost: lease expired during attempt ' .. made
-      redis.call('HDEL', key, 'token')
-      redis.call('HSET', key, 'failed_reason', reason,
-        'hist', entry_after(f[2], f[3], 'l', made, now))
-      local opts = job_opts(key)
-      if redis.call('HEXISTS', key, 'cancel') == 1 then
-        fail_cancelled(key, q, id, 'active', now)
-      elseif tonumber(made) >= (tonumber(opts['attempts']) or DEFAULT_ATTEMPTS) then
-        -- The same retention as a failure the handler reported (remove_on_fail).
-        local count, age = fail_retention(opts)
-        emit(q, 'failed', id, 'a', made, 'r', reason)
-        if count == 0 then
-          redis.call('DEL', key, logs_key(jp, id))
-          index_move(q, id, 'active', nil)
-          emit(q, 'removed', id)
+    local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now_s, 'WITHSCORES', 'LIMIT', 0, 1000)
+    if #due == 2000 then
+      -- A full batch may split jobs due in one millisecond: take that millisecond whole.
+      local last = due[#due]
+      local before = redis.call('ZRANGEBYSCORE', delayed, '-inf', '(' .. last, 'WITHSCORES')
+      local tied = redis.call('ZRANGEBYSCORE', delayed, last, last, 'WITHSCORES')
+      due = before
+      for _, v in ipairs(tied) do due[#due + 1] = v end
+    end
+    for _, row in ipairs(in_add_order(due)) do
+      local id = row[1]
+      local key = jp .. id
+      redis.call('ZREM', delayed, id)
+      local typ = redis.call('TYPE', key)['ok']
+      if typ == 'hash' then
+        requeue(q, wait, key, id, 'delayed', row[4])
+        -- Due and promoted: its due time and add order have served (records.py reads no due time
+        -- for a waiting job).
+        redis.call('HDEL', key, 'delay_until', 'ord')
+        emit(q, 'waiting', id)
+      elseif typ ~= 'none' then quarantine(q, failed, key, id, queue, typ, 'delayed')
+      else index_move(q, id, 'delayed', nil) end
+    end
+
+    local stalled = redis.call('ZRANGEBYSCORE', active, '-inf', now_s, 'LIMIT', 0, 100)
+    for _, id in ipairs(stalled) do
+      local key = jp .. id
+      redis.call('ZREM', active, id)
+      owner_freed(q, id)
+      if redis.call('TYPE', key)['ok'] == 'hash' then
+        local f = redis.call('HMGET', key, 'attempts_started', 'created_at', 'hist')
+        local made = f[1]
+        local reason = 'worker lost: lease expired during attempt ' .. made
+        redis.call('HDEL', key, 'token')
+        redis.call('HSET', key, 'failed_reason', reason,
+          'hist', entry_after(f[2], f[3], 'l', made, now))
+        local opts = job_opts(key)
+        if redis.call('HEXISTS', key, 'cancel') == 1 then
+          fail_cancelled(key, q, id, 'active', now)
+        elseif tonumber(made) >= (tonumber(opts['attempts']) or DEFAULT_ATTEMPTS) then
+          -- The same retention as a failure the handler reported (remove_on_fail).
+          local count, age = fail_retention(opts)
+          emit(q, 'failed', id, 'a', made, 'r', reason)
+          if count == 0 then
+            redis.call('DEL', key, logs_key(jp, id))
+            index_move(q, id, 'active', nil)
+            emit(q, 'removed', id)
+          else
+            -- Its end is the 'l' entry just written (readers take finished_at from the history).
+            redis.call('HSET', key, 'state', 'failed')
+            redis.call('ZADD', failed, now_s, id)
+            index_move(q, id, 'active', 'failed', now_s)
+            trim_finished(jp, q, 'failed', count, age, 1000, now)
+          end
         else
-          -- Its end is the 'l' entry just written (readers take finished_at from the history).
-          redis.call('HSET', key, 'state', 'failed')
-          redis.call('ZADD', failed, now_s, id)
-          index_move(q, id, 'active', 'failed', now_s)
-          trim_finished(jp, q, 'failed', count, age, 1000, now)
+          requeue(q, wait, key, id, 'active')
+          emit(q, 'retrying', id, 'a', made, 'r', reason)
         end
       else
-        requeue(q, wait, key, id, 'active')
-        emit(q, 'retrying', id, 'a', made, 'r', reason)
-      end
-    else
-      index_move(q, id, 'active', nil)
-    end
-  end
-
-  local c = redis.call('HMGET', ctl_key(q), 'paused', 'max', 'duration_ms', 'concurrency',
-    'hold_until', 'owner_max', 'owner_duration_ms', 'owner_concurrency', 'parking')
-  if c[9] then unpark_freed(q) end -- the recovered attempts' owners have room again
-  local take, reopen, window, max = allowance(q, active, qi, c)
-  if reopen >= 0 and (next_due < 0 or reopen < next_due) then next_due = reopen end
-  local base = limit_args(qi)
-  local ol = owner_limits(q, tonumber(c[8]) or tonumber(ARGV[base + 6]) or 0,
-    tonumber(c[6]) or tonumber(ARGV[base + 4]) or 0,
-    tonumber(c[7]) or tonumber(ARGV[base + 5]) or 0, c[9] ~= false, worker)
-  if take > 0 then owner_recheck(ol, now) end
-  local unused = want - take
-  want = take
-  while want > 0 do
-    if ol and ol.parked >= PARK_BUDGET then
-      next_due = now -- more to pass by: come back at once
-      break
-    end
-    local popped = pop_runnable(ol, wait, want)
-    if #popped == 0 then break end
-    fair_claimed(q, popped)
-    for j = 1, #popped, 2 do
-      local id = popped[j]
-      local key = jp .. id
-      local f, typ = read_record(key)
-      if typ == 'hash' and owner_may_start(ol, id, popped[j + 1], now) then
-        local started = next_attempt(key, f[1])
-        -- The score it was claimed from rides in its token: a release puts it back there.
-        local token = worker .. ':' .. popped[j + 1] .. ':' .. started
-        -- The start is the 's' history entry (no processed_at field: readers take it from there).
-        redis.call('HSET', key, 'attempts_started', started, 'state', 'active', 'token', token,
-          'queue', queue, 'hist', entry_after(f[2], f[3], 's', started, now))
-        redis.call('ZADD', active, deadline, id)
-        index_move(q, id, 'wait', 'active', deadline)
-        emit(q, 'active', id, 'a', started)
-        if window then redis.call('ZADD', q .. 'rl', now_s, id .. ':' .. started) end
-        -- id and queue come from where the job was found, not from fields a writer may lack.
-        out[#out + 1] = {id, queue, f[4], f[5], f[6], tonumber(started), f[2], token, f[7]}
-        want = want - 1
-      elseif typ == 'hash' then
-        -- Parked by owner_may_start: its owner is at a limit.
-      elseif typ ~= 'none' then
-        quarantine(q, failed, key, id, queue, typ, 'wait')
-      else
-        index_move(q, id, 'wait', nil)
+        index_move(q, id, 'active', nil)
       end
     end
-  end
-  if take > 0 then
-    local look = owner_next_look(ol)
-    if look >= 0 and (next_due < 0 or look < next_due) then next_due = look end
-  end
 
-  if window then
-    redis.call('PEXPIRE', q .. 'rl', window)
-    if redis.call('ZCARD', q .. 'rl') >= max then
-      -- The window is full now: report when it reopens, as for a queue found full.
-      local oldest = redis.call('ZRANGE', q .. 'rl', 0, 0, 'WITHSCORES')
-      reopen = tonumber(oldest[2]) + window
-      if next_due < 0 or reopen < next_due then next_due = reopen end
+    local c = redis.call('HMGET', ctl_key(q), 'paused', 'max', 'duration_ms', 'concurrency',
+      'hold_until', 'owner_max', 'owner_duration_ms', 'owner_concurrency', 'parking')
+    if c[9] then unpark_freed(q) end -- the recovered attempts' owners have room again
+    local take, reopen, window, max = allowance(q, active, qi, c)
+    if reopen >= 0 and (next_due < 0 or reopen < next_due) then next_due = reopen end
+    local base = limit_args(qi)
+    local ol = owner_limits(q, tonumber(c[8]) or tonumber(ARGV[base + 6]) or 0,
+      tonumber(c[6]) or tonumber(ARGV[base + 4]) or 0,
+      tonumber(c[7]) or tonumber(ARGV[base + 5]) or 0, c[9] ~= false, worker)
+    if take > 0 then owner_recheck(ol, now) end
+    local unused = want - take
+    want = take
+    pending_active = active
+    while want > 0 do
+      if ol and ol.parked >= PARK_BUDGET then
+        next_due = now -- more to pass by: come back at once
+        break
+      end
+      local popped = pop_runnable(ol, wait, want)
+      if #popped == 0 then break end
+      fair_claimed(q, popped)
+      for j = 1, #popped, 2 do
+        local id = popped[j]
+        local key = jp .. id
+        local f, typ = read_record(key)
+        if typ == 'hash' and owner_may_start(ol, id, popped[j + 1], now) then
+          local started = next_attempt(key, f[1])
+          -- The score it was claimed from rides in its token: a release puts it back there.
+          local token = worker .. ':' .. popped[j + 1] .. ':' .. started
+          -- The start is the 's' history entry (no processed_at field: readers take it from there).
+          redis.call('HSET', key, 'attempts_started', started, 'state', 'active', 'token', token,
+            'queue', queue, 'hist', entry_after(f[2], f[3], 's', started, now))
+          started_at[#started_at + 1] = deadline
+          started_at[#started_at + 1] = id
+          index_move(q, id, 'wait', 'active', deadline)
+          emit(q, 'active', id, 'a', started)
+          if window then redis.call('ZADD', q .. 'rl', now_s, id .. ':' .. started) end
+          -- id and queue come from where the job was found, not from fields a writer may lack.
+          out[#out + 1] = {id, queue, f[4], f[5], f[6], tonumber(started), f[2], token, f[7]}
+          want = want - 1
+        elseif typ == 'hash' then
+          -- Parked by owner_may_start: its owner is at a limit.
+        elseif typ ~= 'none' then
+          quarantine(q, failed, key, id, queue, typ, 'wait')
+        else
+          index_move(q, id, 'wait', nil)
+        end
+      end
+    end
+    add_started()
+    if take > 0 then
+      local look = owner_next_look(ol)
+      if look >= 0 and (next_due < 0 or look < next_due) then next_due = look end
+    end
+
+    if window then
+      redis.call('PEXPIRE', q .. 'rl', window)
+      if redis.call('ZCARD', q .. 'rl') >= max then
+        -- The window is full now: report when it reopens, as for a queue found full.
+        local oldest = redis.call('ZRANGE', q .. 'rl', 0, 0, 'WITHSCORES')
+        reopen = tonumber(oldest[2]) + window
+        if next_due < 0 or reopen < next_due then next_due = reopen end
+      end
+    end
+    local filled = want == 0 and unused == 0
+    want = want + unused
+    if filled and runnable_left(ol, wait) then
+      -- Runnable jobs remain after this worker filled up: wake another idle worker for them.
+      redis.call('ZADD', q .. 'marker', 0, '0')
+    end
+
+    local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+    if #head > 0 then
+      local d = tonumber(head[2])
+      if next_due < 0 or d < next_due then next_due = d end
     end
   end
-  local filled = want == 0 and unused == 0
-  want = want + unused
-  if filled and runnable_left(ol, wait) then
-    -- Runnable jobs remain after this worker filled up: wake another idle worker for them.
-    redis.call('ZADD', q .. 'marker', 0, '0')
-  end
-
-  local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-  if #head > 0 then
-    local d = tonumber(head[2])
-    if next_due < 0 or d < next_due then next_due = d end
-  end
+end
+local ok, err = pcall(claim_queues)
+if not ok then
+  add_started()
+  error(err, 0)
 end
 out[2] = num(next_due)
 return out

@@ -27,6 +27,11 @@ local now, t = server_now()
 -- Finished sets order by microsecond so "newest first" is exact for jobs ending in one millisecond.
 local finished_us = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local out, trims, left = {}, {}, {}
+-- Set moves gathered over the rows and made one call per set after them (set_all): `left[q]`
+-- the ids leaving q's active set, `ended[set]` the score, id pairs entering a finished set.
+-- No row reads those sets; what follows the rows (trims, finish and fetch next's claim) sees
+-- them moved.
+local ended = {}
 
 -- A trim rule's name in `trims` (count and age as text), made once per rule rather than per job.
 local rule_names = {}
@@ -104,109 +109,128 @@ end
 
 -- Each queue's key prefix, built once per call rather than per row.
 local queue_prefixes = {}
-for _, row in ipairs(rows) do
-  local q = queue_prefixes[row[1]]
-  if not q then
-    q = qp .. row[1] .. qs
-    queue_prefixes[row[1]] = q
-  end
-  local id, token, outcome = row[2], row[3], row[4]
-  local key = jp .. id
-  -- pcall: a record overwritten with another type reads as "not ours" instead of aborting.
-  -- One read for the fence, the attempt and the history's base, whatever the outcome.
-  local f = redis.pcall('HMGET', key, 'token', 'attempts_started', 'created_at', 'hist')
-  if f[1] ~= token then
-    out[#out + 1] = ended_as(key, f, token, outcome)
-  else
-    out[#out + 1] = 1
-    redis.call('ZREM', q .. 'active', id)
-    left[q] = true
-    owner_freed(q, id)
-    local made, created, hist = f[2], f[3], f[4]
-    if hist and (row[10] or 0) > 0 then hist = start_moved(hist, made, row[10]) end
-    if outcome ~= 'completed' and outcome ~= 'failed'
-        and redis.call('HEXISTS', key, 'cancel') == 1 then
-      -- With the history as moved above: a job that ran from the buffer started when it ran.
-      fail_cancelled(key, q, id, 'active', now, {made, created, hist})
-    elseif outcome == 'completed' or outcome == 'failed' then
-      -- The token goes (no attempt holds the job) before the outcome's fields come, so the hash
-      -- never holds more fields than it keeps; finished_at is the history's last entry. A job
-      -- removed as it ends (keep count 0) is not written at all.
-      local keep = row[7] ~= 0
-      if outcome == 'failed' then
-        emit(q, 'failed', id, 'a', made, 'r', string.sub(row[5], 1, 500))
-        if keep then
-          redis.call('HDEL', key, 'token')
-          redis.call('HSET', key, 'state', outcome, 'failed_reason', row[5], 'stacktrace', row[6],
-            'hist', entry_after(created, hist, 'f', made, now, row[5]))
-        end
-      else
-        -- An earlier attempt's failure stays in the history, not in the top-level fields (a
-        -- first attempt has none: a manual retry clears them).
-        local earlier = tonumber(made) > 1
-        -- A job removed as it completes takes its result along in the event, for waiters; one
-        -- over carry_max would be copied into the stream and every reader of it, so its event
-        -- says only how large it was ('vx'), and a waiter answers that it was too large.
-        if keep then emit(q, 'completed', id, 'a', made)
-        elseif carry_max and #row[5] > carry_max then
-          emit(q, 'completed', id, 'a', made, 'vx', #row[5])
-        else emit(q, 'completed', id, 'a', made, 'v', row[5]) end
-        if keep then
-          if earlier then redis.call('HDEL', key, 'token', 'failed_reason', 'stacktrace')
-          else redis.call('HDEL', key, 'token') end
-          redis.call('HSET', key, 'state', outcome, 'result', row[5],
-            'hist', entry_after(created, hist, 'c', made, now))
-        end
-      end
-      local count, age = row[7], row[8]
-      if count == 0 then
-        redis.call('DEL', key, logs_key(jp, id))
-        index_move(q, id, 'active', nil)
-        emit(q, 'removed', id)
-      else
-        finished_us = finished_us + 0.001
-        local score = string.format('%.3f', finished_us)
-        redis.call('ZADD', q .. outcome, score, id)
-        index_move(q, id, 'active', outcome, score)
-        -- Trim once per set and rule per call, not once per job.
-        local rule = q .. outcome .. '\0' .. rule_name(count, age)
-        local r = trims[rule]
-        if r then r[3], r[4] = count, age else trims[rule] = {q, outcome, count, age} end
-      end
-    elseif outcome == 'retry' then
-      redis.call('HDEL', key, 'token')
-      hist = entry_after(created, hist, 'r', made, now, row[5])
-      emit(q, 'retrying', id, 'a', made, 'r', string.sub(row[5], 1, 500))
-      local delay = row[9]
-      if delay > 0 then
-        local due = num(due_at(now, delay))
-        redis.call('ZADD', q .. 'delayed', due, id)
-        redis.call('HSET', key, 'state', 'delayed', 'failed_reason', row[5], 'stacktrace', row[6],
-          'delay_until', due, 'ord', redis.call('INCR', q .. 'seq'),
-          'hist', entry_after(created, hist, 'd', nil, now, num(delay)))
-        redis.call('ZADD', q .. 'marker', 0, '0')
-        index_move(q, id, 'active', 'delayed', due)
-        emit(q, 'delayed', id, 'due', due)
-      else
-        redis.call('HSET', key, 'failed_reason', row[5], 'stacktrace', row[6], 'hist', hist)
-        requeue(q, key, id)
-      end
+-- The rows in turn. A row that stops the call (malformed: the script errors) leaves the rows
+-- before it recorded whole: their set moves are made before the error goes on.
+local function record_rows()
+  for _, row in ipairs(rows) do
+    local q = queue_prefixes[row[1]]
+    if not q then
+      q = qp .. row[1] .. qs
+      queue_prefixes[row[1]] = q
+    end
+    local id, token, outcome = row[2], row[3], row[4]
+    local key = jp .. id
+    -- pcall: a record overwritten with another type reads as "not ours" instead of aborting.
+    -- One read for the fence, the attempt and the history's base, whatever the outcome.
+    local f = redis.pcall('HMGET', key, 'token', 'attempts_started', 'created_at', 'hist')
+    if f[1] ~= token then
+      out[#out + 1] = ended_as(key, f, token, outcome)
     else
-      -- release (the worker is shutting down) or limited (the handler's remote side said to wait,
-      -- which holds the whole queue): the attempt does not count.
-      local why = 'released'
-      if outcome == 'limited' then
-        hold_queue(q, now, row[9])
-        why = 'rate limited'
+      out[#out + 1] = 1
+      local leaving = left[q]
+      if not leaving then
+        leaving = {}
+        left[q] = leaving
       end
-      redis.call('HDEL', key, 'token')
-      redis.call('HSET', key, 'attempts_started', tonumber(made) - 1,
-        'hist', entry_after(created, hist, 'x', made, now, why))
-      requeue(q, key, id, token)
-      emit(q, 'waiting', id, 'a', made, 'r', why)
+      leaving[#leaving + 1] = id
+      owner_freed(q, id)
+      local made, created, hist = f[2], f[3], f[4]
+      if hist and (row[10] or 0) > 0 then hist = start_moved(hist, made, row[10]) end
+      if outcome ~= 'completed' and outcome ~= 'failed'
+          and redis.call('HEXISTS', key, 'cancel') == 1 then
+        -- With the history as moved above: a job that ran from the buffer started when it ran.
+        fail_cancelled(key, q, id, 'active', now, {made, created, hist})
+      elseif outcome == 'completed' or outcome == 'failed' then
+        -- The token goes (no attempt holds the job) before the outcome's fields come, so the hash
+        -- never holds more fields than it keeps; finished_at is the history's last entry. A job
+        -- removed as it ends (keep count 0) is not written at all.
+        local keep = row[7] ~= 0
+        if outcome == 'failed' then
+          emit(q, 'failed', id, 'a', made, 'r', string.sub(row[5], 1, 500))
+          if keep then
+            redis.call('HDEL', key, 'token')
+            redis.call('HSET', key, 'state', outcome, 'failed_reason', row[5], 'stacktrace', row[6],
+              'hist', entry_after(created, hist, 'f', made, now, row[5]))
+          end
+        else
+          -- An earlier attempt's failure stays in the history, not in the top-level fields (a
+          -- first attempt has none: a manual retry clears them).
+          local earlier = tonumber(made) > 1
+          -- A job removed as it completes takes its result along in the event, for waiters; one
+          -- over carry_max would be copied into the stream and every reader of it, so its event
+          -- says only how large it was ('vx'), and a waiter answers that it was too large.
+          if keep then emit(q, 'completed', id, 'a', made)
+          elseif carry_max and #row[5] > carry_max then
+            emit(q, 'completed', id, 'a', made, 'vx', #row[5])
+          else emit(q, 'completed', id, 'a', made, 'v', row[5]) end
+          if keep then
+            if earlier then redis.call('HDEL', key, 'token', 'failed_reason', 'stacktrace')
+            else redis.call('HDEL', key, 'token') end
+            redis.call('HSET', key, 'state', outcome, 'result', row[5],
+              'hist', entry_after(created, hist, 'c', made, now))
+          end
+        end
+        local count, age = row[7], row[8]
+        if count == 0 then
+          redis.call('DEL', key, logs_key(jp, id))
+          index_move(q, id, 'active', nil)
+          emit(q, 'removed', id)
+        else
+          finished_us = finished_us + 0.001
+          local score = string.format('%.3f', finished_us)
+          local set = q .. outcome
+          local into = ended[set]
+          if not into then
+            into = {}
+            ended[set] = into
+          end
+          into[#into + 1] = score
+          into[#into + 1] = id
+          index_move(q, id, 'active', outcome, score)
+          -- Trim once per set and rule per call, not once per job.
+          local rule = q .. outcome .. '\0' .. rule_name(count, age)
+          local r = trims[rule]
+          if r then r[3], r[4] = count, age else trims[rule] = {q, outcome, count, age} end
+        end
+      elseif outcome == 'retry' then
+        redis.call('HDEL', key, 'token')
+        hist = entry_after(created, hist, 'r', made, now, row[5])
+        emit(q, 'retrying', id, 'a', made, 'r', string.sub(row[5], 1, 500))
+        local delay = row[9]
+        if delay > 0 then
+          local due = num(due_at(now, delay))
+          redis.call('ZADD', q .. 'delayed', due, id)
+          redis.call('HSET', key, 'state', 'delayed', 'failed_reason', row[5], 'stacktrace', row[6],
+            'delay_until', due, 'ord', redis.call('INCR', q .. 'seq'),
+            'hist', entry_after(created, hist, 'd', nil, now, num(delay)))
+          redis.call('ZADD', q .. 'marker', 0, '0')
+          index_move(q, id, 'active', 'delayed', due)
+          emit(q, 'delayed', id, 'due', due)
+        else
+          redis.call('HSET', key, 'failed_reason', row[5], 'stacktrace', row[6], 'hist', hist)
+          requeue(q, key, id)
+        end
+      else
+        -- release (the worker is shutting down) or limited (the handler's remote side said to wait,
+        -- which holds the whole queue): the attempt does not count.
+        local why = 'released'
+        if outcome == 'limited' then
+          hold_queue(q, now, row[9])
+          why = 'rate limited'
+        end
+        redis.call('HDEL', key, 'token')
+        redis.call('HSET', key, 'attempts_started', tonumber(made) - 1,
+          'hist', entry_after(created, hist, 'x', made, now, why))
+        requeue(q, key, id, token)
+        emit(q, 'waiting', id, 'a', made, 'r', why)
+      end
     end
   end
 end
+local ok, err = pcall(record_rows)
+for q, ids in pairs(left) do set_all('ZREM', q .. 'active', ids) end
+for set, members in pairs(ended) do set_all('ZADD', set, members) end
+if not ok then error(err, 0) end
 -- A queue that reached its concurrency cap (claim.lua's 'capped') has room again: wake a worker.
 -- Owners with jobs parked at their limits get one back per attempt that ended (unpark_freed).
 for q in pairs(left) do
