@@ -368,6 +368,7 @@ class Figures:
     cpu_ceiling: float
     cpu_ceiling_left: float
     redis_bound: float
+    redis_time: tuple[float, float]
     start_forge: float
     start_arq: float
 
@@ -379,6 +380,7 @@ class Figures:
 def figures(res: ScaleResults, tree: Tree) -> Figures:
     one = _rate(res, tree, "io 1x50")
     by = {d.label: d for d in DRAINS}
+    cpu_runs = res.drains[(tree.label, "cpu 2x100")]
     return Figures(
         one=one,
         linear2=_rate(res, tree, "io 2x50") / (2 * one),
@@ -396,6 +398,10 @@ def figures(res: ScaleResults, tree: Tree) -> Figures:
         cpu_ceiling=ceiling(res, tree, "cpu 2x100"),
         cpu_ceiling_left=ceiling(res, tree, "cpu 2x100", left=True),
         redis_bound=1e6 / _med(res, tree, "cpu 2x100", "redis_cpu_per_job_us"),
+        redis_time=(
+            statistics.median(r.redis_cpu_per_job_us * r.rate / 1e6 for r in cpu_runs),
+            statistics.median(r.redis_wait_s / r.wall_s for r in cpu_runs),
+        ),
         start_forge=statistics.median(res.starts[(tree.label, "forge")]),
         start_arq=statistics.median(res.starts[(tree.label, "arq")]),
     )
@@ -494,6 +500,11 @@ def section(res: ScaleResults, notes: list[str]) -> str:
             lambda x: f"{x.cpu_rate / x.redis_bound:.0%} (bound {x.redis_bound:,.0f})",
         ),
         row(
+            "the same drain's time for Redis: running / runnable but waiting for a CPU [i]",
+            "",
+            lambda x: f"{x.redis_time[0]:.0%} / {x.redis_time[1]:.0%}",
+        ),
+        row(
             "Start-up to first claim: `arq worker.WorkerSettings` (s) [c]",
             f"<= {START_TARGET_S} s",
             lambda x: f"{x.start_forge:.3f}",
@@ -572,6 +583,10 @@ Redis cannot use, and this row is what is left to gain on this machine.
 [h] The worker process and Redis each run on one core: at the ideal rate, each needs its CPU per
 job (of the 1 x 100 drain) times that rate. A figure near 1 puts the ideal out of reach on this
 machine whatever the worker does between jobs; 90% of the ideal needs both well below 0.9.
+[i] Shares of the no-op drain's wall time: redis-server running (its CPU over the drain), and
+runnable but waiting while the workers held the CPUs (the kernel's schedstat for its process).
+When Redis CPU per job is above the worker's, Redis's one core is the bound ([g]), and what it
+spends waiting for a CPU is lost to the drain; a Redis on its own core loses none of it.
 
 I/O-bound jobs await {SLEEP_MS:g} ms (`asyncio.sleep`) after noting their start; the no-op drain
 is the main bench's. Every drain queues its jobs first (catalog defaults of a real queue), then

@@ -12,7 +12,7 @@ import redis
 
 from .group import WorkerGroup
 from .machine import cpu_busy_s
-from .server import RedisServer, command_stats, reset_stats, server_cpu_s
+from .server import RedisServer, command_stats, reset_stats, run_queue_wait_s, server_cpu_s
 from .systems import System, fill, open_producer, pending_jobs
 from .workerproc import WorkerSpec
 
@@ -36,6 +36,8 @@ class DrainResult:
     """CPUs kept busy by processes other than the workers, Redis and the bench during the drain."""
     job_layer: str = ""
     """Where the workers imported forgestack_queue from (which tree's code they ran)."""
+    redis_wait_s: float = 0.0
+    """redis-server's time runnable but waiting for a CPU over the drain (run_queue_wait_s)."""
 
 
 async def drain(
@@ -59,11 +61,13 @@ async def drain(
     with WorkerGroup(spec, procs) as group:
         reset_stats(ctl)
         redis_cpu0, busy0, own0 = server_cpu_s(ctl), cpu_busy_s(), time.process_time()
+        wait0 = run_queue_wait_s(server.proc.pid)
         t0 = group.go()
         reports = group.results(timeout_s=60 + jobs / 20)
         busy = cpu_busy_s() - busy0
         own = time.process_time() - own0
     redis_cpu = server_cpu_s(ctl) - redis_cpu0
+    redis_wait = run_queue_wait_s(server.proc.pid) - wait0
     stats = command_stats(ctl)
     done = sum(r["jobs_complete"] for r in reports)
     failed = sum(r["jobs_failed"] + r["jobs_retried"] for r in reports)
@@ -88,6 +92,7 @@ async def drain(
         load_1min=load,
         other_cores=max(0.0, busy - workers_cpu - redis_cpu - own) / wall,
         job_layer=str(reports[0].get("job_layer", "")),
+        redis_wait_s=redis_wait,
     )
 
 

@@ -134,6 +134,17 @@ def command_stats(ctl: redis.Redis) -> dict[str, int]:
     return calls
 
 
+def run_queue_wait_s(pid: int) -> float:
+    """Seconds the process has spent runnable but waiting for a CPU (the kernel's schedstat;
+    0 where the kernel does not keep it): on a machine whose CPUs Redis shares with the workers,
+    a Redis-bound drain loses this much of Redis's time to them."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def server_cpu_s(ctl: redis.Redis) -> float:
     """CPU seconds the redis-server process has used (user + system), to tell where a drain's
     time goes: a worker waiting on a busy Redis is not a worker burning CPU."""
