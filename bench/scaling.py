@@ -111,6 +111,8 @@ class ScaleResults:
     """(tree label, "forge" | "arq") -> seconds from exec to the first claim."""
     loops: dict[str, list[float]] = field(default_factory=dict)
     """I/O drain label -> a bare asyncio loop's rate of the same shape (bare_loop_rate)."""
+    redis_kind: str = ""
+    """The dedicated server's description (binary, scheduling priority)."""
 
 
 def log(msg: str) -> None:
@@ -296,7 +298,7 @@ async def measure(
     """Every drain and start-up once per run, trees interleaved and the order reversed every
     other run, so load from elsewhere weighs on all alike. `drains`/`starts`: a subset (--only)."""
     with trees(baseline_rev) as tree_list, tempfile.TemporaryDirectory() as tmp:
-        res = ScaleResults(plan=plan, trees=tree_list)
+        res = ScaleResults(plan=plan, trees=tree_list, redis_kind=server.kind)
         workdir = Path(tmp)
         for tree in tree_list if starts else []:
             with code_of(tree) as env:  # unmeasured: bytecode compiled, caches warm
@@ -586,7 +588,9 @@ machine whatever the worker does between jobs; 90% of the ideal needs both well 
 [i] Shares of the no-op drain's wall time: redis-server running (its CPU over the drain), and
 runnable but waiting while the workers held the CPUs (the kernel's schedstat for its process).
 When Redis CPU per job is above the worker's, Redis's one core is the bound ([g]), and what it
-spends waiting for a CPU is lost to the drain; a Redis on its own core loses none of it.
+spends waiting for a CPU is lost to the drain; a Redis on its own core loses none of it. The
+bench's Redis runs at a raised scheduling priority for that reason (fsbench/server.py's
+REDIS_NICE; this run: {res.redis_kind}).
 
 I/O-bound jobs await {SLEEP_MS:g} ms (`asyncio.sleep`) after noting their start; the no-op drain
 is the main bench's. Every drain queues its jobs first (catalog defaults of a real queue), then
