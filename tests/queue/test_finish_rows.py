@@ -49,20 +49,29 @@ async def test_a_capped_queue_hands_the_slots_a_finish_frees_to_the_claim_in_tha
     )
 
 
-async def test_a_finish_stopped_half_way_leaves_the_jobs_it_recorded_finished(
-    redis: Redis, queue: Queue, queue_prefix: str
-) -> None:
-    for n in range(2):
+async def _finish_stopped_at_the_last_row(
+    redis: Redis, queue: Queue, queue_prefix: str, count: int
+) -> list[ClaimedJob]:
+    """Claims `count` jobs and finishes them in one call whose last row stops it (a retry row
+    without its delay); returns the jobs, once the call has failed."""
+    for n in range(count):
         await queue.add(ProbeData(tag=str(n)))
     claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
-    jobs, _, _ = await claimer.claim(2)
+    jobs, _, _ = await claimer.claim(count)
     args = _finish_args(queue, jobs, -1)
     rows = json.loads(str(args[2]))
-    rows[1] = rows[1][:8]  # a retry row without its delay: the script stops at it
-    rows[1][3] = "retry"
+    rows[-1] = rows[-1][:8]
+    rows[-1][3] = "retry"
     args[2] = json.dumps(rows)
     with pytest.raises(ResponseError):
         await scripts_for(redis).finish(args=args)
+    return jobs
+
+
+async def test_a_finish_stopped_half_way_leaves_the_jobs_it_recorded_finished(
+    redis: Redis, queue: Queue, queue_prefix: str
+) -> None:
+    jobs = await _finish_stopped_at_the_last_row(redis, queue, queue_prefix, 2)
     done = jobs[0].id
     assert await redis.hget(queue.keys.job(done), "state") == b"completed"
     assert await redis.zscore(queue.keys.completed, done) is not None
@@ -75,17 +84,7 @@ async def test_a_finish_stopped_half_way_has_moved_the_sets_of_the_rows_before_i
     """finish.lua moves a batch's jobs between sets in one call per set after its rows: a row
     that stops the call must still leave every row before it out of the active set and in its
     finished set, as it was before the moves were gathered."""
-    for n in range(3):
-        await queue.add(ProbeData(tag=str(n)))
-    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
-    jobs, _, _ = await claimer.claim(3)
-    args = _finish_args(queue, jobs, -1)
-    rows = json.loads(str(args[2]))
-    rows[2] = rows[2][:8]
-    rows[2][3] = "retry"
-    args[2] = json.dumps(rows)
-    with pytest.raises(ResponseError):
-        await scripts_for(redis).finish(args=args)
+    jobs = await _finish_stopped_at_the_last_row(redis, queue, queue_prefix, 3)
     for job in jobs[:2]:
         assert await redis.zscore(queue.keys.active, job.id) is None
         assert await redis.zscore(queue.keys.completed, job.id) is not None

@@ -32,6 +32,14 @@ local out, trims, left = {}, {}, {}
 -- No row reads those sets; what follows the rows (trims, finish and fetch next's claim) sees
 -- them moved.
 local ended = {}
+local function list_in(t, k)
+  local list = t[k]
+  if not list then
+    list = {}
+    t[k] = list
+  end
+  return list
+end
 
 -- A trim rule's name in `trims` (count and age as text), made once per rule rather than per job.
 local rule_names = {}
@@ -127,11 +135,7 @@ local function record_rows()
       out[#out + 1] = ended_as(key, f, token, outcome)
     else
       out[#out + 1] = 1
-      local leaving = left[q]
-      if not leaving then
-        leaving = {}
-        left[q] = leaving
-      end
+      local leaving = list_in(left, q)
       leaving[#leaving + 1] = id
       owner_freed(q, id)
       local made, created, hist = f[2], f[3], f[4]
@@ -178,12 +182,7 @@ local function record_rows()
         else
           finished_us = finished_us + 0.001
           local score = string.format('%.3f', finished_us)
-          local set = q .. outcome
-          local into = ended[set]
-          if not into then
-            into = {}
-            ended[set] = into
-          end
+          local into = list_in(ended, q .. outcome)
           into[#into + 1] = score
           into[#into + 1] = id
           index_move(q, id, 'active', outcome, score)
