@@ -92,8 +92,10 @@ class Claimer:
                 self._lost.append(token)
                 raise
             except Exception:
-                if jobs:  # claimed by this call's earlier groups: undone, not left to the lease
-                    self._lost.append(token)
+                # A script that stopped part-way may have started jobs, and this call's earlier
+                # groups did: undone before the next claim, not left to the lease (which would
+                # spend an attempt of jobs that never ran).
+                self._lost.append(token)
                 raise
             jobs += _jobs(reply)
             due, now = int(reply[1]), int(reply[0])
@@ -117,7 +119,8 @@ class Claimer:
             kept, reply = await self._scripts.finish_claim(
                 keys=group.claim_keys, args=[*finish_args, *self._claim_args(group, want, token)]
             )
-        except (RedisConnectionError, RedisTimeoutError):
+        except Exception:
+            # A lost reply, or a script that stopped part-way: the claim may have started jobs.
             self._lost.append(token)
             raise
         return [int(k) for k in kept], _jobs(reply)

@@ -147,6 +147,21 @@ local function add_started()
   if pending_active then set_all('ZADD', pending_active, started_at) end
   pending_active, started_at = nil, {}
 end
+-- The latest pop (id, score, ...) and the first of its jobs not yet settled (started, parked,
+-- quarantined or found gone): should the call stop part-way, those go back to the wait set they
+-- came from at their scores (their owner indexes never left 'wait'), so a job popped is never
+-- lost with the call.
+local popped_now, unsettled_from, popped_from = nil, 1, nil
+local function put_back_unsettled()
+  if not popped_now then return end
+  local back = {}
+  for j = unsettled_from, #popped_now, 2 do
+    back[#back + 1] = popped_now[j + 1]
+    back[#back + 1] = popped_now[j]
+  end
+  set_all('ZADD', popped_from, back)
+  popped_now = nil
+end
 
 local function claim_queues()
   for k = 0, nq - 1 do
@@ -239,6 +254,7 @@ local function claim_queues()
       end
       local popped = pop_runnable(ol, wait, want)
       if #popped == 0 then break end
+      popped_now, unsettled_from, popped_from = popped, 1, wait
       fair_claimed(q, popped)
       for j = 1, #popped, 2 do
         local id = popped[j]
@@ -253,6 +269,7 @@ local function claim_queues()
             'queue', queue, 'hist', entry_after(f[2], f[3], 's', started, now))
           started_at[#started_at + 1] = deadline
           started_at[#started_at + 1] = id
+          unsettled_from = j + 2 -- started: in the active set, whatever follows
           index_move(q, id, 'wait', 'active', deadline)
           emit(q, 'active', id, 'a', started)
           if window then redis.call('ZADD', q .. 'rl', now_s, id .. ':' .. started) end
@@ -266,7 +283,9 @@ local function claim_queues()
         else
           index_move(q, id, 'wait', nil)
         end
+        unsettled_from = j + 2
       end
+      popped_now = nil
     end
     add_started()
     if take > 0 then
@@ -300,6 +319,7 @@ end
 local ok, err = pcall(claim_queues)
 if not ok then
   add_started()
+  put_back_unsettled()
   error(err, 0)
 end
 out[2] = num(next_due)

@@ -118,7 +118,8 @@ end
 -- Each queue's key prefix, built once per call rather than per row.
 local queue_prefixes = {}
 -- The rows in turn. A row that stops the call (malformed: the script errors) leaves the rows
--- before it recorded whole: their set moves are made before the error goes on.
+-- before it recorded whole (their set moves are made before the error goes on) and its own job
+-- in the active set.
 local function record_rows()
   for _, row in ipairs(rows) do
     local q = queue_prefixes[row[1]]
@@ -135,9 +136,9 @@ local function record_rows()
       out[#out + 1] = ended_as(key, f, token, outcome)
     else
       out[#out + 1] = 1
-      local leaving = list_in(left, q)
-      leaving[#leaving + 1] = id
       owner_freed(q, id)
+      -- The finished set the job enters (nil: none) and its score there.
+      local into_set, into_score = nil, nil
       local made, created, hist = f[2], f[3], f[4]
       if hist and (row[10] or 0) > 0 then hist = start_moved(hist, made, row[10]) end
       if outcome ~= 'completed' and outcome ~= 'failed'
@@ -182,9 +183,7 @@ local function record_rows()
         else
           finished_us = finished_us + 0.001
           local score = string.format('%.3f', finished_us)
-          local into = list_in(ended, q .. outcome)
-          into[#into + 1] = score
-          into[#into + 1] = id
+          into_set, into_score = q .. outcome, score
           index_move(q, id, 'active', outcome, score)
           -- Trim once per set and rule per call, not once per job.
           local rule = q .. outcome .. '\0' .. rule_name(count, age)
@@ -223,12 +222,28 @@ local function record_rows()
         requeue(q, key, id, token)
         emit(q, 'waiting', id, 'a', made, 'r', why)
       end
+      -- The row is done: its set moves join the batch's. A row that stops the call makes none,
+      -- so its job stays in the active set, where a lapsed lease finds it.
+      local leaving = list_in(left, q)
+      leaving[#leaving + 1] = id
+      if into_set then
+        local into = list_in(ended, into_set)
+        into[#into + 1] = into_score
+        into[#into + 1] = id
+      end
     end
   end
 end
 local ok, err = pcall(record_rows)
-for q, ids in pairs(left) do set_all('ZREM', q .. 'active', ids) end
-for set, members in pairs(ended) do set_all('ZADD', set, members) end
+-- Each set's move on its own: one that Redis refuses (a set overwritten with another type) must
+-- not keep the other queues' rows, already recorded, out of their sets. The first error, the
+-- rows' before the moves', goes on once every move is made.
+local function move_all(cmd, key, args)
+  local moved, why = pcall(set_all, cmd, key, args)
+  if not moved and ok then ok, err = false, why end
+end
+for q, ids in pairs(left) do move_all('ZREM', q .. 'active', ids) end
+for set, members in pairs(ended) do move_all('ZADD', set, members) end
 if not ok then error(err, 0) end
 -- A queue that reached its concurrency cap (claim.lua's 'capped') has room again: wake a worker.
 -- Owners with jobs parked at their limits get one back per attempt that ended (unpark_freed).
