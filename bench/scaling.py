@@ -615,13 +615,14 @@ def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -
     lines = [
         "| drain | code | jobs/s (median) | % of ideal | % of a bare asyncio loop | % of CPU "
         "ceiling (of the CPUs other work left) | worker / Redis CPU us/job | other CPUs busy | "
-        "vs this tree | every run |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "Redis waiting for a CPU [i] | vs this tree | every run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for d in drains:
         mine = _rate(res, here, d.label)
         for t in res.trees:
             rate = _rate(res, t, d.label)
+            runs = res.drains[(t.label, d.label)]
             lines.append(
                 f"| {d.label} | {t.label} | {rate:,.0f} | "
                 f"{f'{rate / d.ideal:.0%}' if d.ideal else ''} | "
@@ -631,8 +632,9 @@ def comparison(res: ScaleResults, drains: tuple[Drain, ...], notes: list[str]) -
                 f"{_med(res, t, d.label, 'cpu_per_job_us'):,.0f} / "
                 f"{_med(res, t, d.label, 'redis_cpu_per_job_us'):,.0f} | "
                 f"{_med(res, t, d.label, 'other_cores'):.2f} | "
+                f"{statistics.median(r.redis_wait_s / r.wall_s for r in runs):.0%} | "
                 f"{'' if t is here else f'{mine / rate:.2f}x'} | "
-                + ", ".join(f"{r.rate:,.0f}" for r in res.drains[(t.label, d.label)])
+                + ", ".join(f"{r.rate:,.0f}" for r in runs)
                 + " |"
             )
     loops = [

@@ -76,7 +76,7 @@ REDIS_NICE = int(os.environ.get("FSBENCH_REDIS_NICE", "-10"))
 """Scheduling priority of the bench's redis-server (FSBENCH_REDIS_NICE=0: the kernel's default).
 Redis runs every command on one core, so a CPU-bound drain is as fast as Redis is running; on a
 machine whose CPUs it shares with the workers, the kernel's fair share otherwise preempts it for
-them (10 to 15% of a no-op drain on 2 CPUs, and most of the run-to-run spread), which a Redis on
+them (11 to 17% of a no-op drain on 2 CPUs, and much of the run-to-run spread), which a Redis on
 its own core, as in production, never sees. Needs the right to raise priority (root or
 CAP_SYS_NICE); without it the server runs at the default and its description says so."""
 
