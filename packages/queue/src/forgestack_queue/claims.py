@@ -154,7 +154,8 @@ class Claimer:
             )
         if released:
             logger.warning(
-                "{} jobs of a claim whose reply was lost went back to waiting, attempt not spent",
+                "{} jobs of a claim whose reply was lost or whose script stopped went back to "
+                "waiting, attempt not spent",
                 released,
             )
         self._lost = [t for t in self._lost if t not in tokens]

@@ -150,16 +150,37 @@ end
 -- The latest pop (id, score, ...) and the first of its jobs not yet settled (started, parked,
 -- quarantined or found gone): should the call stop part-way, those go back to the wait set they
 -- came from at their scores (their owner indexes never left 'wait'), so a job popped is never
--- lost with the call.
-local popped_now, unsettled_from, popped_from = nil, 1, nil
-local function put_back_unsettled()
+-- lost with the call. `stopped_at`: the job whose start was under way. It is failed with the
+-- error as its reason instead: put back first in line, it would stop every later claim.
+local popped_now, unsettled_from, stopped_at = nil, 1, nil
+local popped_q, popped_wait, popped_failed = nil, nil, nil
+
+local function fail_unstartable(id, why)
+  local key = jp .. id
+  local reason = 'not started: its claim stopped at it (' ..
+    string.sub(type(why) == 'table' and tostring(why.err) or tostring(why), 1, 200) .. ')'
+  -- Each step on its own: the error may come from any of the keys they touch.
+  local ok_hist, hist = pcall(with_entry, key, 'f', nil, now, reason)
+  redis.pcall('HDEL', key, 'token')
+  redis.pcall('HSET', key, 'state', 'failed', 'failed_reason', reason)
+  if ok_hist then redis.pcall('HSET', key, 'hist', hist) end
+  redis.pcall('ZADD', popped_failed, now_s, id)
+  pcall(index_move, popped_q, id, 'wait', 'failed', now_s)
+  pcall(emit, popped_q, 'failed', id, 'r', reason)
+end
+
+local function put_back_unsettled(why)
   if not popped_now then return end
   local back = {}
   for j = unsettled_from, #popped_now, 2 do
-    back[#back + 1] = popped_now[j + 1]
-    back[#back + 1] = popped_now[j]
+    if j == stopped_at then
+      fail_unstartable(popped_now[j], why)
+    else
+      back[#back + 1] = popped_now[j + 1]
+      back[#back + 1] = popped_now[j]
+    end
   end
-  set_all('ZADD', popped_from, back)
+  set_all('ZADD', popped_wait, back)
   popped_now = nil
 end
 
@@ -254,9 +275,11 @@ local function claim_queues()
       end
       local popped = pop_runnable(ol, wait, want)
       if #popped == 0 then break end
-      popped_now, unsettled_from, popped_from = popped, 1, wait
+      popped_now, unsettled_from, stopped_at = popped, 1, nil
+      popped_q, popped_wait, popped_failed = q, wait, failed
       fair_claimed(q, popped)
       for j = 1, #popped, 2 do
+        stopped_at = j
         local id = popped[j]
         local key = jp .. id
         local f, typ = read_record(key)
@@ -269,7 +292,7 @@ local function claim_queues()
             'queue', queue, 'hist', entry_after(f[2], f[3], 's', started, now))
           started_at[#started_at + 1] = deadline
           started_at[#started_at + 1] = id
-          unsettled_from = j + 2 -- started: in the active set, whatever follows
+          unsettled_from, stopped_at = j + 2, nil -- started: in the active set, whatever follows
           index_move(q, id, 'wait', 'active', deadline)
           emit(q, 'active', id, 'a', started)
           if window then redis.call('ZADD', q .. 'rl', now_s, id .. ':' .. started) end
@@ -283,7 +306,7 @@ local function claim_queues()
         else
           index_move(q, id, 'wait', nil)
         end
-        unsettled_from = j + 2
+        unsettled_from, stopped_at = j + 2, nil
       end
       popped_now = nil
     end
@@ -319,7 +342,7 @@ end
 local ok, err = pcall(claim_queues)
 if not ok then
   add_started()
-  put_back_unsettled()
+  put_back_unsettled(err)
   error(err, 0)
 end
 out[2] = num(next_due)

@@ -32,6 +32,9 @@ local out, trims, left = {}, {}, {}
 -- No row reads those sets; what follows the rows (trims, finish and fetch next's claim) sees
 -- them moved.
 local ended = {}
+-- The row under way ({q, id}) while its writes are not all made: if it stops the call, the error
+-- path reads what it wrote (stopped_row_moves).
+local stopping = nil
 local function list_in(t, k)
   local list = t[k]
   if not list then
@@ -136,6 +139,7 @@ local function record_rows()
       out[#out + 1] = ended_as(key, f, token, outcome)
     else
       out[#out + 1] = 1
+      stopping = {q, id}
       owner_freed(q, id)
       -- The finished set the job enters (nil: none) and its score there.
       local into_set, into_score = nil, nil
@@ -231,6 +235,7 @@ local function record_rows()
         into[#into + 1] = into_score
         into[#into + 1] = id
       end
+      stopping = nil
     end
   end
 end
@@ -244,6 +249,23 @@ local function move_all(cmd, key, args)
 end
 for q, ids in pairs(left) do move_all('ZREM', q .. 'active', ids) end
 for set, members in pairs(ended) do move_all('ZADD', set, members) end
+-- The row that stopped the call keeps what it wrote. Its job stays in the active set only while
+-- its record still says active (its token gone, not yet put back: a lapsed lease recovers it);
+-- a record it finished, requeued or deleted leaves the set, and a finished one is in its
+-- finished set, so the lease never runs a recorded job again.
+if stopping then
+  local q, id = stopping[1], stopping[2]
+  local state = redis.pcall('HGET', jp .. id, 'state')
+  if state ~= 'active' then
+    move_all('ZREM', q .. 'active', {id})
+    if state == 'completed' or state == 'failed' then
+      finished_us = finished_us + 0.001
+      local moved, why = pcall(redis.call, 'ZADD', q .. state, 'NX',
+        string.format('%.3f', finished_us), id)
+      if not moved and ok then ok, err = false, why end
+    end
+  end
+end
 if not ok then error(err, 0) end
 -- A queue that reached its concurrency cap (claim.lua's 'capped') has room again: wake a worker.
 -- Owners with jobs parked at their limits get one back per attempt that ended (unpark_freed).

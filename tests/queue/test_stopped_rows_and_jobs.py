@@ -1,0 +1,117 @@
+"""The row or job a call stops at (claim.lua, finish.lua): what it wrote stands, and it is never
+run again nor left to stop every later call. The failures: a sorted set held as a string, a job
+record whose counter Redis refuses, a malformed row."""
+
+import json
+
+import pytest
+from forgestack_queue.claims import Claimer
+from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
+from forgestack_queue.keys import queue_key_prefix
+from forgestack_queue.options import JobOptions
+from forgestack_queue.owners import full_id
+from forgestack_queue.producer import Queue
+from forgestack_queue.runner import ClaimedJob
+from forgestack_queue.scripts import scripts_for
+from forgestack_queue.states import JobState
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from tests.queue.probe import PROBE, ProbeData
+
+OTHER = "other-queue"
+
+
+def _finish_args(queue: Queue, rows: list[list[object]]) -> list[object]:
+    return [
+        queue.keys.job_prefix,
+        queue_key_prefix(queue.prefix),
+        json.dumps(rows),
+        EVENT_RESULT_MAX_BYTES,
+    ]
+
+
+def _completed(job: ClaimedJob, keep_age: object = -1) -> list[object]:
+    return [job.queue, job.id, job.token, "completed", "null", "", -1, keep_age, 0, 0]
+
+
+async def _lapse_and_claim_again(redis: Redis, queue: Queue, queue_prefix: str) -> list[str]:
+    """Lets every lease of the queue lapse, then claims as another worker: the ids it starts."""
+    for member in await redis.zrange(queue.keys.active, 0, -1):
+        await redis.zadd(queue.keys.active, {member: 0}, xx=True)
+    again = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w2", lease_ms=60_000)
+    claimed, _, _ = await again.claim(5)
+    return [j.id for j in claimed]
+
+
+async def test_a_completed_job_whose_owner_index_refuses_the_move_is_not_run_again(
+    redis: Redis, queue_prefix: str
+) -> None:
+    """The row's own step fails after its outcome is written (state completed, token gone, event
+    sent): its owner's completed index is held as a string. The job leaves the active set and
+    is in the completed one, so a lapsed lease never runs it a second time."""
+    owned = Queue(redis, PROBE, prefix=queue_prefix, owner="b")
+    job_id = full_id("b", (await owned.add(ProbeData(tag="b"), JobOptions(attempts=3))).id)
+    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
+    jobs, _, _ = await claimer.claim(1)
+    assert [j.id for j in jobs] == [job_id]
+    await redis.set(owned.keys.owner_set("b", JobState.COMPLETED), "not a sorted set")
+    with pytest.raises(ResponseError):
+        await scripts_for(redis).finish(args=_finish_args(owned, [_completed(jobs[0])]))
+    assert await redis.hget(owned.keys.job(job_id), "state") == b"completed"
+    await redis.delete(owned.keys.owner_set("b", JobState.COMPLETED))
+    rerun = await _lapse_and_claim_again(redis, owned, queue_prefix)
+    assert rerun == [], "completed, then started again: " + repr(
+        await redis.hget(owned.keys.job(job_id), "hist")
+    )
+
+
+async def test_a_completed_row_stopped_at_its_retention_rule_is_not_run_again(
+    redis: Redis, queue: Queue, queue_prefix: str
+) -> None:
+    """A row whose keep age is null stops the call at its trim rule, after the job was recorded
+    completed: the job is not left in the active set to run again once its lease lapses."""
+    await queue.add(ProbeData(tag="x"), JobOptions(attempts=3))
+    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
+    jobs, _, _ = await claimer.claim(1)
+    row = _completed(jobs[0], keep_age=None)
+    row[6] = 5  # a keep count, so the row reaches its trim rule
+    with pytest.raises(ResponseError):
+        await scripts_for(redis).finish(args=_finish_args(queue, [row]))
+    assert await redis.hget(queue.keys.job(jobs[0].id), "state") == b"completed"
+    assert await _lapse_and_claim_again(redis, queue, queue_prefix) == []
+
+
+async def test_one_job_whose_start_redis_refuses_does_not_stop_every_later_claim(
+    redis: Redis, queue_prefix: str
+) -> None:
+    """A waiting job whose attempts counter is not an integer makes Redis refuse its start. The
+    claim that stops at it fails it, with the error as its reason: put back first in line, it
+    would stop every later claim of the worker's queues (one call group on a single Redis)."""
+    queue = Queue(redis, PROBE, prefix=queue_prefix)
+    other = Queue(redis, OTHER, prefix=queue_prefix)
+    bad = (await queue.add(ProbeData(tag="bad"))).id
+    await redis.hset(queue.keys.job(bad), "attempts_started", "not a number")
+    good = (await other.add(ProbeData(tag="good"))).id
+    claimer = Claimer(
+        scripts_for(redis), queue_prefix, [PROBE, OTHER], worker_id="w", lease_ms=60_000
+    )
+    started: list[str] = []
+    errors = 0
+    for _ in range(4):
+        try:
+            jobs, _, _ = await claimer.claim(2)
+        except ResponseError:
+            errors += 1
+            continue
+        started += [j.id for j in jobs]
+    assert errors <= 1, f"{errors} of 4 claims stopped on the one job"
+    assert good in started
+    # The job it stopped at is failed with the reason, visibly, not lost nor put back in line.
+    record = await redis.hgetall(queue.keys.job(bad))
+    assert record[b"state"] == b"failed"
+    assert record[b"failed_reason"].startswith(b"not started: its claim stopped at it")
+    assert await redis.zscore(queue.keys.failed, bad) is not None
+    assert await redis.zscore(queue.keys.wait, bad) is None
+    job = await queue.get_job(bad)
+    assert job is not None and job.state == "failed"
