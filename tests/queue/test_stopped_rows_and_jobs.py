@@ -8,6 +8,7 @@ import pytest
 from forgestack_queue.claims import Claimer
 from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
 from forgestack_queue.keys import queue_key_prefix
+from forgestack_queue.limits import OwnerLimits, QueueLimits
 from forgestack_queue.options import JobOptions
 from forgestack_queue.owners import full_id
 from forgestack_queue.producer import Queue
@@ -115,3 +116,45 @@ async def test_one_job_whose_start_redis_refuses_does_not_stop_every_later_claim
     assert await redis.zscore(queue.keys.wait, bad) is None
     job = await queue.get_job(bad)
     assert job is not None and job.state == "failed"
+
+
+async def test_a_job_parked_as_its_claim_stops_is_not_also_failed(
+    redis: Redis, queue: Queue, queue_prefix: str
+) -> None:
+    """owner_may_start parks the job (back in the wait set at its parked score) before it lists
+    the owner in the queue's parked set; that set held as a string stops the call there. The
+    job is waiting, parked: failing it as 'not started' too leaves it in the wait and the failed
+    set at once, in state failed, and a later claim starts the failed job."""
+    owned = Queue(redis, PROBE, prefix=queue_prefix, owner="org-a")
+    added = await owned.add_bulk([(ProbeData(tag=f"a{i}"), None) for i in range(2)])
+    first, second = (full_id("org-a", r.id) for r in added)
+    capped = {PROBE: QueueLimits(per_owner=OwnerLimits(concurrency=1))}
+    claimer = Claimer(
+        scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000, limits=capped
+    )
+    await redis.set(f"{queue.keys.base}parked", "not a sorted set")
+    with pytest.raises(ResponseError):
+        await claimer.claim(2)
+    assert await redis.zscore(queue.keys.active, first) is not None
+    in_wait = await redis.zscore(queue.keys.wait, second) is not None
+    in_failed = await redis.zscore(queue.keys.failed, second) is not None
+    state = await redis.hget(queue.keys.job(second), "state")
+    assert not (in_wait and in_failed), f"in wait and failed at once, state {state!r}"
+    assert in_wait == (state == b"waiting"), f"in wait: {in_wait}, state {state!r}"
+
+
+async def test_a_gone_job_the_claim_stops_at_is_not_written_back_as_failed(
+    redis: Redis, queue: Queue, queue_prefix: str
+) -> None:
+    """A popped job whose record is gone only leaves its owner index; that index held as a
+    string stops the call there. The job was found gone: failing it writes a record (state,
+    reason, history) for a job that no longer exists and lists it in the failed set."""
+    owned = Queue(redis, PROBE, prefix=queue_prefix, owner="org-a")
+    job_id = full_id("org-a", (await owned.add(ProbeData(tag="gone"))).id)
+    await redis.delete(queue.keys.job(job_id))
+    await redis.set(queue.keys.owner_set("org-a", JobState.WAITING), "not a sorted set")
+    claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
+    with pytest.raises(ResponseError):
+        await claimer.claim(1)
+    assert await redis.hgetall(queue.keys.job(job_id)) == {}
+    assert await redis.zscore(queue.keys.failed, job_id) is None

@@ -279,11 +279,11 @@ local function claim_queues()
       popped_q, popped_wait, popped_failed = q, wait, failed
       fair_claimed(q, popped)
       for j = 1, #popped, 2 do
-        stopped_at = j
         local id = popped[j]
         local key = jp .. id
         local f, typ = read_record(key)
         if typ == 'hash' and owner_may_start(ol, id, popped[j + 1], now) then
+          stopped_at = j -- its start is under way
           local started = next_attempt(key, f[1])
           -- The score it was claimed from rides in its token: a release puts it back there.
           local token = worker .. ':' .. popped[j + 1] .. ':' .. started
@@ -302,8 +302,11 @@ local function claim_queues()
         elseif typ == 'hash' then
           -- Parked by owner_may_start: its owner is at a limit.
         elseif typ ~= 'none' then
+          -- Not runnable whatever happens next: never put back in line, even should this stop.
+          unsettled_from = j + 2
           quarantine(q, failed, key, id, queue, typ, 'wait')
         else
+          unsettled_from = j + 2 -- gone: nothing to put back
           index_move(q, id, 'wait', nil)
         end
         unsettled_from, stopped_at = j + 2, nil
