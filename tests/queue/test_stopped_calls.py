@@ -4,52 +4,18 @@ Every test here sets up a key Redis refuses (a sorted set held as a string), the
 change's own tests use, and checks that no job ends up outside every set, where neither a claim
 nor a lapsed lease would ever find it again."""
 
-import json
-
 import pytest
 from forgestack_queue.claims import Claimer
-from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
-from forgestack_queue.keys import queue_key_prefix
 from forgestack_queue.options import JobOptions
 from forgestack_queue.owners import full_id
 from forgestack_queue.producer import Queue
-from forgestack_queue.runner import ClaimedJob
 from forgestack_queue.scripts import scripts_for
 from forgestack_queue.states import JobState
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from tests.queue.probe import PROBE, ProbeData
-
-OTHER = "other-queue"
-
-
-def _rows(jobs: list[ClaimedJob]) -> list[list[object]]:
-    return [[j.queue, j.id, j.token, "completed", "null", "", -1, -1, 0, 0] for j in jobs]
-
-
-def _finish_args(queue: Queue, rows: list[list[object]]) -> list[object]:
-    return [
-        queue.keys.job_prefix,
-        queue_key_prefix(queue.prefix),
-        json.dumps(rows),
-        EVENT_RESULT_MAX_BYTES,
-    ]
-
-
-async def _in_some_set(redis: Redis, queue: Queue, job_id: str) -> list[str]:
-    keys = queue.keys
-    found = []
-    for name, key in (
-        ("wait", keys.wait),
-        ("delayed", keys.delayed),
-        ("active", keys.active),
-        ("completed", keys.completed),
-        ("failed", keys.failed),
-    ):
-        if await redis.zscore(key, job_id) is not None:
-            found.append(name)
-    return found
+from tests.queue.stopped import OTHER, completed_row, finish_args, in_some_set
 
 
 async def test_a_set_move_that_fails_does_not_drop_the_moves_of_another_queues_rows(
@@ -72,9 +38,11 @@ async def test_a_set_move_that_fails_does_not_drop_the_moves_of_another_queues_r
     await redis.delete(other.keys.active)
     await redis.set(other.keys.active, "not a sorted set")
     with pytest.raises(ResponseError):
-        await scripts_for(redis).finish(args=_finish_args(queue, _rows([healthy, broken])))
+        await scripts_for(redis).finish(
+            args=finish_args(queue, [completed_row(j) for j in (healthy, broken)])
+        )
     assert await redis.hget(queue.keys.job(healthy.id), "state") == b"completed"
-    assert await _in_some_set(redis, queue, healthy.id) == ["completed"]
+    assert await in_some_set(redis, queue, healthy.id) == ["completed"]
 
 
 async def test_a_set_move_that_fails_never_leaves_a_completed_job_to_run_again(
@@ -97,7 +65,9 @@ async def test_a_set_move_that_fails_never_leaves_a_completed_job_to_run_again(
         await redis.delete(broken_q.keys.active)
         await redis.set(broken_q.keys.active, "not a sorted set")
         with pytest.raises(ResponseError):
-            await scripts_for(redis).finish(args=_finish_args(healthy_q, _rows([healthy, broken])))
+            await scripts_for(redis).finish(
+                args=finish_args(healthy_q, [completed_row(j) for j in (healthy, broken)])
+            )
         await redis.zadd(healthy_q.keys.active, {healthy.id: 0}, xx=True)  # its lease lapses
         again = Claimer(
             scripts_for(redis), queue_prefix, [healthy_q.name], worker_id="w2", lease_ms=60_000
@@ -118,13 +88,13 @@ async def test_the_row_that_stops_a_finish_leaves_its_job_where_it_can_run_again
         await queue.add(ProbeData(tag=str(n)))
     claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
     jobs, _, _ = await claimer.claim(2)
-    rows = _rows(jobs)
+    rows = [completed_row(j) for j in jobs]
     rows[1] = rows[1][:8]  # a retry row without its delay: the script stops at it
     rows[1][3] = "retry"
     with pytest.raises(ResponseError):
-        await scripts_for(redis).finish(args=_finish_args(queue, rows))
+        await scripts_for(redis).finish(args=finish_args(queue, rows))
     stopped = jobs[1].id
-    assert await _in_some_set(redis, queue, stopped), await redis.hgetall(queue.keys.job(stopped))
+    assert await in_some_set(redis, queue, stopped), await redis.hgetall(queue.keys.job(stopped))
 
 
 async def test_a_claim_stopped_part_way_loses_no_job_it_had_popped(
@@ -144,7 +114,7 @@ async def test_a_claim_stopped_part_way_loses_no_job_it_had_popped(
     assert await redis.zscore(keys.active, ids["a"]) is not None
     assert await redis.zscore(keys.active, ids["b"]) is not None
     plain = Queue(redis, PROBE, prefix=queue_prefix)
-    assert await _in_some_set(redis, plain, ids["c"]), await redis.hgetall(keys.job(ids["c"]))
+    assert await in_some_set(redis, plain, ids["c"]), await redis.hgetall(keys.job(ids["c"]))
 
 
 async def test_the_jobs_a_stopped_claim_started_go_back_unspent_before_the_next_claim(

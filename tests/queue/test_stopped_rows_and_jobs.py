@@ -2,38 +2,19 @@
 run again nor left to stop every later call. The failures: a sorted set held as a string, a job
 record whose counter Redis refuses, a malformed row."""
 
-import json
-
 import pytest
 from forgestack_queue.claims import Claimer
-from forgestack_queue.events import EVENT_RESULT_MAX_BYTES
-from forgestack_queue.keys import queue_key_prefix
 from forgestack_queue.limits import OwnerLimits, QueueLimits
 from forgestack_queue.options import JobOptions
 from forgestack_queue.owners import full_id
 from forgestack_queue.producer import Queue
-from forgestack_queue.runner import ClaimedJob
 from forgestack_queue.scripts import scripts_for
 from forgestack_queue.states import JobState
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from tests.queue.probe import PROBE, ProbeData
-
-OTHER = "other-queue"
-
-
-def _finish_args(queue: Queue, rows: list[list[object]]) -> list[object]:
-    return [
-        queue.keys.job_prefix,
-        queue_key_prefix(queue.prefix),
-        json.dumps(rows),
-        EVENT_RESULT_MAX_BYTES,
-    ]
-
-
-def _completed(job: ClaimedJob, keep_age: object = -1) -> list[object]:
-    return [job.queue, job.id, job.token, "completed", "null", "", -1, keep_age, 0, 0]
+from tests.queue.stopped import OTHER, completed_row, finish_args
 
 
 async def _lapse_and_claim_again(redis: Redis, queue: Queue, queue_prefix: str) -> list[str]:
@@ -58,7 +39,7 @@ async def test_a_completed_job_whose_owner_index_refuses_the_move_is_not_run_aga
     assert [j.id for j in jobs] == [job_id]
     await redis.set(owned.keys.owner_set("b", JobState.COMPLETED), "not a sorted set")
     with pytest.raises(ResponseError):
-        await scripts_for(redis).finish(args=_finish_args(owned, [_completed(jobs[0])]))
+        await scripts_for(redis).finish(args=finish_args(owned, [completed_row(jobs[0])]))
     assert await redis.hget(owned.keys.job(job_id), "state") == b"completed"
     await redis.delete(owned.keys.owner_set("b", JobState.COMPLETED))
     rerun = await _lapse_and_claim_again(redis, owned, queue_prefix)
@@ -75,10 +56,10 @@ async def test_a_completed_row_stopped_at_its_retention_rule_is_not_run_again(
     await queue.add(ProbeData(tag="x"), JobOptions(attempts=3))
     claimer = Claimer(scripts_for(redis), queue_prefix, [PROBE], worker_id="w", lease_ms=60_000)
     jobs, _, _ = await claimer.claim(1)
-    row = _completed(jobs[0], keep_age=None)
+    row = completed_row(jobs[0], keep_age=None)
     row[6] = 5  # a keep count, so the row reaches its trim rule
     with pytest.raises(ResponseError):
-        await scripts_for(redis).finish(args=_finish_args(queue, [row]))
+        await scripts_for(redis).finish(args=finish_args(queue, [row]))
     assert await redis.hget(queue.keys.job(jobs[0].id), "state") == b"completed"
     assert await _lapse_and_claim_again(redis, queue, queue_prefix) == []
 
