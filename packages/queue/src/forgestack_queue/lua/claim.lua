@@ -161,7 +161,7 @@ local function fail_unstartable(id, why)
     string.sub(type(why) == 'table' and tostring(why.err) or tostring(why), 1, 200) .. ')'
   -- Each step on its own: the error may come from any of the keys they touch.
   local ok_hist, hist = pcall(with_entry, key, 'f', nil, now, reason)
-  redis.pcall('HDEL', key, 'token')
+  -- A waiting job holds no token: its state and reason are all that change with the history.
   redis.pcall('HSET', key, 'state', 'failed', 'failed_reason', reason)
   if ok_hist then redis.pcall('HSET', key, 'hist', hist) end
   redis.pcall('ZADD', popped_failed, now_s, id)

@@ -260,9 +260,7 @@ if stopping then
     move_all('ZREM', q .. 'active', {id})
     if state == 'completed' or state == 'failed' then
       finished_us = finished_us + 0.001
-      local moved, why = pcall(redis.call, 'ZADD', q .. state, 'NX',
-        string.format('%.3f', finished_us), id)
-      if not moved and ok then ok, err = false, why end
+      move_all('ZADD', q .. state, {'NX', string.format('%.3f', finished_us), id})
     end
   end
 end
